@@ -1,0 +1,127 @@
+package cloudconfig_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coreos/coreos-cloudinit/config/validate"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the renderer")
+
+const discoveryURL = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+
+var endpoints = []string{"10.21.0.10:2379", "10.21.16.10:2379", "10.21.32.10:2379"}
+
+// render produces every flavor x role x worker proxy, keyed by golden file name.
+func render(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range cloudconfig.Flavors {
+		for _, p := range cloudconfig.WorkerProxies {
+			if !f.Supports(p) {
+				continue
+			}
+			c := cloudconfig.Cluster{
+				Flavor:            f,
+				WorkerProxy:       p,
+				DiscoveryURL:      discoveryURL,
+				SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
+			}
+			central, err := c.Central("etcd-dev-central-0")
+			if err != nil {
+				t.Fatalf("%s/%s central: %v", f, p, err)
+			}
+			worker, err := c.Worker(endpoints)
+			if err != nil {
+				t.Fatalf("%s/%s worker: %v", f, p, err)
+			}
+			out[string(f)+"-"+string(p)+"-central.yaml"] = central
+			out[string(f)+"-"+string(p)+"-worker.yaml"] = worker
+		}
+	}
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	for name, got := range render(t) {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("rendering differs from %s (rerun with -update if intended):\n%s", path, got)
+			}
+		})
+	}
+}
+
+// TestValidator runs every rendering through coreos-cloudinit's own validator:
+// no errors for any flavor, and no warnings either for flatcar.
+func TestValidator(t *testing.T) {
+	for name, text := range render(t) {
+		t.Run(name, func(t *testing.T) {
+			report, err := validate.Validate([]byte(text))
+			if err != nil {
+				t.Fatalf("validator: %v", err)
+			}
+			for _, e := range report.Entries() {
+				msg := e.String()
+				flatcar := strings.HasPrefix(name, string(cloudconfig.Flatcar))
+				if strings.HasPrefix(msg, "error") || flatcar {
+					t.Errorf("%s", msg)
+				} else {
+					t.Logf("%s", msg)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	good := cloudconfig.Cluster{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, DiscoveryURL: discoveryURL}
+	cases := []struct {
+		name string
+		run  func() (string, error)
+		want string
+	}{
+		{"bad member name", func() (string, error) { return good.Central("Central 0") }, "central node name"},
+		{"gateway without endpoints", func() (string, error) { return good.Worker(nil) }, "no central endpoints"},
+		{"endpoint breaking the unit", func() (string, error) { return good.Worker([]string{"10.0.0.1:2379 --x"}) }, "not host:port"},
+		{"etcd2 gateway", func() (string, error) {
+			c := good
+			c.Flavor = cloudconfig.CoreOSEtcd2
+			return c.Worker(endpoints)
+		}, "cannot run worker proxy"},
+		{"unknown flavor", func() (string, error) {
+			c := good
+			c.Flavor = "ubuntu"
+			return c.Central("c-0")
+		}, "unknown flavor"},
+		{"discovery URL with a quote", func() (string, error) {
+			c := good
+			c.DiscoveryURL = `https://x/"y`
+			return c.Central("c-0")
+		}, "discovery URL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.run()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
