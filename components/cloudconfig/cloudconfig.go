@@ -109,10 +109,7 @@ func (c Cluster) Central(name string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
-	return c.render(fmt.Sprintf("%s-central.yaml.tmpl", c.Flavor), map[string]any{
-		"Name":     name,
-		"EnableV2": c.WorkerProxy == V2Proxy,
-	})
+	return c.render(fmt.Sprintf("%s-central.yaml.tmpl", c.Flavor), map[string]any{"Name": name})
 }
 
 // Worker renders the cloud-config every worker carries. centralEndpoints are

@@ -1,0 +1,47 @@
+package aws
+
+import (
+	"fmt"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// flatcarOwner is the AWS account that publishes Flatcar's official AMIs.
+const flatcarOwner = "075585003325"
+
+// image returns spec.Image, or else the newest Flatcar stable AMI of the
+// region. It looks the AMI up rather than pinning one because Flatcar
+// withdraws AMIs after about nine months.
+func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (string, error) {
+	if spec.Image != "" {
+		return spec.Image, nil
+	}
+	mostRecent := true
+	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
+		Owners:     []string{flatcarOwner},
+		MostRecent: &mostRecent,
+		Filters: []ec2.GetAmiFilter{
+			{Name: "name", Values: []string{"Flatcar-stable-*"}},
+			{Name: "virtualization-type", Values: []string{"hvm"}},
+			{Name: "architecture", Values: []string{"x86_64"}},
+		},
+	}, pulumi.Provider(p))
+	if err != nil {
+		return "", fmt.Errorf("image: look up the Flatcar stable AMI in %s: %w", spec.Region, err)
+	}
+	return ami.Id, nil
+}
+
+// metadataTokens is the IMDS token mode the image's user-data agent can use.
+// Flatcar's coreos-cloudinit fetches an IMDSv2 token (flatcar/coreos-cloudinit
+// PR #13, fixing flatcar/Flatcar#787, 2022), so Flatcar gets IMDSv2 only; old
+// CoreOS Container Linux agents cannot read user data under IMDSv2.
+func metadataTokens(os cloud.OS) string {
+	if os == cloud.ContainerLinux {
+		return "optional"
+	}
+	return "required"
+}

@@ -1,0 +1,122 @@
+// Package aws provisions isolated-etcd clusters on AWS: a VPC with one public
+// subnet per availability zone, central nodes as individual EC2 instances at
+// fixed private addresses, and workers as an auto scaling group.
+package aws
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Tag keys every resource of a cluster carries, so operators and scripts can
+// find a cluster's machines and tell voting members from workers.
+const (
+	clusterTag = "isolated-etcd:cluster"
+	roleTag    = "isolated-etcd:role"
+
+	roleCentral = "central"
+	roleWorker  = "worker"
+)
+
+var (
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
+	amiPattern    = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+)
+
+type provider struct{}
+
+// New returns the AWS backend.
+func New() cloud.Provider { return provider{} }
+
+// Check rejects region and image values AWS cannot take, before any resource
+// is registered and before the AWS provider fails with a less helpful error.
+func (provider) Check(region, image string) error {
+	switch {
+	case region == "":
+		return fmt.Errorf("region: required; want a region name such as us-east-1")
+	case !regionPattern.MatchString(region):
+		return fmt.Errorf("region: %q is not an AWS region; want a region name such as us-east-1", region)
+	}
+	if image != "" && !amiPattern.MatchString(image) {
+		return fmt.Errorf("image: %q is not an AMI id; want ami- and 8 or 17 lowercase hex digits (e.g. ami-0123456789abcdef0), or unset for the latest Flatcar stable AMI", image)
+	}
+	return nil
+}
+
+// DefaultSizes are burstable types: central nodes hold the etcd data and
+// workers run the actual workloads, so workers get the larger type.
+func (provider) DefaultSizes() (central, worker string) {
+	return "t3.medium", "t3.large"
+}
+
+// Provision registers the network, firewalls, central instances and worker
+// group of one cluster in spec.Region.
+func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+	// An explicit provider pins the cluster to spec.Region whatever the
+	// ambient aws:region config says.
+	p, err := aws.NewProvider(ctx, spec.Name+"-aws", &aws.ProviderArgs{
+		Region: pulumi.String(spec.Region),
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws provider for region %s: %w", spec.Region, err)
+	}
+	opts = slices.Concat(opts, []pulumi.ResourceOption{pulumi.Provider(p)})
+
+	net, err := newNetwork(ctx, spec, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	sgs, err := newSecurityGroups(ctx, spec, net.vpc.ID(), opts)
+	if err != nil {
+		return nil, err
+	}
+	ami, err := image(ctx, spec, p)
+	if err != nil {
+		return nil, err
+	}
+	central, err := newCentral(ctx, spec, ami, net, sgs.central.ID(), opts)
+	if err != nil {
+		return nil, err
+	}
+	workers, err := newWorkers(ctx, spec, ami, net, sgs.worker.ID(), central.privateIPs, opts)
+	if err != nil {
+		return nil, err
+	}
+
+	return &cloud.Cluster{
+		CentralPrivateIPs: central.privateIPOutputs,
+		CentralPublicIPs:  central.publicIPOutputs,
+		WorkerGroup:       workers.group.Name,
+		Network: pulumi.Map{
+			"vpcId":                  net.vpc.ID(),
+			"subnetIds":              net.subnetIDs,
+			"centralSecurityGroupId": sgs.central.ID(),
+			"workerSecurityGroupId":  sgs.worker.ID(),
+			"launchTemplateId":       workers.template.ID(),
+		},
+	}, nil
+}
+
+// tagValues are the operator's tags plus the name and cluster tags, and the
+// role tag when role is not empty.
+func tagValues(spec cloud.Spec, name, role string) map[string]string {
+	m := make(map[string]string, len(spec.Tags)+3)
+	maps.Copy(m, spec.Tags)
+	m["Name"] = name
+	m[clusterTag] = spec.Name
+	if role != "" {
+		m[roleTag] = role
+	}
+	return m
+}
+
+// tags are tagValues as a resource input.
+func tags(spec cloud.Spec, name, role string) pulumi.StringMap {
+	return pulumi.ToStringMap(tagValues(spec, name, role))
+}

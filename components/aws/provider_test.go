@@ -1,0 +1,486 @@
+package aws_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/isolatedetcd/cluster/components/aws"
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+const (
+	typeProvider = "pulumi:providers:aws"
+	typeVpc      = "aws:ec2/vpc:Vpc"
+	typeSubnet   = "aws:ec2/subnet:Subnet"
+	typeIGW      = "aws:ec2/internetGateway:InternetGateway"
+	typeRT       = "aws:ec2/routeTable:RouteTable"
+	typeRTA      = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	typeSG       = "aws:ec2/securityGroup:SecurityGroup"
+	typeInstance = "aws:ec2/instance:Instance"
+	typeLT       = "aws:ec2/launchTemplate:LaunchTemplate"
+	typeASG      = "aws:autoscaling/group:Group"
+)
+
+// testSpec is a cluster of central and workers nodes; worker user data lists
+// the central IPs so tests can see which ones it was rendered from.
+func testSpec(central, workers int) cloud.Spec {
+	s := cloud.Spec{
+		Name:        "c1",
+		Region:      "us-east-2",
+		VpcCidr:     "10.21.0.0/16",
+		OS:          cloud.Flatcar,
+		Ports:       cloud.Ports{Client: 2379, Peer: 2380},
+		CentralSize: "t3.medium",
+		WorkerCount: workers,
+		WorkerSize:  "t3.large",
+		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
+			return ips.ApplyT(func(ips []string) string { return workerText(ips) }).(pulumi.StringOutput)
+		},
+		SSHAllowedCidrs: []string{"198.51.100.0/24"},
+		Tags:            map[string]string{"team": "platform"},
+	}
+	for i := range central {
+		s.CentralNames = append(s.CentralNames, fmt.Sprintf("c1-central-%d", i))
+		s.CentralUserData = append(s.CentralUserData, pulumi.String(centralText(i)))
+	}
+	return s
+}
+
+func centralText(i int) string { return fmt.Sprintf("#cloud-config\n# central %d\n", i) }
+func workerText(ips []string) string {
+	return "#cloud-config\n# worker of " + strings.Join(ips, ",") + "\n"
+}
+
+// provision runs Provision under the mocks, under a parent component, and
+// returns what the cluster reported once resolved.
+func provision(t *testing.T, m *pulumitest.Mocks, spec cloud.Spec) (resolved map[string]any) {
+	t.Helper()
+	resolved = map[string]any{}
+	err := m.Run(func(ctx *pulumi.Context) error {
+		var parent struct{ pulumi.ResourceState }
+		if err := ctx.RegisterComponentResource("isolated-etcd:index:Cluster", "c1", &parent); err != nil {
+			return err
+		}
+		c, err := aws.New().Provision(ctx, spec, pulumi.Parent(&parent))
+		if err != nil {
+			return err
+		}
+		pulumi.All(c.CentralPrivateIPs, c.CentralPublicIPs, c.WorkerGroup, c.Network).ApplyT(func(v []any) error {
+			resolved["private"], resolved["public"], resolved["group"], resolved["network"] = v[0], v[1], v[2], v[3]
+			return nil
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	return resolved
+}
+
+func TestProvisionResources(t *testing.T) {
+	tests := []struct {
+		central, workers int
+		zones            []string
+		wantSubnets      int
+		wantPrivate      []string
+	}{
+		{3, 2, []string{"us-east-2a", "us-east-2b", "us-east-2c"}, 3,
+			[]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}},
+		{5, 0, []string{"us-east-2a", "us-east-2b", "us-east-2c"}, 3,
+			[]string{"10.21.0.10", "10.21.16.10", "10.21.32.10", "10.21.0.11", "10.21.16.11"}},
+		{3, 4, []string{"us-east-1a"}, 1,
+			[]string{"10.21.0.10", "10.21.0.11", "10.21.0.12"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%dc%dw%dz", tt.central, tt.workers, len(tt.zones)), func(t *testing.T) {
+			m := pulumitest.New()
+			m.Zones = tt.zones
+			got := provision(t, m, testSpec(tt.central, tt.workers))
+
+			counts := map[string]int{}
+			for _, r := range m.Resources() {
+				counts[r.Type]++
+			}
+			want := map[string]int{
+				"isolated-etcd:index:Cluster": 1,
+				typeProvider:                  1,
+				typeVpc:                       1,
+				typeSubnet:                    tt.wantSubnets,
+				typeIGW:                       1,
+				typeRT:                        1,
+				typeRTA:                       tt.wantSubnets,
+				typeSG:                        2,
+				typeInstance:                  tt.central,
+				typeLT:                        1,
+				typeASG:                       1,
+			}
+			if fmt.Sprint(counts) != fmt.Sprint(want) {
+				t.Errorf("resource counts = %v\nwant %v", counts, want)
+			}
+			if !slices.Equal(got["private"].([]string), tt.wantPrivate) {
+				t.Errorf("CentralPrivateIPs = %v, want %v", got["private"], tt.wantPrivate)
+			}
+			if n := len(got["public"].([]string)); n != tt.central {
+				t.Errorf("CentralPublicIPs has %d, want %d", n, tt.central)
+			}
+			if got["group"] != "c1-worker" {
+				t.Errorf("WorkerGroup = %v, want c1-worker", got["group"])
+			}
+			network := got["network"].(map[string]any)
+			for _, k := range []string{"vpcId", "subnetIds", "centralSecurityGroupId", "workerSecurityGroupId", "launchTemplateId"} {
+				if _, ok := network[k]; !ok {
+					t.Errorf("Network lacks %s: %v", k, network)
+				}
+			}
+			if n := len(network["subnetIds"].([]string)); n != tt.wantSubnets {
+				t.Errorf("Network subnetIds has %d, want %d", n, tt.wantSubnets)
+			}
+		})
+	}
+}
+
+func TestProvisionParentsAndTags(t *testing.T) {
+	m := pulumitest.New()
+	provision(t, m, testSpec(3, 2))
+	var tagged int
+	for _, r := range m.Resources() {
+		if r.Type == "isolated-etcd:index:Cluster" {
+			continue
+		}
+		if !strings.HasSuffix(r.Parent, "::c1") {
+			t.Errorf("%s %s: parent %q, want the component", r.Type, r.Name, r.Parent)
+		}
+		if !r.Inputs.HasValue("tags") {
+			continue
+		}
+		tagged++
+		tags := r.Inputs["tags"]
+		if r.Type == typeASG {
+			tags = asgTags(t, r)
+		}
+		tm := tags.ObjectValue()
+		for k, v := range map[string]string{"team": "platform", "isolated-etcd:cluster": "c1", "Name": r.Name} {
+			if got := tm[resource.PropertyKey(k)]; !got.IsString() || got.StringValue() != v {
+				t.Errorf("%s %s: tag %s = %v, want %s", r.Type, r.Name, k, got, v)
+			}
+		}
+		role := map[string]string{typeInstance: "central", typeLT: "worker", typeASG: "worker"}[r.Type]
+		if r.Type == typeSG {
+			role = strings.TrimPrefix(r.Name, "c1-")
+		}
+		if got := tm["isolated-etcd:role"]; role != "" && (!got.IsString() || got.StringValue() != role) {
+			t.Errorf("%s %s: role tag = %v, want %s", r.Type, r.Name, got, role)
+		}
+	}
+	if tagged != len(m.Resources())-1-1-3 { // all but component, provider, associations
+		t.Errorf("%d resources tagged, want all taggable ones", tagged)
+	}
+}
+
+// asgTags turns the group's tag list into a map, checking each propagates.
+func asgTags(t *testing.T, r pulumitest.Resource) resource.PropertyValue {
+	t.Helper()
+	out := resource.PropertyMap{}
+	for _, tag := range r.Inputs["tags"].ArrayValue() {
+		o := tag.ObjectValue()
+		if !o["propagateAtLaunch"].BoolValue() {
+			t.Errorf("group tag %v does not propagate at launch", o["key"])
+		}
+		out[resource.PropertyKey(o["key"].StringValue())] = o["value"]
+	}
+	return resource.NewObjectProperty(out)
+}
+
+func TestCentralInstances(t *testing.T) {
+	tests := []struct {
+		os         cloud.OS
+		image      string
+		wantTokens string
+		wantAMI    string
+	}{
+		{cloud.Flatcar, "", "required", pulumitest.New().AMI},
+		{cloud.ContainerLinux, "ami-0badc0de", "optional", "ami-0badc0de"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.os), func(t *testing.T) {
+			m := pulumitest.New()
+			spec := testSpec(3, 2)
+			spec.OS, spec.Image = tt.os, tt.image
+			provision(t, m, spec)
+			if n := len(m.OfType(typeInstance)); n != len(spec.CentralNames) {
+				t.Errorf("%d instances, want %d", n, len(spec.CentralNames))
+			}
+			for i, name := range spec.CentralNames {
+				r, ok := m.Named(name)
+				if !ok || r.Type != typeInstance {
+					t.Fatalf("no instance %s", name)
+				}
+				in := r.Inputs
+				if got := in["userData"].StringValue(); got != centralText(i) {
+					t.Errorf("%s userData = %q, want %q", r.Name, got, centralText(i))
+				}
+				if got := in["ami"].StringValue(); got != tt.wantAMI {
+					t.Errorf("%s ami = %s, want %s", r.Name, got, tt.wantAMI)
+				}
+				if got := in["instanceType"].StringValue(); got != "t3.medium" {
+					t.Errorf("%s instanceType = %s", r.Name, got)
+				}
+				if got := in["subnetId"].StringValue(); got != fmt.Sprintf("c1-subnet-%d-id", i) {
+					t.Errorf("%s subnetId = %s", r.Name, got)
+				}
+				md := in["metadataOptions"].ObjectValue()
+				if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens {
+					t.Errorf("%s metadataOptions = %v, want enabled/%s", r.Name, md, tt.wantTokens)
+				}
+				root := in["rootBlockDevice"].ObjectValue()
+				if !root["encrypted"].BoolValue() || !root["deleteOnTermination"].BoolValue() || root["volumeType"].StringValue() != "gp3" {
+					t.Errorf("%s rootBlockDevice = %v, want encrypted gp3 deleted on termination", r.Name, root)
+				}
+				sgs := in["vpcSecurityGroupIds"].ArrayValue()
+				if len(sgs) != 1 || sgs[0].StringValue() != "c1-central-id" {
+					t.Errorf("%s vpcSecurityGroupIds = %v, want the central group", r.Name, sgs)
+				}
+				if !slices.Contains(r.IgnoreChanges, "ami") || !slices.Contains(r.IgnoreChanges, "userData") {
+					t.Errorf("%s ignoreChanges = %v, want ami and userData", r.Name, r.IgnoreChanges)
+				}
+			}
+
+			lt := m.OfType(typeLT)[0]
+			md := lt.Inputs["metadataOptions"].ObjectValue()
+			if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens {
+				t.Errorf("launch template metadataOptions = %v, want enabled/%s", md, tt.wantTokens)
+			}
+			if got := lt.Inputs["imageId"].StringValue(); got != tt.wantAMI {
+				t.Errorf("launch template imageId = %s, want %s", got, tt.wantAMI)
+			}
+		})
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	for _, workers := range []int{0, 2, 50} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			m := pulumitest.New()
+			provision(t, m, testSpec(3, workers))
+
+			lt := m.OfType(typeLT)[0]
+			raw, err := base64.StdEncoding.DecodeString(lt.Inputs["userData"].StringValue())
+			if err != nil {
+				t.Fatalf("launch template userData is not base64: %v", err)
+			}
+			if want := workerText([]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}); string(raw) != want {
+				t.Errorf("worker user data = %q, want %q", raw, want)
+			}
+			if got := lt.Inputs["instanceType"].StringValue(); got != "t3.large" {
+				t.Errorf("launch template instanceType = %s", got)
+			}
+			bdm := lt.Inputs["blockDeviceMappings"].ArrayValue()
+			if len(bdm) != 1 {
+				t.Fatalf("blockDeviceMappings = %v", bdm)
+			}
+			ebs := bdm[0].ObjectValue()["ebs"].ObjectValue()
+			if bdm[0].ObjectValue()["deviceName"].StringValue() != "/dev/xvda" || ebs["encrypted"].StringValue() != "true" || ebs["volumeType"].StringValue() != "gp3" {
+				t.Errorf("blockDeviceMappings = %v, want encrypted gp3 root", bdm)
+			}
+			var specTypes []string
+			for _, ts := range lt.Inputs["tagSpecifications"].ArrayValue() {
+				specTypes = append(specTypes, ts.ObjectValue()["resourceType"].StringValue())
+			}
+			if !slices.Equal(specTypes, []string{"instance", "volume"}) {
+				t.Errorf("tagSpecifications for %v, want instance and volume", specTypes)
+			}
+
+			asg := m.OfType(typeASG)[0]
+			for _, k := range []resource.PropertyKey{"minSize", "maxSize", "desiredCapacity"} {
+				if got := asg.Inputs[k].NumberValue(); got != float64(workers) {
+					t.Errorf("group %s = %v, want %d", k, got, workers)
+				}
+			}
+			if got := asg.Inputs["vpcZoneIdentifiers"].ArrayValue(); len(got) != 3 {
+				t.Errorf("group vpcZoneIdentifiers = %v, want the 3 subnets", got)
+			}
+			ltRef := asg.Inputs["launchTemplate"].ObjectValue()
+			if ltRef["id"].StringValue() != lt.Name+"-id" || ltRef["version"].StringValue() != "1" {
+				t.Errorf("group launchTemplate = %v, want the template at its latest version", ltRef)
+			}
+			if got := asg.Inputs["healthCheckType"].StringValue(); got != "EC2" {
+				t.Errorf("group healthCheckType = %s", got)
+			}
+		})
+	}
+}
+
+func TestZonesSortedAndCapped(t *testing.T) {
+	m := pulumitest.New()
+	m.Zones = []string{"us-east-1d", "us-east-1a", "us-east-1f", "us-east-1c", "us-east-1b"}
+	provision(t, m, testSpec(3, 0))
+	if n := len(m.OfType(typeSubnet)); n != 3 {
+		t.Errorf("%d subnets, want 3", n)
+	}
+	var got []string
+	for i := range 3 {
+		r, _ := m.Named(fmt.Sprintf("c1-subnet-%d", i))
+		got = append(got, r.Inputs["availabilityZone"].StringValue()+"="+r.Inputs["cidrBlock"].StringValue())
+	}
+	want := []string{"us-east-1a=10.21.0.0/20", "us-east-1b=10.21.16.0/20", "us-east-1c=10.21.32.0/20"}
+	if !slices.Equal(got, want) {
+		t.Errorf("subnets = %v, want %v", got, want)
+	}
+	for _, r := range m.OfType(typeSubnet) {
+		if !r.Inputs["mapPublicIpOnLaunch"].BoolValue() {
+			t.Errorf("%s does not map public IPs on launch", r.Name)
+		}
+	}
+}
+
+func TestSecurityGroups(t *testing.T) {
+	tests := []struct {
+		name    string
+		ssh     []string
+		wantSSH bool
+	}{
+		{"ssh", []string{"198.51.100.0/24", "203.0.113.7/32"}, true},
+		{"no ssh", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := pulumitest.New()
+			spec := testSpec(3, 2)
+			spec.SSHAllowedCidrs = tt.ssh
+			provision(t, m, spec)
+
+			for _, sg := range m.OfType(typeSG) {
+				var ssh int
+				for _, rule := range arrayOf(sg.Inputs["ingress"]) {
+					o := rule.ObjectValue()
+					from, to := o["fromPort"].NumberValue(), o["toPort"].NumberValue()
+					if !o.HasValue("description") {
+						t.Errorf("%s: rule %v has no description", sg.Name, o)
+					}
+					for _, port := range []float64{2379, 2380} {
+						if o["protocol"].StringValue() == "-1" || from <= port && port <= to {
+							if o.HasValue("cidrBlocks") || o.HasValue("ipv6CidrBlocks") {
+								t.Errorf("%s: port %v open to CIDRs: %v", sg.Name, port, o)
+							}
+						}
+					}
+					if from == 22 {
+						ssh++
+						if got := stringsOf(o["cidrBlocks"]); !slices.Equal(got, tt.ssh) {
+							t.Errorf("%s: SSH from %v, want %v", sg.Name, got, tt.ssh)
+						}
+					}
+				}
+				if want := map[bool]int{true: 1}[tt.wantSSH]; ssh != want {
+					t.Errorf("%s: %d SSH rules, want %d", sg.Name, ssh, want)
+				}
+			}
+
+			central, _ := m.Named("c1-central")
+			var got []string
+			for _, rule := range central.Inputs["ingress"].ArrayValue() {
+				o := rule.ObjectValue()
+				if o["fromPort"].NumberValue() == 22 {
+					continue
+				}
+				src := "self"
+				if o.HasValue("securityGroups") {
+					src = strings.Join(stringsOf(o["securityGroups"]), ",")
+				} else if !o["self"].BoolValue() {
+					src = "?"
+				}
+				got = append(got, fmt.Sprintf("%v<-%s", o["fromPort"].NumberValue(), src))
+			}
+			want := []string{"2379<-self", "2379<-c1-worker-id", "2380<-self"}
+			if !slices.Equal(got, want) {
+				t.Errorf("central etcd ingress = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestProvisionRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*cloud.Spec)
+		want string
+	}{
+		{"small vpc", func(s *cloud.Spec) { s.VpcCidr = "10.21.0.0/26" }, "vpcCidr"},
+		{"bad vpc", func(s *cloud.Spec) { s.VpcCidr = "10.21.0.0" }, "vpcCidr"},
+		{"user data count", func(s *cloud.Spec) { s.CentralUserData = s.CentralUserData[:2] }, "user data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := testSpec(3, 2)
+			tt.edit(&spec)
+			err := pulumitest.New().Run(func(ctx *pulumi.Context) error {
+				_, err := aws.New().Provision(ctx, spec)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Provision error = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		region, image string
+		want          string // substring of the error; empty means valid
+	}{
+		{"us-east-1", "", ""},
+		{"eu-central-2", "", ""},
+		{"us-gov-west-1", "", ""},
+		{"ap-southeast-4", "", ""},
+		{"us-isob-east-1", "", ""},
+		{"us-east-1", "ami-0badc0de", ""},
+		{"us-east-1", "ami-0123456789abcdef0", ""},
+		{"", "", "region: required"},
+		{"useast1", "", `region: "useast1" is not an AWS region; want a region name such as us-east-1`},
+		{"us-east-1a", "", `region: "us-east-1a" is not an AWS region`},
+		{"US-EAST-1", "", `region: "US-EAST-1"`},
+		{"nyc3", "", `region: "nyc3"`},
+		{"us-east-1", "flatcar-stable", `image: "flatcar-stable" is not an AMI id`},
+		{"us-east-1", "ami-123", `image: "ami-123"`},
+		{"us-east-1", "ami-0123456789ABCDEF0", `image: "ami-0123456789ABCDEF0"`},
+		{"us-east-1", "ami-0123456789abcdef", `image: "ami-0123456789abcdef"`},
+	}
+	for _, tt := range tests {
+		err := aws.New().Check(tt.region, tt.image)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Check(%q, %q) = %v, want nil", tt.region, tt.image, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("Check(%q, %q) = %v, want an error containing %q", tt.region, tt.image, err, tt.want)
+		}
+	}
+}
+
+func TestDefaultSizes(t *testing.T) {
+	if c, w := aws.New().DefaultSizes(); c != "t3.medium" || w != "t3.large" {
+		t.Errorf("DefaultSizes() = %s, %s", c, w)
+	}
+}
+
+// arrayOf is v's elements, or none when v is absent.
+func arrayOf(v resource.PropertyValue) []resource.PropertyValue {
+	if !v.IsArray() {
+		return nil
+	}
+	return v.ArrayValue()
+}
+
+func stringsOf(v resource.PropertyValue) []string {
+	var out []string
+	for _, e := range arrayOf(v) {
+		out = append(out, e.StringValue())
+	}
+	return out
+}

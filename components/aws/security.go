@@ -1,0 +1,96 @@
+package aws
+
+import (
+	"fmt"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// securityGroups are the two firewalls of a cluster, one per role.
+type securityGroups struct {
+	central *ec2.SecurityGroup
+	worker  *ec2.SecurityGroup
+}
+
+// newSecurityGroups registers the firewalls. etcd's ports are open only
+// inside the cluster: the client port to central and worker nodes, the peer
+// port to central nodes; from outside only SSH, and only from
+// spec.SSHAllowedCidrs. Rules are inline so the group is the whole truth and
+// a rule added by hand is removed on the next update.
+func newSecurityGroups(ctx *pulumi.Context, spec cloud.Spec, vpcID pulumi.IDOutput, opts []pulumi.ResourceOption) (*securityGroups, error) {
+	workerName := spec.Name + "-worker"
+	worker, err := ec2.NewSecurityGroup(ctx, workerName, &ec2.SecurityGroupArgs{
+		Description: pulumi.String("isolated-etcd workers of " + spec.Name),
+		VpcId:       vpcID,
+		Ingress:     sshIngress(spec.SSHAllowedCidrs),
+		Egress:      egressAll(),
+		Tags:        tags(spec, workerName, roleWorker),
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("security group %s: %w", workerName, err)
+	}
+
+	centralName := spec.Name + "-central"
+	ingress := append(ec2.SecurityGroupIngressArray{
+		ec2.SecurityGroupIngressArgs{
+			Description: pulumi.String("etcd client from central nodes"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(spec.Ports.Client),
+			ToPort:      pulumi.Int(spec.Ports.Client),
+			Self:        pulumi.Bool(true),
+		},
+		ec2.SecurityGroupIngressArgs{
+			Description:    pulumi.String("etcd client from worker proxies"),
+			Protocol:       pulumi.String("tcp"),
+			FromPort:       pulumi.Int(spec.Ports.Client),
+			ToPort:         pulumi.Int(spec.Ports.Client),
+			SecurityGroups: pulumi.StringArray{worker.ID()},
+		},
+		ec2.SecurityGroupIngressArgs{
+			Description: pulumi.String("etcd peer between central nodes"),
+			Protocol:    pulumi.String("tcp"),
+			FromPort:    pulumi.Int(spec.Ports.Peer),
+			ToPort:      pulumi.Int(spec.Ports.Peer),
+			Self:        pulumi.Bool(true),
+		},
+	}, sshIngress(spec.SSHAllowedCidrs)...)
+	central, err := ec2.NewSecurityGroup(ctx, centralName, &ec2.SecurityGroupArgs{
+		Description: pulumi.String("isolated-etcd central nodes of " + spec.Name),
+		VpcId:       vpcID,
+		Ingress:     ingress,
+		Egress:      egressAll(),
+		Tags:        tags(spec, centralName, roleCentral),
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("security group %s: %w", centralName, err)
+	}
+	return &securityGroups{central: central, worker: worker}, nil
+}
+
+// sshIngress opens port 22 to cidrs; none means no rule at all, as AWS
+// rejects a rule without sources.
+func sshIngress(cidrs []string) ec2.SecurityGroupIngressArray {
+	if len(cidrs) == 0 {
+		return nil
+	}
+	return ec2.SecurityGroupIngressArray{ec2.SecurityGroupIngressArgs{
+		Description: pulumi.String("SSH from allowed CIDRs"),
+		Protocol:    pulumi.String("tcp"),
+		FromPort:    pulumi.Int(22),
+		ToPort:      pulumi.Int(22),
+		CidrBlocks:  pulumi.ToStringArray(cidrs),
+	}}
+}
+
+// egressAll lets nodes reach the internet: images, updates, discovery URL.
+func egressAll() ec2.SecurityGroupEgressArray {
+	return ec2.SecurityGroupEgressArray{ec2.SecurityGroupEgressArgs{
+		Description: pulumi.String("all outbound"),
+		Protocol:    pulumi.String("-1"),
+		FromPort:    pulumi.Int(0),
+		ToPort:      pulumi.Int(0),
+		CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+	}}
+}

@@ -1,0 +1,26 @@
+package components
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/isolatedetcd/cluster/components/aws"
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/digitalocean"
+)
+
+// clouds maps each supported value of the cloud key to its backend.
+var clouds = map[string]func() cloud.Provider{
+	"aws":          aws.New,
+	"digitalocean": digitalocean.New,
+}
+
+// cloudNames lists the supported clouds for error messages.
+func cloudNames() string {
+	names := make([]string, 0, len(clouds))
+	for n := range clouds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, " or ")
+}

@@ -1,0 +1,164 @@
+// Package components holds the Cluster component: an etcd cluster whose voting
+// members live on a small, fixed, odd set of central nodes, while every other
+// node is a worker that runs only a local etcd proxy on 127.0.0.1:2379.
+package components
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// ClusterType is the component's type token.
+const ClusterType = "isolatedetcd:index:Cluster"
+
+// Cluster is a provisioned isolated-etcd cluster.
+type Cluster struct {
+	pulumi.ResourceState
+
+	DiscoveryURL        pulumi.StringOutput      `pulumi:"discoveryUrl"`
+	CentralPrivateIPs   pulumi.StringArrayOutput `pulumi:"centralPrivateIps"`
+	CentralPublicIPs    pulumi.StringArrayOutput `pulumi:"centralPublicIps"`
+	EtcdClientEndpoints pulumi.StringArrayOutput `pulumi:"etcdClientEndpoints"`
+	EtcdPeerURLs        pulumi.StringArrayOutput `pulumi:"etcdPeerUrls"`
+	// WorkerGroup is the auto scaling group name (AWS) or the worker tag
+	// (DigitalOcean).
+	WorkerGroup pulumi.StringOutput `pulumi:"workerGroup"`
+	// CentralCloudConfig holds each central node's user data, in node order;
+	// WorkerCloudConfig the one every worker carries. Both are the exact text
+	// attached, secret when the discovery URL is.
+	CentralCloudConfig pulumi.StringArrayOutput `pulumi:"centralCloudConfig"`
+	WorkerCloudConfig  pulumi.StringOutput      `pulumi:"workerCloudConfig"`
+	// Network holds the cloud's network ids (vpcId, subnetIds, ...).
+	Network pulumi.MapOutput `pulumi:"network"`
+}
+
+
+// NewCluster validates args and, only if every value is allowed, registers
+// the cluster's resources. name prefixes every resource and member name.
+func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	s, err := args.validate()
+	if err != nil {
+		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
+	}
+	centralNames := make([]string, s.CentralCount)
+	centralTexts := make([]string, s.CentralCount)
+	for i := range centralNames {
+		centralNames[i] = CentralName(name, i)
+		if centralTexts[i], err = s.render.Central(centralNames[i]); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+	}
+
+	c := &Cluster{}
+	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(), c, opts...); err != nil {
+		return nil, err
+	}
+	if s.CentralCount == 1 {
+		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
+	}
+
+	centralUserData := make([]pulumi.StringInput, len(centralTexts))
+	for i, text := range centralTexts {
+		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
+	}
+	var workerUserData pulumi.StringOutput
+	spec := cloud.Spec{
+		Name:            name,
+		Region:          s.Region,
+		VpcCidr:         s.VpcCidr,
+		OS:              s.os,
+		Image:           s.Image,
+		Ports:           cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
+		CentralSize:     s.CentralSize,
+		CentralNames:    centralNames,
+		CentralUserData: centralUserData,
+		WorkerCount:     s.WorkerCount,
+		WorkerSize:      s.WorkerSize,
+		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
+			workerUserData = s.secret(ips.ApplyT(func(ips []string) (string, error) {
+				return s.render.Worker(hostPorts(ips, cloudconfig.ClientPort))
+			}).(pulumi.StringOutput))
+			return workerUserData
+		},
+		SSHAllowedCidrs: s.SSHAllowedCidrs,
+		Tags:            s.Tags,
+	}
+	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s on %s: %w", name, s.Cloud, err)
+	}
+
+	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
+	c.CentralPrivateIPs = res.CentralPrivateIPs
+	c.CentralPublicIPs = res.CentralPublicIPs
+	c.EtcdClientEndpoints = urls(res.CentralPrivateIPs, cloudconfig.ClientPort)
+	c.EtcdPeerURLs = urls(res.CentralPrivateIPs, cloudconfig.PeerPort)
+	c.WorkerGroup = res.WorkerGroup
+	c.CentralCloudConfig = pulumi.ToStringArrayOutput(outputs(centralUserData))
+	c.WorkerCloudConfig = workerUserData
+	c.Network = res.Network.ToMapOutput()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"discoveryUrl":        c.DiscoveryURL,
+		"centralPrivateIps":   c.CentralPrivateIPs,
+		"centralPublicIps":    c.CentralPublicIPs,
+		"etcdClientEndpoints": c.EtcdClientEndpoints,
+		"etcdPeerUrls":        c.EtcdPeerURLs,
+		"workerGroup":         c.WorkerGroup,
+		"centralCloudConfig":  c.CentralCloudConfig,
+		"workerCloudConfig":   c.WorkerCloudConfig,
+		"network":             c.Network,
+	})
+}
+
+// secret marks o secret when the discovery URL is one, since o carries it.
+func (s settings) secret(o pulumi.StringOutput) pulumi.StringOutput {
+	if s.DiscoveryURLSecret {
+		return pulumi.ToSecret(o).(pulumi.StringOutput)
+	}
+	return o
+}
+
+// inputs are the settings recorded with the component in the stack's state.
+func (s settings) inputs() pulumi.Map {
+	return pulumi.Map{
+		"cloud":        pulumi.String(s.Cloud),
+		"region":       pulumi.String(s.Region),
+		"centralCount": pulumi.Int(s.CentralCount),
+		"workerCount":  pulumi.Int(s.WorkerCount),
+		"flavor":       pulumi.String(s.Flavor),
+		"workerProxy":  pulumi.String(s.WorkerProxy),
+		"discoveryUrl": s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput()),
+	}
+}
+
+func hostPorts(ips []string, port int) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	return out
+}
+
+func urls(ips pulumi.StringArrayOutput, port int) pulumi.StringArrayOutput {
+	return ips.ApplyT(func(ips []string) []string {
+		out := hostPorts(ips, port)
+		for i := range out {
+			out[i] = "http://" + out[i]
+		}
+		return out
+	}).(pulumi.StringArrayOutput)
+}
+
+func outputs(in []pulumi.StringInput) []pulumi.StringOutput {
+	out := make([]pulumi.StringOutput, len(in))
+	for i, v := range in {
+		out[i] = v.ToStringOutput()
+	}
+	return out
+}

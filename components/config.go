@@ -1,0 +1,237 @@
+package components
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// ClusterArgs are one cluster's settings as plain values, named after the stack
+// config keys. Empty strings take the defaults documented in Pulumi.yaml.
+type ClusterArgs struct {
+	Cloud        string
+	Region       string
+	CentralCount int
+	WorkerCount  int
+	CentralSize  string
+	WorkerSize   string
+	Flavor       string
+	WorkerProxy  string
+	Image        string
+	DiscoveryURL string
+	// DiscoveryURLSecret makes the discovery URL, and every user data and
+	// output that carries it, a Pulumi secret.
+	DiscoveryURLSecret bool
+	SSHAuthorizedKeys  []string
+	SSHAllowedCidrs    []string
+	VpcCidr            string
+	Tags               map[string]string
+}
+
+// Defaults for keys the stack may leave unset.
+const (
+	DefaultCloud        = "aws"
+	DefaultCentralCount = 3
+	DefaultVpcCidr      = "10.21.0.0/16"
+)
+
+// ArgsFromConfig reads the stack config through get, which returns a key's
+// raw value and whether it is set, and isSecret, which tells whether the
+// stack stores it as a secret. Values that are not the right type fail here,
+// naming the key; everything else is checked by NewCluster.
+func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
+	var errs []error
+	str := func(key string) string { v, _ := get(key); return v }
+	integer := func(key string, def int) int {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", key, v))
+		}
+		return n
+	}
+	list := func(key string) []string {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return nil
+		}
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a list of strings", key, v))
+		}
+		return out
+	}
+	args := ClusterArgs{
+		Cloud:              str("cloud"),
+		Region:             str("region"),
+		CentralCount:       integer("centralCount", DefaultCentralCount),
+		WorkerCount:        integer("workerCount", 0),
+		CentralSize:        str("centralSize"),
+		WorkerSize:         str("workerSize"),
+		Flavor:             str("flavor"),
+		WorkerProxy:        str("workerProxy"),
+		Image:              str("image"),
+		DiscoveryURL:       str("discoveryUrl"),
+		DiscoveryURLSecret: isSecret("discoveryUrl"),
+		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
+		SSHAllowedCidrs:    list("sshAllowedCidrs"),
+		VpcCidr:            str("vpcCidr"),
+	}
+	if v, ok := get("tags"); ok && v != "" {
+		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
+			errs = append(errs, fmt.Errorf("tags: %q is not a map of strings to strings", v))
+		}
+	}
+	return args, errors.Join(errs...)
+}
+
+// settings are validated arguments with every default applied.
+type settings struct {
+	ClusterArgs
+	provider cloud.Provider
+	os       cloud.OS
+	render   cloudconfig.Cluster
+}
+
+// Each error names the stack config key, the value given and what is allowed.
+func (a ClusterArgs) validate() (settings, error) {
+	s := settings{ClusterArgs: a}
+	var errs []error
+	fail := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+
+	if s.Cloud == "" {
+		s.Cloud = DefaultCloud
+	}
+	if newProvider, ok := clouds[s.Cloud]; ok {
+		s.provider = newProvider()
+	} else {
+		fail("cloud: %q is not supported; want %s", s.Cloud, cloudNames())
+	}
+
+	if s.CentralCount < 1 || s.CentralCount > 7 || s.CentralCount%2 == 0 {
+		fail("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount)
+	}
+	if s.WorkerCount < 0 {
+		fail("workerCount: %d is not allowed; want 0 or more", s.WorkerCount)
+	}
+
+	if s.Flavor == "" {
+		s.Flavor = string(cloudconfig.Flatcar)
+	}
+	flavor := cloudconfig.Flavor(s.Flavor)
+	switch flavor {
+	case cloudconfig.Flatcar:
+		s.os = cloud.Flatcar
+	case cloudconfig.CoreOSEtcd2:
+		s.os = cloud.ContainerLinux
+		if s.Image == "" {
+			fail("image: required with flavor coreos-etcd2; no etcd2 image is published any more, so pass the AMI or DigitalOcean image you still run")
+		}
+	default:
+		fail("flavor: %q is not supported; want flatcar (default) or coreos-etcd2", s.Flavor)
+	}
+	if s.WorkerProxy == "" && s.os != "" {
+		s.WorkerProxy = string(flavor.DefaultWorkerProxy())
+	}
+	proxy := cloudconfig.WorkerProxy(s.WorkerProxy)
+	switch {
+	case proxy != cloudconfig.Gateway && proxy != cloudconfig.V2Proxy:
+		fail("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy)
+	case s.os != "" && !flavor.Supports(proxy):
+		fail("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor)
+	}
+
+	if s.provider != nil {
+		if err := s.provider.Check(s.Region, s.Image); err != nil {
+			errs = append(errs, err)
+		}
+		central, worker := s.provider.DefaultSizes()
+		if s.CentralSize == "" {
+			s.CentralSize = central
+		}
+		if s.WorkerSize == "" {
+			s.WorkerSize = worker
+		}
+	}
+	for key, size := range map[string]string{"centralSize": s.CentralSize, "workerSize": s.WorkerSize} {
+		if !machineSize.MatchString(size) {
+			fail("%s: %q is not a machine size; want the cloud's name for one, such as t3.medium or s-2vcpu-4gb", key, size)
+		}
+	}
+
+	if err := checkDiscoveryURL(s.DiscoveryURL); err != nil {
+		errs = append(errs, err)
+	}
+	for i, k := range s.SSHAuthorizedKeys {
+		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(strings.TrimSpace(string(rest))) > 0 || strings.ContainsAny(k, "\r\n") {
+			fail("sshAuthorizedKeys[%d]: %q is not one OpenSSH public key; want a line such as \"ssh-ed25519 AAAA... user@host\"", i, abbreviate(k))
+		}
+	}
+	for i, c := range s.SSHAllowedCidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil || p != p.Masked() {
+			fail("sshAllowedCidrs[%d]: %q is not a CIDR block; want a network address and prefix such as 203.0.113.0/24 or 2001:db8::/32", i, c)
+		}
+	}
+	if s.VpcCidr == "" {
+		s.VpcCidr = DefaultVpcCidr
+	}
+	if p, err := netip.ParsePrefix(s.VpcCidr); err != nil || p != p.Masked() || !p.Addr().Is4() || !p.Addr().IsPrivate() || p.Bits() < 16 || p.Bits() > 24 {
+		fail("vpcCidr: %q is not allowed; want a private IPv4 network from /16 to /24, such as %s", s.VpcCidr, DefaultVpcCidr)
+	}
+	for k, v := range s.Tags {
+		if k == "" || strings.HasPrefix(k, reservedTagPrefix) || len(k) > 128 || len(v) > 256 {
+			fail("tags: key %q (value %q) is not allowed; want a non-empty key of up to 128 characters not starting with %q, and a value of up to 256", k, v, reservedTagPrefix)
+		}
+	}
+
+	s.render = cloudconfig.Cluster{
+		Flavor:            flavor,
+		WorkerProxy:       proxy,
+		DiscoveryURL:      s.DiscoveryURL,
+		SSHAuthorizedKeys: s.SSHAuthorizedKeys,
+	}
+	return s, errors.Join(errs...)
+}
+
+// reservedTagPrefix marks the tags the program sets itself.
+const reservedTagPrefix = "isolated-etcd:"
+
+var machineSize = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+
+// checkDiscoveryURL accepts an absolute http(s) URL naming a token, such as
+// https://discovery.etcd.io/<token> or a self-hosted
+// http://host:2379/v2/keys/discovery/<token>.
+func checkDiscoveryURL(raw string) error {
+	const want = "want a token URL from `go run ./cmd/discovery-url --size <centralCount>`, such as https://discovery.etcd.io/<token>"
+	if raw == "" {
+		return fmt.Errorf("discoveryUrl: required; %s, stored with `pulumi config set --secret discoveryUrl <url>`", want)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(raw, "\"'\\ \t\r\n$%`<>") {
+		return fmt.Errorf("discoveryUrl: %q is not a discovery token URL; %s", raw, want)
+	}
+	return nil
+}
+
+// abbreviate keeps error messages readable when a value is a long key.
+func abbreviate(s string) string {
+	if len(s) <= 60 {
+		return s
+	}
+	return s[:40] + "…" + s[len(s)-15:]
+}

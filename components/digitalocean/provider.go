@@ -1,0 +1,105 @@
+// Package digitalocean is the DigitalOcean backend of the cluster: a VPC,
+// droplets tagged by cluster and role, and cloud firewalls keyed on those tags.
+package digitalocean
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+var (
+	// regionSlug is the shape of every DigitalOcean region slug (nyc3, fra1…).
+	regionSlug = regexp.MustCompile(`^[a-z]{3}[0-9]$`)
+	// imageRef is an image slug (ubuntu-24-04-x64) or a numeric image id.
+	imageRef = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+)
+
+type provider struct{}
+
+// New returns the DigitalOcean backend. The DigitalOcean Pulumi provider reads
+// its API token from DIGITALOCEAN_TOKEN, so none is configured here.
+func New() cloud.Provider { return provider{} }
+
+// Check rejects a region or image that cannot be a DigitalOcean one, so a
+// stack configured for another cloud fails before anything is registered.
+func (provider) Check(region, image string) error {
+	if region == "" {
+		return fmt.Errorf("region: not set; want a DigitalOcean region slug such as nyc3")
+	}
+	if !regionSlug.MatchString(region) {
+		return fmt.Errorf("region: %q is not a DigitalOcean region; want a slug such as nyc3, sfo3, ams3, fra1 or lon1", region)
+	}
+	if image != "" && !imageRef.MatchString(image) {
+		return fmt.Errorf("image: %q is not a DigitalOcean image; want an image slug such as ubuntu-24-04-x64 or a numeric image id", image)
+	}
+	return nil
+}
+
+// DefaultSizes gives both roles 2 vCPUs and 4 GB: enough for an etcd member,
+// and a worker is the same machine minus the consensus load.
+func (provider) DefaultSizes() (central, worker string) {
+	return "s-2vcpu-4gb", "s-2vcpu-4gb"
+}
+
+// Provision registers tags, the VPC, the image, the firewalls and then the
+// droplets, so that every droplet boots already behind its firewall.
+func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+	tags, err := newTags(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	vpc, err := newVpc(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	image, custom, err := newImage(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := newFirewalls(ctx, spec, tags, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Droplets wait for their tags and firewalls: a droplet created before
+	// the firewall that matches its tag would be reachable on every port.
+	dropletOpts := with(opts, pulumi.DependsOn(slices.Concat(tags.resources, []pulumi.Resource{fw.central, fw.worker})))
+	central, err := newCentral(ctx, spec, image, vpc, tags, dropletOpts)
+	if err != nil {
+		return nil, err
+	}
+	privateIPs := make([]pulumi.StringOutput, len(central))
+	publicIPs := make([]pulumi.StringOutput, len(central))
+	for i, d := range central {
+		privateIPs[i] = d.Ipv4AddressPrivate
+		publicIPs[i] = d.Ipv4Address
+	}
+	centralPrivateIPs := pulumi.ToStringArrayOutput(privateIPs)
+	if err := newWorkers(ctx, spec, image, vpc, tags, centralPrivateIPs, dropletOpts); err != nil {
+		return nil, err
+	}
+
+	network := pulumi.Map{
+		"vpcId":             vpc.ID(),
+		"centralFirewallId": fw.central.ID(),
+		"workerFirewallId":  fw.worker.ID(),
+	}
+	if custom {
+		network["imageId"] = image
+	}
+	return &cloud.Cluster{
+		CentralPrivateIPs: centralPrivateIPs,
+		CentralPublicIPs:  pulumi.ToStringArrayOutput(publicIPs),
+		WorkerGroup:       pulumi.String(tags.worker).ToStringOutput(),
+		Network:           network,
+	}, nil
+}
+
+// with returns opts plus more without writing into the caller's backing array,
+// which several children share.
+func with(opts []pulumi.ResourceOption, more ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	return append(slices.Clip(opts), more...)
+}

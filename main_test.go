@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
+	"github.com/isolatedetcd/cluster/internal/stackconfig"
+)
+
+func stackConfig(t *testing.T, path string) map[string]string {
+	t.Helper()
+	c, err := stackconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// run runs the program as `pulumi up` would, with config handed over through
+// the environment.
+func run(t *testing.T, config map[string]string, secretKeys []string) (*pulumitest.Mocks, error) {
+	t.Helper()
+	c, _ := json.Marshal(config)
+	s, _ := json.Marshal(secretKeys)
+	t.Setenv("PULUMI_CONFIG", string(c))
+	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", string(s))
+	m := pulumitest.New()
+	return m, m.Run(program)
+}
+
+func TestProjectFileIsValid(t *testing.T) {
+	p, err := workspace.LoadProject("Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name.String() != pulumitest.Project {
+		t.Errorf("project name %q, want %q", p.Name, pulumitest.Project)
+	}
+	for _, key := range []string{"cloud", "region", "centralCount", "workerCount", "centralSize", "workerSize", "flavor",
+		"workerProxy", "image", "discoveryUrl", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
+		if decl, ok := p.Config[key]; !ok || decl.Description == "" {
+			t.Errorf("config key %s is not declared with a description in Pulumi.yaml", key)
+		}
+	}
+}
+
+func TestDevStackRuns(t *testing.T) {
+	config := stackConfig(t, "Pulumi.dev.yaml")
+	if _, err := run(t, config, nil); err == nil || !strings.Contains(err.Error(), "discoveryUrl: required") {
+		t.Fatalf("without a discovery URL the dev stack must stop and say how to mint one; got %v", err)
+	}
+	config[pulumitest.Project+":discoveryUrl"] = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+	m, err := run(t, config, []string{pulumitest.Project + ":discoveryUrl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.OfType("aws:ec2/instance:Instance")); n != 3 {
+		t.Errorf("central instances = %d, want 3", n)
+	}
+	asg := m.OfType("aws:autoscaling/group:Group")
+	if len(asg) != 1 || asg[0].Inputs["desiredCapacity"].NumberValue() != 2 {
+		t.Errorf("worker group = %v, want one group of 2", asg)
+	}
+	if _, ok := m.Named("etcd-dev"); !ok {
+		t.Error("no component named etcd-dev")
+	}
+}
+
+func TestBadConfigValueNamesKey(t *testing.T) {
+	config := stackConfig(t, "Pulumi.dev.yaml")
+	config[pulumitest.Project+":discoveryUrl"] = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+	config[pulumitest.Project+":centralCount"] = "4"
+	m, err := run(t, config, nil)
+	if err == nil || !strings.Contains(err.Error(), "centralCount: 4") {
+		t.Fatalf("got %v", err)
+	}
+	if n := len(m.Resources()); n != 0 {
+		t.Errorf("%d resources registered", n)
+	}
+}
+

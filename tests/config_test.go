@@ -1,0 +1,111 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/isolatedetcd/cluster/components"
+)
+
+// TestInvalidConfigRegistersNothing: every bad value fails with a message that
+// names the key, the value and what is allowed, before any resource exists.
+func TestInvalidConfigRegistersNothing(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(*components.ClusterArgs)
+		want   []string
+	}{
+		{"even central count", func(a *components.ClusterArgs) { a.CentralCount = 4 }, []string{"centralCount: 4", "1, 3, 5 or 7"}},
+		{"zero central count", func(a *components.ClusterArgs) { a.CentralCount = 0 }, []string{"centralCount: 0", "1, 3, 5 or 7"}},
+		{"central count above 7", func(a *components.ClusterArgs) { a.CentralCount = 9 }, []string{"centralCount: 9", "1, 3, 5 or 7"}},
+		{"negative worker count", func(a *components.ClusterArgs) { a.WorkerCount = -1 }, []string{"workerCount: -1", "0 or more"}},
+		{"unknown cloud", func(a *components.ClusterArgs) { a.Cloud = "gcp" }, []string{`cloud: "gcp"`, "aws or digitalocean"}},
+		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
+		{"unknown worker proxy", func(a *components.ClusterArgs) { a.WorkerProxy = "grpc" }, []string{`workerProxy: "grpc"`, "gateway", "v2-proxy"}},
+		{"malformed discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "discovery.etcd.io/abc" }, []string{`discoveryUrl: "discovery.etcd.io/abc"`, "https://discovery.etcd.io/<token>"}},
+		{"Deis placeholder discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "#DISCOVERY_URL" }, []string{`discoveryUrl: "#DISCOVERY_URL"`}},
+		{"discovery URL without token", func(a *components.ClusterArgs) { a.DiscoveryURL = "https://discovery.etcd.io/" }, []string{`discoveryUrl: "https://discovery.etcd.io/"`}},
+		{"missing discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "" }, []string{"discoveryUrl: required", "cmd/discovery-url"}},
+		{"malformed SSH CIDR", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"10.0.0.0/8", "1.2.3.4"} }, []string{`sshAllowedCidrs[1]: "1.2.3.4"`, "CIDR"}},
+		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
+		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},
+		{"public VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "8.8.0.0/16" }, []string{`vpcCidr: "8.8.0.0/16"`, "private"}},
+		{"malformed SSH key", func(a *components.ClusterArgs) { a.SSHAuthorizedKeys = []string{"ssh-rsa not-base64!"} }, []string{`sshAuthorizedKeys[0]: "ssh-rsa not-base64!"`, "OpenSSH public key"}},
+		{"two SSH keys on one line", func(a *components.ClusterArgs) {
+			k := a.SSHAuthorizedKeys[0]
+			a.SSHAuthorizedKeys = []string{k + "\n" + k}
+		}, []string{"sshAuthorizedKeys[0]"}},
+		{"coreos-etcd2 without image", func(a *components.ClusterArgs) { a.Flavor = "coreos-etcd2" }, []string{"image: required with flavor coreos-etcd2"}},
+		{"coreos-etcd2 with gateway", func(a *components.ClusterArgs) {
+			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", "ami-0123456789abcdef0", "gateway"
+		}, []string{`workerProxy: "gateway"`, "coreos-etcd2", "v2-proxy"}},
+		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud = "digitalocean" }, []string{`region: "us-east-2"`}},
+		{"missing region", func(a *components.ClusterArgs) { a.Region = "" }, []string{"region"}},
+		{"reserved tag", func(a *components.ClusterArgs) { a.Tags = map[string]string{"isolated-etcd:role": "x"} }, []string{`tags: key "isolated-etcd:role"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs("aws")
+			tc.change(&args)
+			m, _, err := provision(t, args)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not contain %q:\n%v", want, err)
+				}
+			}
+			if n := len(m.Resources()); n != 0 {
+				t.Errorf("%d resources registered before the error", n)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	args := validArgs("aws")
+	args.CentralCount, args.WorkerCount, args.Flavor = 2, -3, "debian"
+	_, _, err := provision(t, args)
+	for _, key := range []string{"centralCount", "workerCount", "flavor"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error does not report %s: %v", key, err)
+		}
+	}
+}
+
+func TestArgsFromConfig(t *testing.T) {
+	raw := map[string]string{
+		"cloud":           "digitalocean",
+		"region":          "fra1",
+		"workerCount":     "12",
+		"discoveryUrl":    discoveryURL,
+		"sshAllowedCidrs": `["198.51.100.0/24"]`,
+		"tags":            `{"team":"platform"}`,
+	}
+	get := func(k string) (string, bool) { v, ok := raw[k]; return v, ok }
+	args, err := components.ArgsFromConfig(get, func(k string) bool { return k == "discoveryUrl" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args.CentralCount != components.DefaultCentralCount || args.WorkerCount != 12 || !args.DiscoveryURLSecret ||
+		args.SSHAllowedCidrs[0] != "198.51.100.0/24" || args.Tags["team"] != "platform" || args.Cloud != "digitalocean" {
+		t.Errorf("parsed %+v", args)
+	}
+
+	raw["centralCount"], raw["sshAllowedCidrs"], raw["tags"] = "three", "198.51.100.0/24", "team=platform"
+	_, err = components.ArgsFromConfig(get, func(string) bool { return false })
+	for _, want := range []string{`centralCount: "three"`, `sshAllowedCidrs: "198.51.100.0/24"`, `tags: "team=platform"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q: %v", want, err)
+		}
+	}
+}
+
+func TestClusterName(t *testing.T) {
+	for stack, want := range map[string]string{"dev": "etcd-dev", "Prod_EU": "etcd-prod-eu", "org/proj/stg": "etcd-org-proj-stg"} {
+		if got := components.ClusterName(stack); got != want {
+			t.Errorf("ClusterName(%q) = %q, want %q", stack, got, want)
+		}
+	}
+}
