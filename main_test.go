@@ -82,4 +82,3 @@ func TestBadConfigValueNamesKey(t *testing.T) {
 		t.Errorf("%d resources registered", n)
 	}
 }
-

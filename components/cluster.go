@@ -38,7 +38,6 @@ type Cluster struct {
 	Network pulumi.MapOutput `pulumi:"network"`
 }
 
-
 // NewCluster validates args and, only if every value is allowed, registers
 // the cluster's resources. name prefixes every resource and member name.
 func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {

@@ -230,11 +230,13 @@ func TestEveryMachineCarriesItsRolesUserData(t *testing.T) {
 // changes never touch a voting member.
 func TestCentralUnchangedByWorkerSettings(t *testing.T) {
 	changes := map[string]func(*components.ClusterArgs){
-		"workerCount":        func(a *components.ClusterArgs) { a.WorkerCount = 50 },
-		"workerCount to 0":   func(a *components.ClusterArgs) { a.WorkerCount = 0 },
-		"workerSize":         func(a *components.ClusterArgs) { a.WorkerSize = "m6i.xlarge" },
-		"workerProxy":        func(a *components.ClusterArgs) { a.WorkerProxy = "v2-proxy" },
-		"workerSize and all": func(a *components.ClusterArgs) { a.WorkerSize, a.WorkerCount, a.WorkerProxy = "c7i.large", 7, "v2-proxy" },
+		"workerCount":      func(a *components.ClusterArgs) { a.WorkerCount = 50 },
+		"workerCount to 0": func(a *components.ClusterArgs) { a.WorkerCount = 0 },
+		"workerSize":       func(a *components.ClusterArgs) { a.WorkerSize = "m6i.xlarge" },
+		"workerProxy":      func(a *components.ClusterArgs) { a.WorkerProxy = "v2-proxy" },
+		"workerSize and all": func(a *components.ClusterArgs) {
+			a.WorkerSize, a.WorkerCount, a.WorkerProxy = "c7i.large", 7, "v2-proxy"
+		},
 	}
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		before, _ := mustProvision(t, validArgs(cloud))

@@ -1,0 +1,191 @@
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const token = "6c007a14875d53d9bf0ef5a6fc0257c8"
+
+type registration struct {
+	id, value string
+	created   uint64
+}
+
+// fakeEtcd serves one token under /v2/keys/discovery/ the way etcd's v2 keys
+// API does; an empty size means the token does not exist.
+func fakeEtcd(size string, regs ...registration) http.HandlerFunc {
+	dir := "/discovery/" + token
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.URL.Path, "/v2/keys")
+		w.Header().Set("Content-Type", "application/json")
+		var answer any
+		switch {
+		case size == "" || (key != dir && key != dir+"/_config/size"):
+			w.WriteHeader(http.StatusNotFound)
+			answer = map[string]any{"errorCode": 100, "message": "Key not found", "cause": key, "index": 9}
+		case key == dir+"/_config/size":
+			answer = map[string]any{"action": "get", "node": map[string]any{
+				"key": key, "value": size, "modifiedIndex": 4, "createdIndex": 4}}
+		default:
+			nodes := []map[string]any{{"key": dir + "/_config", "dir": true, "modifiedIndex": 4, "createdIndex": 4}}
+			for _, reg := range regs {
+				nodes = append(nodes, map[string]any{"key": dir + "/" + reg.id, "value": reg.value,
+					"modifiedIndex": reg.created, "createdIndex": reg.created})
+			}
+			answer = map[string]any{"action": "get", "node": map[string]any{
+				"key": dir, "dir": true, "nodes": nodes, "modifiedIndex": 4, "createdIndex": 4}}
+		}
+		json.NewEncoder(w).Encode(answer)
+	}
+}
+
+var (
+	central0 = registration{"8e9e05c52164694d", "etcd-dev-central-0=http://10.21.0.10:2380", 7}
+	central1 = registration{"91bc3c398fb3c146", "etcd-dev-central-1=http://10.21.0.11:2380", 8}
+	stranger = registration{"fd422379fda50e48", "infra0=http://10.0.1.10:2380", 6}
+)
+
+func TestCheck(t *testing.T) {
+	want := Expect{Size: 3, Members: []string{"etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2"}}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc // nil: the service is down
+		wantErr error
+		errHas  string
+	}{
+		{name: "fresh token", handler: fakeEtcd("3")},
+		{name: "own members registered", handler: fakeEtcd("3", central1, central0)},
+		{
+			name:    "wrong size",
+			handler: fakeEtcd("5"),
+			wantErr: &SizeMismatchError{Size: 5, Want: 3},
+			errHas:  "created for 5 members, but centralCount is 3",
+		},
+		{
+			name:    "foreign members",
+			handler: fakeEtcd("3", central0, stranger),
+			wantErr: &ForeignMembersError{Foreign: []string{"infra0"}, Want: want},
+			errHas:  "already used by another cluster: members infra0 registered",
+		},
+		{
+			name:    "token not found",
+			handler: fakeEtcd(""),
+			wantErr: ErrTokenNotFound,
+			errHas:  "about a week",
+		},
+		{
+			name:    "unreachable",
+			wantErr: ErrUnreachable,
+			errHas:  "discoveryCheck false",
+		},
+		{
+			name:    "timeout",
+			handler: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+			wantErr: context.DeadlineExceeded,
+		},
+		{
+			name:    "garbage JSON",
+			handler: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hello</html>")) },
+			wantErr: ErrBadAnswer,
+			errHas:  "<html>hello</html>",
+		},
+		{
+			name:    "404 that is not etcd",
+			handler: http.NotFound,
+			wantErr: ErrBadAnswer,
+			errHas:  "404 Not Found",
+		},
+		{
+			name:    "size not a number",
+			handler: fakeEtcd("three"),
+			wantErr: ErrBadAnswer,
+			errHas:  `"three"`,
+		},
+		{
+			name:    "registration not name=peerURL",
+			handler: fakeEtcd("3", registration{"1", "junk", 5}),
+			wantErr: ErrBadAnswer,
+			errHas:  `"junk"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			if tt.handler == nil {
+				srv.Close()
+			} else {
+				defer srv.Close()
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+
+			err := Check(ctx, srv.Client(), srv.URL+"/v2/keys/discovery/"+token, want)
+
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Check = nil, want an error")
+			}
+			switch w := tt.wantErr.(type) {
+			case *SizeMismatchError:
+				if got, ok := errors.AsType[*SizeMismatchError](err); !ok || *got != *w {
+					t.Errorf("error %v\nis not %#v", err, w)
+				}
+			case *ForeignMembersError:
+				if got, ok := errors.AsType[*ForeignMembersError](err); !ok || !reflect.DeepEqual(got, w) {
+					t.Errorf("error %v\nis not %#v", err, w)
+				}
+			default:
+				if !errors.Is(err, w) {
+					t.Errorf("error %v\nis not %v", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("error %v\ndoes not say %q", err, tt.errHas)
+			}
+			if strings.Contains(err.Error(), token) {
+				t.Errorf("error shows the whole token, which may be a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestRead(t *testing.T) {
+	srv := httptest.NewServer(fakeEtcd("3", central1,
+		registration{"2", "etcd-dev-central-0=http://10.21.0.10:2380,etcd-dev-central-0=http://[fd00::10]:2380", 5}))
+	defer srv.Close()
+
+	got, err := Read(t.Context(), srv.Client(), srv.URL+"/v2/keys/discovery/"+token+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Token{Size: 3, Members: []Member{
+		{Name: "etcd-dev-central-0", PeerURLs: []string{"http://10.21.0.10:2380", "http://[fd00::10]:2380"}},
+		{Name: "etcd-dev-central-1", PeerURLs: []string{"http://10.21.0.11:2380"}},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Read = %+v\nwant %+v (in registration order)", got, want)
+	}
+}
+
+func TestVerifyReportsEveryProblem(t *testing.T) {
+	err := Token{Size: 5, Members: []Member{{Name: "infra0"}}}.Verify(Expect{Size: 3, Members: []string{"a", "b", "c"}})
+	if _, ok := errors.AsType[*SizeMismatchError](err); !ok {
+		t.Errorf("%v: want a size mismatch", err)
+	}
+	if _, ok := errors.AsType[*ForeignMembersError](err); !ok {
+		t.Errorf("%v: want foreign members", err)
+	}
+}
