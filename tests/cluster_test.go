@@ -167,7 +167,10 @@ func TestResourcesPerConfig(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%dc%dw", tc.cloud, tc.central, tc.workers), func(t *testing.T) {
 			args := validArgs(tc.cloud)
 			args.CentralCount, args.WorkerCount = tc.central, tc.workers
-			m, _ := mustProvision(t, args)
+			m, out := mustProvision(t, args)
+			if text, _ := out.values["workerCloudConfig"].(string); !strings.HasPrefix(text, "#cloud-config") {
+				t.Errorf("workerCloudConfig = %q, want the worker user data even with %d workers", text, tc.workers)
+			}
 			if got := len(centrals(m, tc.cloud)); got != tc.central {
 				t.Errorf("central machines = %d, want %d", got, tc.central)
 			}

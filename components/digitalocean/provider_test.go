@@ -265,7 +265,6 @@ func TestWorkerDroplets(t *testing.T) {
 
 func TestNoWorkers(t *testing.T) {
 	spec := newSpec(1, 0)
-	spec.WorkerUserData = nil
 	m, _, out := provision(t, spec)
 	droplets(t, m, spec)
 	if out.workerGroup != "etcd-worker" {

@@ -12,12 +12,10 @@ import (
 // state, so they take image and user data changes by replacement. DigitalOcean
 // has no auto scaling group for plain droplets; the worker tag groups them.
 func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, centralPrivateIPs pulumi.StringArrayOutput, opts []pulumi.ResourceOption) error {
-	if spec.WorkerCount == 0 {
-		return nil
-	}
 	if spec.WorkerUserData == nil {
-		return fmt.Errorf("digitalocean: %d workers but no worker user data", spec.WorkerCount)
+		return fmt.Errorf("digitalocean: no worker user data")
 	}
+	// Rendered even for zero workers: the cluster reports what workers carry.
 	userData := spec.WorkerUserData(centralPrivateIPs)
 	for i := range spec.WorkerCount {
 		name := fmt.Sprintf("%s-worker-%d", spec.Name, i)
