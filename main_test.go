@@ -41,7 +41,7 @@ func TestProjectFileIsValid(t *testing.T) {
 		t.Errorf("project name %q, want %q", p.Name, pulumitest.Project)
 	}
 	for _, key := range []string{"cloud", "region", "centralCount", "workerCount", "centralSize", "workerSize", "flavor",
-		"workerProxy", "image", "discoveryUrl", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
+		"workerProxy", "image", "discoveryUrl", "discoveryCheck", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
 		if decl, ok := p.Config[key]; !ok || decl.Description == "" {
 			t.Errorf("config key %s is not declared with a description in Pulumi.yaml", key)
 		}
@@ -54,6 +54,7 @@ func TestDevStackRuns(t *testing.T) {
 		t.Fatalf("without a discovery URL the dev stack must stop and say how to mint one; got %v", err)
 	}
 	config[pulumitest.Project+":discoveryUrl"] = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+	config[pulumitest.Project+":discoveryCheck"] = "false" // no network here; tests/discovery_test.go covers the check
 	m, err := run(t, config, []string{pulumitest.Project + ":discoveryUrl"})
 	if err != nil {
 		t.Fatal(err)

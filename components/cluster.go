@@ -4,14 +4,17 @@
 package components
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/components/discovery"
 )
 
 // ClusterType is the component's type token.
@@ -51,6 +54,11 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		centralNames[i] = CentralName(name, i)
 		if centralTexts[i], err = s.render.Central(centralNames[i]); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+	}
+	if !s.SkipDiscoveryCheck {
+		if err := checkDiscovery(ctx, s.DiscoveryURL, discovery.Expect{Size: s.CentralCount, Members: centralNames}); err != nil {
+			return nil, err
 		}
 	}
 
@@ -113,6 +121,22 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		"workerCloudConfig":   c.WorkerCloudConfig,
 		"network":             c.Network,
 	})
+}
+
+// discoveryCheckTimeout bounds the pre-flight check so an unreachable service
+// fails a preview quickly.
+const discoveryCheckTimeout = 15 * time.Second
+
+// checkDiscovery reads the token, never writes it, before anything is
+// registered: a reused, stale or wrongly sized token otherwise surfaces only as
+// a cluster that never forms, or one that silently runs a voter short.
+func checkDiscovery(ctx *pulumi.Context, url string, want discovery.Expect) error {
+	c, cancel := context.WithTimeout(ctx.Context(), discoveryCheckTimeout)
+	defer cancel()
+	if err := discovery.Check(c, nil, url, want); err != nil {
+		return fmt.Errorf("discoveryUrl pre-flight check: %w", err)
+	}
+	return nil
 }
 
 // secret marks o secret when the discovery URL is one, since o carries it.

@@ -32,6 +32,9 @@ type ClusterArgs struct {
 	// DiscoveryURLSecret makes the discovery URL, and every user data and
 	// output that carries it, a Pulumi secret.
 	DiscoveryURLSecret bool
+	// SkipDiscoveryCheck turns off the read-only pre-flight check of the
+	// discovery token (stack config discoveryCheck: false), for offline previews.
+	SkipDiscoveryCheck bool
 	SSHAuthorizedKeys  []string
 	SSHAllowedCidrs    []string
 	VpcCidr            string
@@ -63,6 +66,17 @@ func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key strin
 		}
 		return n
 	}
+	boolean := func(key string, def bool) bool {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", key, v))
+		}
+		return b
+	}
 	list := func(key string) []string {
 		v, ok := get(key)
 		if !ok || v == "" {
@@ -86,6 +100,7 @@ func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key strin
 		Image:              str("image"),
 		DiscoveryURL:       str("discoveryUrl"),
 		DiscoveryURLSecret: isSecret("discoveryUrl"),
+		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
 		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
 		SSHAllowedCidrs:    list("sshAllowedCidrs"),
 		VpcCidr:            str("vpcCidr"),
