@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -52,9 +54,12 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	centralTexts := make([]string, s.CentralCount)
 	for i := range centralNames {
 		centralNames[i] = CentralName(name, i)
-		if centralTexts[i], err = s.render.Central(centralNames[i]); err != nil {
+		if centralTexts[i], err = s.render.Central(centralNames[i], s.provider.DataDevice(centralNames[i])); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
+	}
+	if s.RollCentral != "" && !slices.Contains(centralNames, s.RollCentral) {
+		return nil, fmt.Errorf("invalid cluster settings:\nrollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(centralNames, ", "))
 	}
 	if !s.SkipDiscoveryCheck {
 		if err := checkDiscovery(ctx, s.DiscoveryURL, discovery.Expect{Size: s.CentralCount, Members: centralNames}); err != nil {
@@ -70,23 +75,25 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
 	}
 
-	centralUserData := make([]pulumi.StringInput, len(centralTexts))
+	central := make([]cloud.CentralNode, len(centralTexts))
+	centralUserData := make([]pulumi.StringOutput, len(centralTexts))
 	for i, text := range centralTexts {
 		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
+		central[i] = cloud.CentralNode{Name: centralNames[i], UserData: centralUserData[i], Roll: centralNames[i] == s.RollCentral}
 	}
 	var workerUserData pulumi.StringOutput
 	spec := cloud.Spec{
-		Name:            name,
-		Region:          s.Region,
-		VpcCidr:         s.VpcCidr,
-		OS:              s.os,
-		Image:           s.Image,
-		Ports:           cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
-		CentralSize:     s.CentralSize,
-		CentralNames:    centralNames,
-		CentralUserData: centralUserData,
-		WorkerCount:     s.WorkerCount,
-		WorkerSize:      s.WorkerSize,
+		Name:           name,
+		Region:         s.Region,
+		VpcCidr:        s.VpcCidr,
+		OS:             s.os,
+		Image:          s.Image,
+		Ports:          cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
+		CentralSize:    s.CentralSize,
+		Central:        central,
+		ProtectCentral: s.ProtectCentral,
+		WorkerCount:    s.WorkerCount,
+		WorkerSize:     s.WorkerSize,
 		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
 			workerUserData = s.secret(ips.ApplyT(func(ips []string) (string, error) {
 				return s.render.Worker(hostPorts(ips, cloudconfig.ClientPort))
@@ -107,7 +114,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.EtcdClientEndpoints = urls(res.CentralPrivateIPs, cloudconfig.ClientPort)
 	c.EtcdPeerURLs = urls(res.CentralPrivateIPs, cloudconfig.PeerPort)
 	c.WorkerGroup = res.WorkerGroup
-	c.CentralCloudConfig = pulumi.ToStringArrayOutput(outputs(centralUserData))
+	c.CentralCloudConfig = pulumi.ToStringArrayOutput(centralUserData)
 	c.WorkerCloudConfig = workerUserData
 	c.Network = res.Network.ToMapOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
@@ -176,12 +183,4 @@ func urls(ips pulumi.StringArrayOutput, port int) pulumi.StringArrayOutput {
 		}
 		return out
 	}).(pulumi.StringArrayOutput)
-}
-
-func outputs(in []pulumi.StringInput) []pulumi.StringOutput {
-	out := make([]pulumi.StringOutput, len(in))
-	for i, v := range in {
-		out[i] = v.ToStringOutput()
-	}
-	return out
 }

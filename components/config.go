@@ -39,6 +39,12 @@ type ClusterArgs struct {
 	SSHAllowedCidrs    []string
 	VpcCidr            string
 	Tags               map[string]string
+	// ProtectCentral protects central machines and their data volumes
+	// against deletion.
+	ProtectCentral bool
+	// RollCentral names the one central node that may take the current
+	// image and user data now, which replaces its machine; empty rolls none.
+	RollCentral string
 }
 
 // Defaults for keys the stack may leave unset.
@@ -48,11 +54,11 @@ const (
 	DefaultVpcCidr      = "10.21.0.0/16"
 )
 
-// ArgsFromConfig reads the stack config through get, which returns a key's
+// ArgsFromConfig reads the config of stack through get, which returns a key's
 // raw value and whether it is set, and isSecret, which tells whether the
 // stack stores it as a secret. Values that are not the right type fail here,
 // naming the key; everything else is checked by NewCluster.
-func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
+func ArgsFromConfig(stack string, get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
 	var errs []error
 	str := func(key string) string { v, _ := get(key); return v }
 	integer := func(key string, def int) int {
@@ -104,6 +110,9 @@ func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key strin
 		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
 		SSHAllowedCidrs:    list("sshAllowedCidrs"),
 		VpcCidr:            str("vpcCidr"),
+		// Only a dev stack may be torn down without unprotecting it first.
+		ProtectCentral: boolean("protectCentral", stack != "dev"),
+		RollCentral:    str("rollCentral"),
 	}
 	if v, ok := get("tags"); ok && v != "" {
 		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {

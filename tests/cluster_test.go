@@ -46,7 +46,12 @@ type outputs struct {
 // provision runs the component under the mock engine and resolves its outputs.
 func provision(t *testing.T, args components.ClusterArgs) (*pulumitest.Mocks, outputs, error) {
 	t.Helper()
-	m := pulumitest.New()
+	return provisionOn(t, pulumitest.New(), args)
+}
+
+// provisionOn is provision with the given mocks.
+func provisionOn(t *testing.T, m *pulumitest.Mocks, args components.ClusterArgs) (*pulumitest.Mocks, outputs, error) {
+	t.Helper()
 	out := outputs{values: map[string]any{}, secrets: map[string]bool{}}
 	err := m.Run(func(ctx *pulumi.Context) error {
 		c, err := components.NewCluster(ctx, "etcd-dev", args)
@@ -250,15 +255,16 @@ func TestCentralUnchangedByWorkerSettings(t *testing.T) {
 				args := validArgs(cloud)
 				change(&args)
 				after, _ := mustProvision(t, args)
-				b, a := centrals(before, cloud), centrals(after, cloud)
-				if len(a) != len(b) {
-					t.Fatalf("central machines %d -> %d", len(b), len(a))
+				b, a := centralResources(before), centralResources(after)
+				if len(a) != len(b) || len(b) < 3 {
+					t.Fatalf("central resources %d -> %d", len(b), len(a))
 				}
 				for i := range b {
 					if !b[i].Inputs.DeepEquals(a[i].Inputs) {
 						t.Errorf("%s inputs changed:\nbefore %v\nafter  %v", b[i].Name, b[i].Inputs, a[i].Inputs)
 					}
-					if !reflect.DeepEqual(b[i].IgnoreChanges, a[i].IgnoreChanges) || b[i].Protect != a[i].Protect {
+					if !reflect.DeepEqual(b[i].IgnoreChanges, a[i].IgnoreChanges) || b[i].Protect != a[i].Protect ||
+						b[i].DeleteBeforeReplace != a[i].DeleteBeforeReplace {
 						t.Errorf("%s options changed", b[i].Name)
 					}
 				}

@@ -5,9 +5,17 @@ import (
 	"slices"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
+
+// dataDevice is where every central instance gets its data volume. Flatcar's
+// udev rules link an EBS NVMe volume to the name it was attached under.
+const dataDevice = "/dev/xvdf"
+
+// DataDevice is the same for every central node: one data volume each.
+func (provider) DataDevice(string) string { return dataDevice }
 
 // central is the voting members: their fixed addresses and what the
 // instances report.
@@ -19,34 +27,35 @@ type central struct {
 }
 
 // newCentral registers one instance per central node, spread over the zones
-// at fixed private addresses, so a replaced node keeps its etcd peer URL.
+// at fixed private addresses, each with an encrypted data volume of its own.
+// Address and volume outlive the instance, so a replaced instance comes back
+// as the same etcd member.
 func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, sgID pulumi.IDOutput, opts []pulumi.ResourceOption) (*central, error) {
-	if len(spec.CentralUserData) != len(spec.CentralNames) {
-		return nil, fmt.Errorf("central nodes: %d names but %d user data", len(spec.CentralNames), len(spec.CentralUserData))
-	}
-	// A newer AMI from the lookup or changed user data must never replace or
-	// restart a voting member (an AMI change replaces the instance, a user
-	// data change stops and starts it); members are rolled one at a time on
-	// purpose, never as a side effect of an update.
-	opts = slices.Concat(opts, []pulumi.ResourceOption{
-		pulumi.IgnoreChanges([]string{"ami", "userData"}),
-		pulumi.DependsOn(net.routes),
-	})
-
 	c := &central{}
 	var private, public []pulumi.StringOutput
-	for i, name := range spec.CentralNames {
+	for i, node := range spec.Central {
+		zone := i % len(net.zones)
 		ip, err := centralIP(net.subnets, i)
 		if err != nil {
 			return nil, fmt.Errorf("vpcCidr %s: %w", spec.VpcCidr, err)
 		}
-		inst, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{
+		volume, err := ebs.NewVolume(ctx, node.Name+"-data", &ebs.VolumeArgs{
+			AvailabilityZone: pulumi.String(net.zones[zone]),
+			Size:             pulumi.Int(cloud.DataVolumeGiB),
+			Type:             pulumi.String("gp3"),
+			Encrypted:        pulumi.Bool(true),
+			Tags:             tags(spec, node.Name+"-data", roleCentral),
+		}, slices.Concat(opts, []pulumi.ResourceOption{pulumi.Protect(spec.ProtectCentral)})...)
+		if err != nil {
+			return nil, fmt.Errorf("central data volume %s: %w", node.Name, err)
+		}
+		inst, err := ec2.NewInstance(ctx, node.Name, &ec2.InstanceArgs{
 			Ami:                 pulumi.String(ami),
 			InstanceType:        pulumi.String(spec.CentralSize),
-			SubnetId:            net.subnetIDs[i%len(net.subnetIDs)],
+			SubnetId:            net.subnetIDs[zone],
 			PrivateIp:           pulumi.String(ip.String()),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
-			UserData:            spec.CentralUserData[i],
+			UserData:            node.UserData,
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),
 				Encrypted:           pulumi.Bool(true),
@@ -56,11 +65,19 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 				HttpEndpoint: pulumi.String("enabled"),
 				HttpTokens:   pulumi.String(metadataTokens(spec.OS)),
 			},
-			Tags:       tags(spec, name, roleCentral),
-			VolumeTags: tags(spec, name, roleCentral),
-		}, opts...)
+			Tags:       tags(spec, node.Name, roleCentral),
+			VolumeTags: tags(spec, node.Name, roleCentral),
+		}, slices.Concat(opts, instanceOptions(spec, node), []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
 		if err != nil {
-			return nil, fmt.Errorf("central instance %s: %w", name, err)
+			return nil, fmt.Errorf("central instance %s: %w", node.Name, err)
+		}
+		if _, err := ec2.NewVolumeAttachment(ctx, node.Name+"-data", &ec2.VolumeAttachmentArgs{
+			DeviceName:                  pulumi.String(dataDevice),
+			InstanceId:                  inst.ID(),
+			VolumeId:                    volume.ID(),
+			StopInstanceBeforeDetaching: pulumi.Bool(true),
+		}, opts...); err != nil {
+			return nil, fmt.Errorf("central data volume attachment %s: %w", node.Name, err)
 		}
 		c.privateIPs = append(c.privateIPs, ip.String())
 		private = append(private, inst.PrivateIp)
@@ -69,4 +86,16 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 	c.privateIPOutputs = pulumi.ToStringArrayOutput(private)
 	c.publicIPOutputs = pulumi.ToStringArrayOutput(public)
 	return c, nil
+}
+
+// instanceOptions keep a voting member out of every routine change. A newer
+// AMI from the lookup would replace the instance and new user data would stop
+// and start it, so both are ignored unless the operator rolls this node. A
+// replacement deletes first: the new instance needs the old one's address.
+func instanceOptions(spec cloud.Spec, node cloud.CentralNode) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
+	if node.Roll {
+		return opts
+	}
+	return append(opts, pulumi.IgnoreChanges([]string{"ami", "userData"}), pulumi.Protect(spec.ProtectCentral))
 }

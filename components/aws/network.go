@@ -20,6 +20,7 @@ const maxZones = 3
 // network is the VPC and what instances need from it.
 type network struct {
 	vpc       *ec2.Vpc
+	zones     []string
 	subnets   []netip.Prefix
 	subnetIDs pulumi.StringArray
 	// routes must exist before instances boot: nodes pull container images
@@ -72,7 +73,7 @@ func newNetwork(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider, opts []pu
 		return nil, fmt.Errorf("route table: %w", err)
 	}
 
-	n := &network{vpc: vpc, subnets: subnets}
+	n := &network{vpc: vpc, zones: zones, subnets: subnets}
 	for i, zone := range zones {
 		name := fmt.Sprintf("%s-subnet-%d", spec.Name, i)
 		subnet, err := ec2.NewSubnet(ctx, name, &ec2.SubnetArgs{

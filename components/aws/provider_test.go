@@ -25,6 +25,8 @@ const (
 	typeInstance = "aws:ec2/instance:Instance"
 	typeLT       = "aws:ec2/launchTemplate:LaunchTemplate"
 	typeASG      = "aws:autoscaling/group:Group"
+	typeVolume   = "aws:ebs/volume:Volume"
+	typeAttach   = "aws:ec2/volumeAttachment:VolumeAttachment"
 )
 
 // testSpec is a cluster of central and workers nodes; worker user data lists
@@ -46,8 +48,7 @@ func testSpec(central, workers int) cloud.Spec {
 		Tags:            map[string]string{"team": "platform"},
 	}
 	for i := range central {
-		s.CentralNames = append(s.CentralNames, fmt.Sprintf("c1-central-%d", i))
-		s.CentralUserData = append(s.CentralUserData, pulumi.String(centralText(i)))
+		s.Central = append(s.Central, cloud.CentralNode{Name: fmt.Sprintf("c1-central-%d", i), UserData: pulumi.String(centralText(i))})
 	}
 	return s
 }
@@ -117,6 +118,8 @@ func TestProvisionResources(t *testing.T) {
 				typeRTA:                       tt.wantSubnets,
 				typeSG:                        2,
 				typeInstance:                  tt.central,
+				typeVolume:                    tt.central,
+				typeAttach:                    tt.central,
 				typeLT:                        1,
 				typeASG:                       1,
 			}
@@ -170,7 +173,7 @@ func TestProvisionParentsAndTags(t *testing.T) {
 				t.Errorf("%s %s: tag %s = %v, want %s", r.Type, r.Name, k, got, v)
 			}
 		}
-		role := map[string]string{typeInstance: "central", typeLT: "worker", typeASG: "worker"}[r.Type]
+		role := map[string]string{typeInstance: "central", typeVolume: "central", typeLT: "worker", typeASG: "worker"}[r.Type]
 		if r.Type == typeSG {
 			role = strings.TrimPrefix(r.Name, "c1-")
 		}
@@ -178,7 +181,7 @@ func TestProvisionParentsAndTags(t *testing.T) {
 			t.Errorf("%s %s: role tag = %v, want %s", r.Type, r.Name, got, role)
 		}
 	}
-	if tagged != len(m.Resources())-1-1-3 { // all but component, provider, associations
+	if tagged != len(m.Resources())-1-1-3-3 { // all but component, provider, route table and volume associations
 		t.Errorf("%d resources tagged, want all taggable ones", tagged)
 	}
 }
@@ -213,10 +216,11 @@ func TestCentralInstances(t *testing.T) {
 			spec := testSpec(3, 2)
 			spec.OS, spec.Image = tt.os, tt.image
 			provision(t, m, spec)
-			if n := len(m.OfType(typeInstance)); n != len(spec.CentralNames) {
-				t.Errorf("%d instances, want %d", n, len(spec.CentralNames))
+			if n := len(m.OfType(typeInstance)); n != len(spec.Central) {
+				t.Errorf("%d instances, want %d", n, len(spec.Central))
 			}
-			for i, name := range spec.CentralNames {
+			for i, node := range spec.Central {
+				name := node.Name
 				r, ok := m.Named(name)
 				if !ok || r.Type != typeInstance {
 					t.Fatalf("no instance %s", name)
@@ -413,7 +417,6 @@ func TestProvisionRejects(t *testing.T) {
 	}{
 		{"small vpc", func(s *cloud.Spec) { s.VpcCidr = "10.21.0.0/26" }, "vpcCidr"},
 		{"bad vpc", func(s *cloud.Spec) { s.VpcCidr = "10.21.0.0" }, "vpcCidr"},
-		{"user data count", func(s *cloud.Spec) { s.CentralUserData = s.CentralUserData[:2] }, "user data"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

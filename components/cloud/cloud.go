@@ -40,10 +40,9 @@ type Spec struct {
 	Ports Ports
 
 	CentralSize string
-	// CentralNames name the central nodes, one each; CentralUserData holds
-	// their user data, in the same order.
-	CentralNames    []string
-	CentralUserData []pulumi.StringInput
+	Central     []CentralNode
+	// ProtectCentral protects central machines and data volumes from deletion.
+	ProtectCentral bool
 
 	WorkerCount int
 	WorkerSize  string
@@ -56,6 +55,22 @@ type Spec struct {
 	SSHAllowedCidrs []string
 	Tags            map[string]string
 }
+
+// CentralNode is one voting member's machine. Its etcd data lives on a volume
+// of its own, which outlives the machine, and the machine's image and user
+// data are fixed at creation, so no routine change replaces a member.
+type CentralNode struct {
+	// Name names the machine, its data volume and its etcd member.
+	Name     string
+	UserData pulumi.StringInput
+	// Roll lets this node take the current image and user data, replacing the
+	// machine; its data volume, and on AWS its address, carry over.
+	Roll bool
+}
+
+// DataVolumeGiB is the size of each central node's etcd data volume: etcd's
+// default backend quota is 2 GiB, plus room for the WAL and snapshots.
+const DataVolumeGiB = 10
 
 // Cluster is what a backend reports back.
 type Cluster struct {
@@ -76,6 +91,9 @@ type Provider interface {
 	Check(region, image string) error
 	// DefaultSizes are the machine sizes used when the stack sets none.
 	DefaultSizes() (central, worker string)
+	// DataDevice is the device path under which the central node called
+	// name sees its data volume, so its cloud-config can mount it.
+	DataDevice(name string) string
 	// Provision registers the cluster's resources; opts carry the parent.
 	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Cluster, error)
 }

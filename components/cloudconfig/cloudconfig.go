@@ -100,16 +100,37 @@ var memberName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // line or a YAML block scalar.
 const unsafeInUnit = "\"\\'\n\r\t $%`"
 
+// DataDir is where a flavor's etcd keeps its data: the central node's data
+// volume is mounted there.
+func (f Flavor) DataDir() string {
+	if f == CoreOSEtcd2 {
+		return "/var/lib/etcd2"
+	}
+	return "/var/lib/etcd"
+}
+
+var devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/._:-]+$`)
+
 // Central renders the cloud-config of the central node whose etcd member is
-// called name.
-func (c Cluster) Central(name string) (string, error) {
+// called name and whose data volume appears as dataDevice.
+func (c Cluster) Central(name, dataDevice string) (string, error) {
 	if !memberName.MatchString(name) {
 		return "", fmt.Errorf("central node name %q: want lower-case letters, digits and dashes", name)
+	}
+	if !devicePath.MatchString(dataDevice) {
+		return "", fmt.Errorf("central node %s: data device %q is not a /dev path", name, dataDevice)
 	}
 	if err := c.check(); err != nil {
 		return "", err
 	}
-	return c.render(fmt.Sprintf("%s-central.yaml.tmpl", c.Flavor), map[string]any{"Name": name})
+	dir := c.Flavor.DataDir()
+	return c.render(fmt.Sprintf("%s-central.yaml.tmpl", c.Flavor), map[string]any{
+		"Name":       name,
+		"DataDevice": dataDevice,
+		"DataDir":    dir,
+		// systemd requires a mount unit to be named after its path.
+		"DataMount": strings.ReplaceAll(strings.TrimPrefix(dir, "/"), "/", "-") + ".mount",
+	})
 }
 
 // Worker renders the cloud-config every worker carries. centralEndpoints are

@@ -33,7 +33,7 @@ func render(t *testing.T) map[string]string {
 				DiscoveryURL:      discoveryURL,
 				SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
 			}
-			central, err := c.Central("etcd-dev-central-0")
+			central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
 			if err != nil {
 				t.Fatalf("%s/%s central: %v", f, p, err)
 			}
@@ -97,7 +97,8 @@ func TestRenderRejects(t *testing.T) {
 		run  func() (string, error)
 		want string
 	}{
-		{"bad member name", func() (string, error) { return good.Central("Central 0") }, "central node name"},
+		{"bad member name", func() (string, error) { return good.Central("Central 0", "/dev/xvdf") }, "central node name"},
+		{"data device outside /dev", func() (string, error) { return good.Central("c-0", "xvdf; rm -rf /") }, "not a /dev path"},
 		{"gateway without endpoints", func() (string, error) { return good.Worker(nil) }, "no central endpoints"},
 		{"endpoint breaking the unit", func() (string, error) { return good.Worker([]string{"10.0.0.1:2379 --x"}) }, "not host:port"},
 		{"etcd2 gateway", func() (string, error) {
@@ -108,12 +109,12 @@ func TestRenderRejects(t *testing.T) {
 		{"unknown flavor", func() (string, error) {
 			c := good
 			c.Flavor = "ubuntu"
-			return c.Central("c-0")
+			return c.Central("c-0", "/dev/xvdf")
 		}, "unknown flavor"},
 		{"discovery URL with a quote", func() (string, error) {
 			c := good
 			c.DiscoveryURL = `https://x/"y`
-			return c.Central("c-0")
+			return c.Central("c-0", "/dev/xvdf")
 		}, "discovery URL"},
 	}
 	for _, tc := range cases {

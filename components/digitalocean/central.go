@@ -8,32 +8,57 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// newCentral creates one droplet per central node, each with its own user data.
+// volumeName names a central node's data volume.
+func volumeName(node string) string { return node + "-data" }
+
+// DataDevice is the stable path DigitalOcean gives an attached volume.
+func (provider) DataDevice(node string) string {
+	return "/dev/disk/by-id/scsi-0DO_Volume_" + volumeName(node)
+}
+
+// newCentral creates one droplet per central node, each with its own user data
+// and its own data volume, which outlives the droplet.
 func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, opts []pulumi.ResourceOption) ([]*digitalocean.Droplet, error) {
-	if len(spec.CentralNames) != len(spec.CentralUserData) {
-		return nil, fmt.Errorf("digitalocean: %d central names but %d central user data", len(spec.CentralNames), len(spec.CentralUserData))
-	}
-	// A voting member is replaced only by a deliberate, one-at-a-time
-	// procedure. DigitalOcean replaces a droplet whose image or user data
-	// changes, so neither may touch a central node as a side effect.
-	opts = with(opts, pulumi.IgnoreChanges([]string{"image", "userData"}))
-	droplets := make([]*digitalocean.Droplet, len(spec.CentralNames))
-	for i, name := range spec.CentralNames {
-		d, err := digitalocean.NewDroplet(ctx, name, &digitalocean.DropletArgs{
-			Name:       pulumi.String(name),
+	droplets := make([]*digitalocean.Droplet, len(spec.Central))
+	for i, node := range spec.Central {
+		volume, err := digitalocean.NewVolume(ctx, volumeName(node.Name), &digitalocean.VolumeArgs{
+			Name:        pulumi.String(volumeName(node.Name)),
+			Region:      pulumi.String(spec.Region),
+			Size:        pulumi.Int(cloud.DataVolumeGiB),
+			Description: pulumi.String("etcd data of central node " + node.Name),
+			Tags:        t.forRole(t.central),
+		}, with(opts, pulumi.Protect(spec.ProtectCentral))...)
+		if err != nil {
+			return nil, fmt.Errorf("digitalocean: central data volume %s: %w", node.Name, err)
+		}
+		d, err := digitalocean.NewDroplet(ctx, node.Name, &digitalocean.DropletArgs{
+			Name:       pulumi.String(node.Name),
 			Image:      image,
 			Region:     pulumi.String(spec.Region),
 			Size:       pulumi.String(spec.CentralSize),
 			VpcUuid:    vpc.ID(),
-			UserData:   spec.CentralUserData[i],
+			UserData:   node.UserData,
+			VolumeIds:  pulumi.StringArray{volume.ID()},
 			Tags:       t.forRole(t.central),
 			Monitoring: pulumi.Bool(false),
 			Ipv6:       pulumi.Bool(false),
-		}, opts...)
+		}, with(opts, dropletOptions(spec, node)...)...)
 		if err != nil {
-			return nil, fmt.Errorf("digitalocean: central droplet %s: %w", name, err)
+			return nil, fmt.Errorf("digitalocean: central droplet %s: %w", node.Name, err)
 		}
 		droplets[i] = d
 	}
 	return droplets, nil
+}
+
+// dropletOptions keep a voting member out of every routine change:
+// DigitalOcean replaces a droplet whose image or user data changes, so both
+// are ignored unless the operator rolls this node. A replacement deletes
+// first, which frees the data volume for the new droplet.
+func dropletOptions(spec cloud.Spec, node cloud.CentralNode) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
+	if node.Roll {
+		return opts
+	}
+	return append(opts, pulumi.IgnoreChanges([]string{"image", "userData"}), pulumi.Protect(spec.ProtectCentral))
 }

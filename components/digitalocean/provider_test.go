@@ -19,6 +19,7 @@ const (
 	imageType    = "digitalocean:index/customImage:CustomImage"
 	firewallType = "digitalocean:index/firewall:Firewall"
 	dropletType  = "digitalocean:index/droplet:Droplet"
+	volumeType   = "digitalocean:index/volume:Volume"
 )
 
 // newSpec is a cluster named etcd in nyc3 with central central nodes and
@@ -39,8 +40,7 @@ func newSpec(central, workers int) cloud.Spec {
 		Tags: map[string]string{"env": "dev", "owner": "ops team"},
 	}
 	for i := range central {
-		s.CentralNames = append(s.CentralNames, fmt.Sprintf("etcd-central-%d", i))
-		s.CentralUserData = append(s.CentralUserData, pulumi.String(fmt.Sprintf("#cloud-config central %d", i)))
+		s.Central = append(s.Central, cloud.CentralNode{Name: fmt.Sprintf("etcd-central-%d", i), UserData: pulumi.String(fmt.Sprintf("#cloud-config central %d", i))})
 	}
 	return s
 }
@@ -109,7 +109,8 @@ func strs(v any) []string {
 // index; registration order is not program order under the engine.
 func droplets(t *testing.T, m *pulumitest.Mocks, spec cloud.Spec) (central, workers []pulumitest.Resource) {
 	t.Helper()
-	for _, name := range spec.CentralNames {
+	for _, node := range spec.Central {
+		name := node.Name
 		central = append(central, named(t, m, name))
 	}
 	for i := range spec.WorkerCount {
@@ -136,9 +137,9 @@ func TestProvisionRegistersResources(t *testing.T) {
 		image            string
 		want             map[string]int
 	}{
-		{3, 2, "", map[string]int{tagType: 5, vpcType: 1, imageType: 1, firewallType: 2, dropletType: 5}},
-		{1, 0, "", map[string]int{tagType: 5, vpcType: 1, imageType: 1, firewallType: 2, dropletType: 1}},
-		{3, 2, "flatcar-stable-4459", map[string]int{tagType: 5, vpcType: 1, firewallType: 2, dropletType: 5}},
+		{3, 2, "", map[string]int{tagType: 5, vpcType: 1, imageType: 1, firewallType: 2, dropletType: 5, volumeType: 3}},
+		{1, 0, "", map[string]int{tagType: 5, vpcType: 1, imageType: 1, firewallType: 2, dropletType: 1, volumeType: 1}},
+		{3, 2, "flatcar-stable-4459", map[string]int{tagType: 5, vpcType: 1, firewallType: 2, dropletType: 5, volumeType: 3}},
 	} {
 		t.Run(fmt.Sprintf("%dc%dw%s", tc.central, tc.workers, tc.image), func(t *testing.T) {
 			spec := newSpec(tc.central, tc.workers)
@@ -201,7 +202,7 @@ func TestCentralDroplets(t *testing.T) {
 	central, _ := droplets(t, m, spec)
 	for i, d := range central {
 		want := map[string]string{
-			"name":     spec.CentralNames[i],
+			"name":     spec.Central[i].Name,
 			"userData": fmt.Sprintf("#cloud-config central %d", i),
 			"region":   "nyc3",
 			"size":     "s-2vcpu-4gb",
@@ -244,7 +245,7 @@ func TestWorkerDroplets(t *testing.T) {
 		t.Errorf("CentralPrivateIPs %v, want %v", out.privateIPs, ips)
 	}
 	want := workerUserData(ips)
-	if !strings.Contains(want, "10.21.0.") {
+	if !strings.Contains(want, "10.21.") {
 		t.Fatalf("mock private IPs %v are not in the VPC", ips)
 	}
 	for _, d := range workers {

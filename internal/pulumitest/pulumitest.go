@@ -5,6 +5,7 @@ package pulumitest
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 
@@ -28,6 +29,9 @@ type Resource struct {
 	Parent        string
 	Protect       bool
 	IgnoreChanges []string
+	// DeleteBeforeReplace and Dependencies are the resource's options.
+	DeleteBeforeReplace bool
+	Dependencies        []string
 	// Outputs are what the mock answered: the inputs plus cloud-computed fields.
 	Outputs resource.PropertyMap
 }
@@ -40,7 +44,6 @@ type Mocks struct {
 
 	mu        sync.Mutex
 	resources []Resource
-	addresses int
 }
 
 // New returns mocks with a fixed AMI and three zones.
@@ -60,19 +63,24 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	defer m.mu.Unlock()
 	outs := args.Inputs.Copy()
 	id := args.Name + "-id"
+	// Ids and addresses derive from the name, so two runs of a program
+	// answer alike whatever order the engine registers resources in.
+	h := fnv.New32a()
+	h.Write([]byte(args.Name))
+	n := h.Sum32()
+	private := fmt.Sprintf("10.21.%d.%d", n>>8%256, n%250+2)
+	public := fmt.Sprintf("203.0.113.%d", n%250+2)
 	switch args.TypeToken {
 	case "aws:ec2/instance:Instance":
-		m.addresses++
 		if !outs.HasValue("privateIp") {
-			outs["privateIp"] = resource.NewStringProperty(fmt.Sprintf("10.21.99.%d", m.addresses))
+			outs["privateIp"] = resource.NewStringProperty(private)
 		}
-		outs["publicIp"] = resource.NewStringProperty(fmt.Sprintf("203.0.113.%d", m.addresses))
-		id = fmt.Sprintf("i-%017x", m.addresses)
+		outs["publicIp"] = resource.NewStringProperty(public)
+		id = fmt.Sprintf("i-%017x", n)
 	case "digitalocean:index/droplet:Droplet":
-		m.addresses++
-		outs["ipv4AddressPrivate"] = resource.NewStringProperty(fmt.Sprintf("10.21.0.%d", m.addresses))
-		outs["ipv4Address"] = resource.NewStringProperty(fmt.Sprintf("203.0.113.%d", m.addresses))
-		id = fmt.Sprint(100000 + m.addresses)
+		outs["ipv4AddressPrivate"] = resource.NewStringProperty(private)
+		outs["ipv4Address"] = resource.NewStringProperty(public)
+		id = fmt.Sprint(n)
 	case "digitalocean:index/customImage:CustomImage":
 		outs["imageId"] = resource.NewNumberProperty(424242)
 	case "aws:autoscaling/group:Group":
@@ -87,6 +95,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.Protect = rpc.GetProtect()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
+		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+		r.Dependencies = rpc.GetDependencies()
 	}
 	m.resources = append(m.resources, r)
 	return id, outs, nil

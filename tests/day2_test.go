@@ -1,0 +1,147 @@
+package tests
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
+)
+
+var centralNode = regexp.MustCompile(`-central-[0-9]+(-data)?$`)
+
+// centralResources are every resource of the central nodes: machines, data
+// volumes and their attachments, in name order.
+func centralResources(m *pulumitest.Mocks) []pulumitest.Resource {
+	var out []pulumitest.Resource
+	for _, r := range m.Resources() {
+		if centralNode.MatchString(r.Name) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b pulumitest.Resource) int { return strings.Compare(a.Type+a.Name, b.Type+b.Name) })
+	return out
+}
+
+var volumeType = map[string]string{"aws": "aws:ebs/volume:Volume", "digitalocean": "digitalocean:index/volume:Volume"}
+
+func TestCentralDataVolumes(t *testing.T) {
+	for _, cloud := range []string{"aws", "digitalocean"} {
+		t.Run(cloud, func(t *testing.T) {
+			m, _ := mustProvision(t, validArgs(cloud))
+			volumes := role(m.OfType(volumeType[cloud]), "-central-")
+			machines := centrals(m, cloud)
+			if len(volumes) != len(machines) {
+				t.Fatalf("%d data volumes for %d central nodes", len(volumes), len(machines))
+			}
+			for i, v := range volumes {
+				if v.Inputs["size"].NumberValue() < 10 {
+					t.Errorf("%s is %v GiB", v.Name, v.Inputs["size"])
+				}
+				if cloud == "aws" {
+					if !v.Inputs["encrypted"].BoolValue() {
+						t.Errorf("%s is not encrypted", v.Name)
+					}
+					subnet, _ := m.Named(str(machines[i].Inputs, "subnetId")[:len(str(machines[i].Inputs, "subnetId"))-len("-id")])
+					if got, want := str(v.Inputs, "availabilityZone"), str(subnet.Inputs, "availabilityZone"); got != want {
+						t.Errorf("%s in zone %s, its instance's subnet in %s", v.Name, got, want)
+					}
+				}
+				// The node's cloud-config mounts the device the cloud attaches.
+				device := "/dev/xvdf"
+				if cloud == "digitalocean" {
+					device = "/dev/disk/by-id/scsi-0DO_Volume_" + str(v.Inputs, "name")
+				}
+				if text := userData(t, machines[i]); !strings.Contains(text, "What="+device) {
+					t.Errorf("%s user data does not mount %s:\n%s", machines[i].Name, device, text)
+				}
+			}
+			if cloud == "aws" {
+				for _, a := range m.OfType("aws:ec2/volumeAttachment:VolumeAttachment") {
+					if str(a.Inputs, "deviceName") != "/dev/xvdf" {
+						t.Errorf("%s attaches at %s", a.Name, str(a.Inputs, "deviceName"))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestProtectCentral(t *testing.T) {
+	for _, cloud := range []string{"aws", "digitalocean"} {
+		for _, protect := range []bool{false, true} {
+			args := validArgs(cloud)
+			args.ProtectCentral = protect
+			m, _ := mustProvision(t, args)
+			for _, r := range centralResources(m) {
+				if strings.Contains(r.Type, "ttachment") {
+					continue
+				}
+				if r.Protect != protect {
+					t.Errorf("%s/%v: %s protect = %v", cloud, protect, r.Name, r.Protect)
+				}
+			}
+			for _, r := range workers(m, cloud) {
+				if r.Protect {
+					t.Errorf("%s: worker %s is protected; workers are replaceable", cloud, r.Name)
+				}
+			}
+		}
+	}
+}
+
+// TestRollCentral: rolling one node frees exactly that machine to take the new
+// image and user data; its data volume stays protected.
+func TestRollCentral(t *testing.T) {
+	for _, cloud := range []string{"aws", "digitalocean"} {
+		t.Run(cloud, func(t *testing.T) {
+			args := validArgs(cloud)
+			args.ProtectCentral, args.RollCentral = true, "etcd-dev-central-1"
+			m, _ := mustProvision(t, args)
+			for _, r := range centrals(m, cloud) {
+				rolled := r.Name == args.RollCentral
+				if rolled == (len(r.IgnoreChanges) > 0) || rolled == r.Protect {
+					t.Errorf("%s: ignoreChanges %v protect %v, rolled %v", r.Name, r.IgnoreChanges, r.Protect, rolled)
+				}
+				if !r.DeleteBeforeReplace {
+					t.Errorf("%s is not deleted before replacement: its successor needs its volume (and on AWS its address)", r.Name)
+				}
+			}
+			for _, v := range role(m.OfType(volumeType[cloud]), "-central-") {
+				if !v.Protect {
+					t.Errorf("data volume %s unprotected during a roll", v.Name)
+				}
+			}
+		})
+	}
+	args := validArgs("aws")
+	args.RollCentral = "etcd-dev-central-3"
+	m, _, err := provision(t, args)
+	if err == nil || !strings.Contains(err.Error(), `rollCentral: "etcd-dev-central-3"`) || len(m.Resources()) != 0 {
+		t.Errorf("rolling a node that does not exist: %v, %d resources", err, len(m.Resources()))
+	}
+}
+
+// TestNewImageTouchesOnlyWorkers: a newer AMI from the lookup reaches the
+// launch template, and the central instances ignore it.
+func TestNewImageTouchesOnlyWorkers(t *testing.T) {
+	before, _ := mustProvision(t, validArgs("aws"))
+	m := pulumitest.New()
+	m.AMI = "ami-0fedcba9876543210"
+	if _, _, err := provisionOn(t, m, validArgs("aws")); err != nil {
+		t.Fatal(err)
+	}
+	lt := m.OfType("aws:ec2/launchTemplate:LaunchTemplate")[0]
+	if str(lt.Inputs, "imageId") != m.AMI {
+		t.Errorf("launch template image %s, want the new %s", str(lt.Inputs, "imageId"), m.AMI)
+	}
+	old := centralResources(before)
+	for i, r := range centralResources(m) {
+		for k, v := range r.Inputs {
+			if !old[i].Inputs[k].DeepEquals(v) && !slices.Contains(r.IgnoreChanges, string(k)) {
+				t.Errorf("%s: input %s changes with the new AMI and is not ignored", r.Name, k)
+			}
+		}
+	}
+}
