@@ -41,7 +41,7 @@ func TestProjectFileIsValid(t *testing.T) {
 		t.Errorf("project name %q, want %q", p.Name, pulumitest.Project)
 	}
 	for _, key := range []string{"cloud", "region", "centralCount", "workerCount", "centralSize", "workerSize", "flavor",
-		"workerProxy", "image", "discoveryUrl", "discoveryCheck", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
+		"workerProxy", "image", "discoveryUrl", "discoveryCheck", "protectCentral", "rollCentral", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
 		if decl, ok := p.Config[key]; !ok || decl.Description == "" {
 			t.Errorf("config key %s is not declared with a description in Pulumi.yaml", key)
 		}

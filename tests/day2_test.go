@@ -145,3 +145,17 @@ func TestNewImageTouchesOnlyWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersRollOnTemplateChange: a launch template change (new AMI, size or
+// user data) makes the group replace workers a few at a time.
+func TestWorkersRollOnTemplateChange(t *testing.T) {
+	m, _ := mustProvision(t, validArgs("aws"))
+	asg := m.OfType("aws:autoscaling/group:Group")[0]
+	refresh := asg.Inputs["instanceRefresh"].ObjectValue()
+	if str(refresh, "strategy") != "Rolling" {
+		t.Errorf("instance refresh = %v, want a rolling one", refresh)
+	}
+	if v := asg.Inputs["launchTemplate"].ObjectValue()["version"]; !v.IsString() || v.StringValue() == "$Latest" {
+		t.Errorf("launch template version %v: an instance refresh starts only on a pinned version", v)
+	}
+}

@@ -75,7 +75,17 @@ func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 			Version: lt.LatestVersion.ApplyT(strconv.Itoa).(pulumi.StringOutput),
 		},
 		HealthCheckType: pulumi.String("EC2"),
-		Tags:            groupTags,
+		// A new launch template version (image, size, user data) rolls the
+		// workers a few at a time; workers hold no etcd state, and the
+		// gateway on every other worker keeps serving meanwhile.
+		InstanceRefresh: autoscaling.GroupInstanceRefreshArgs{
+			Strategy: pulumi.String("Rolling"),
+			Preferences: autoscaling.GroupInstanceRefreshPreferencesArgs{
+				MinHealthyPercentage: pulumi.Int(90),
+				InstanceWarmup:       pulumi.String("120"),
+			},
+		},
+		Tags: groupTags,
 	}, slices.Concat(opts, []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
 	if err != nil {
 		return nil, fmt.Errorf("auto scaling group %s: %w", name, err)
