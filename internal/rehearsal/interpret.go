@@ -1,0 +1,537 @@
+package rehearsal
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/coreos/coreos-cloudinit/config"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// Kind is what an etcd process on a node is.
+type Kind string
+
+const (
+	Member  Kind = "member"   // a voting member (etcd-member.service, etcd2.service)
+	V2Proxy Kind = "v2-proxy" // etcd with ETCD_PROXY=on
+	Gateway Kind = "gateway"  // etcd gateway start
+)
+
+// Process is how a node's OS would start etcd, with the node's addresses
+// already on loopback.
+type Process struct {
+	Node string
+	Role Role
+	// Addr is the node's loopback address: its private, public and local
+	// address at once.
+	Addr string
+	Kind Kind
+	// Unit is the systemd unit that would run it.
+	Unit string
+	// Args follow the etcd binary; Env is KEY=value, sorted.
+	Args []string
+	Env  []string
+}
+
+// Getenv returns the value the process gets for key.
+func (p Process) Getenv(key string) string {
+	for _, kv := range p.Env {
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// Interpret reads node's cloud-config the way its OS would and returns the
+// etcd process it would run. addr is the node's loopback address; central maps
+// each central node's cloud private IP to its loopback address. Anything the
+// rehearsal cannot interpret is an error naming the node and the line.
+func Interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[string]string) (Process, error) {
+	p, err := interpret(flavor, node, addr, central)
+	if err != nil {
+		return Process{}, fmt.Errorf("node %s: %w", node.Name, err)
+	}
+	return p, nil
+}
+
+func interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[string]string) (Process, error) {
+	if !config.IsCloudConfig(node.UserData) {
+		return Process{}, fmt.Errorf("user data is not a #cloud-config")
+	}
+	cc, err := config.NewCloudConfig(substitute(node.UserData, addr))
+	if err != nil {
+		return Process{}, fmt.Errorf("cloud-config: %w", err)
+	}
+	allowed := []string{"update", "units"}
+	if flavor == cloudconfig.CoreOSEtcd2 {
+		allowed = append(allowed, "etcd2", "fleet")
+	}
+	if err := onlySections("", *cc, "ssh_authorized_keys", "coreos", "write_files"); err != nil {
+		return Process{}, err
+	}
+	if err := onlySections("coreos.", cc.CoreOS, allowed...); err != nil {
+		return Process{}, err
+	}
+
+	p := Process{Node: node.Name, Role: node.Role, Addr: addr}
+	env := map[string]string{}
+	if cc.CoreOS.Units, err = dataVolume(cc, baseDataDir[flavor]); err != nil {
+		return Process{}, err
+	}
+	switch flavor {
+	case cloudconfig.CoreOSEtcd2:
+		err = etcd2(cc, &p, env)
+	case cloudconfig.Flatcar:
+		err = flatcar(cc, &p, env, central)
+	default:
+		err = fmt.Errorf("flavor %q: the rehearsal knows flatcar and coreos-etcd2", flavor)
+	}
+	if err != nil {
+		return Process{}, err
+	}
+	if p.Unit == "" {
+		return Process{}, fmt.Errorf("no unit starts etcd")
+	}
+	if err := localizeEnv(env, addr); err != nil {
+		return Process{}, err
+	}
+	switch {
+	case p.Kind == Gateway:
+	case env["ETCD_PROXY"] == "on":
+		p.Kind = V2Proxy
+	case env["ETCD_PROXY"] == "" || env["ETCD_PROXY"] == "off":
+		p.Kind = Member
+	default:
+		return Process{}, fmt.Errorf("ETCD_PROXY=%s: the rehearsal knows on and off", env["ETCD_PROXY"])
+	}
+	// etcd's defaults would listen on localhost, which every node shares.
+	need := map[Kind][]string{Member: {"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS"}, V2Proxy: {"ETCD_LISTEN_CLIENT_URLS"}}
+	for _, k := range need[p.Kind] {
+		if env[k] == "" {
+			return Process{}, fmt.Errorf("%s is not set: etcd would listen on its default, localhost", k)
+		}
+	}
+	for k, v := range env {
+		p.Env = append(p.Env, k+"="+v)
+	}
+	slices.Sort(p.Env)
+	return p, nil
+}
+
+// substitute replaces the address variables as coreos-cloudinit does before
+// parsing: every $private_ipv4 and $public_ipv4 not escaped with a backslash.
+func substitute(text, addr string) string {
+	for _, v := range []string{"private_ipv4", "public_ipv4"} {
+		text = regexp.MustCompile(`([^\\]|^)\$`+v).ReplaceAllString(text, "${1}"+addr)
+	}
+	return text
+}
+
+// onlySections fails on any non-empty field of v (a coreos-cloudinit config
+// struct) other than the allowed ones, by YAML name.
+func onlySections(prefix string, v any, allowed ...string) error {
+	rv, rt := reflect.ValueOf(v), reflect.TypeOf(v)
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		if f := rv.Field(i); !slices.Contains(allowed, name) && !f.IsZero() && !(f.Kind() == reflect.Slice && f.Len() == 0) {
+			return fmt.Errorf("%s%s: the rehearsal cannot interpret this section", prefix, name)
+		}
+	}
+	return nil
+}
+
+// etcd2 turns the coreos.etcd2 section into etcd2.service's environment, as
+// coreos-cloudinit writes its 20-cloudinit.conf drop-in: one ETCD_* variable
+// per non-empty field.
+func etcd2(cc *config.CloudConfig, p *Process, env map[string]string) error {
+	for _, u := range cc.CoreOS.Units {
+		switch {
+		case u.Content != "" || u.Mask:
+			return fmt.Errorf("unit %s: the rehearsal runs etcd2.service and fleet.service as shipped, without content", u.Name)
+		case u.Name == "etcd2.service" && u.Command == "start":
+			p.Unit = u.Name
+			for _, d := range u.DropIns {
+				// Only ordering lines: etcd2's settings come from coreos.etcd2.
+				scratch := map[string]string{}
+				if err := dropIn(u.Name, d, scratch); err != nil || len(scratch) > 0 {
+					return fmt.Errorf("unit %s drop-in %s: the rehearsal interprets only ordering lines here (%v)", u.Name, d.Name, err)
+				}
+			}
+		case len(u.DropIns) > 0:
+			return fmt.Errorf("unit %s: the rehearsal cannot interpret its drop-ins", u.Name)
+		case u.Name == "fleet.service":
+			// fleet schedules containers through etcd; it is not part of the
+			// etcd topology the rehearsal proves.
+		default:
+			return fmt.Errorf("unit %s (command %q): the rehearsal cannot interpret it", u.Name, u.Command)
+		}
+	}
+	e := cc.CoreOS.Etcd2
+	rv, rt := reflect.ValueOf(e), reflect.TypeOf(e)
+	for i := range rt.NumField() {
+		if f := rv.Field(i); !f.IsZero() {
+			env[rt.Field(i).Tag.Get("env")] = fmt.Sprint(f.Interface())
+		}
+	}
+	if len(env) == 0 {
+		return fmt.Errorf("coreos.etcd2 is empty")
+	}
+	// etcd2 serves only the v2 API; etcd 3.5 stands in for it, so it must
+	// serve v2 as well.
+	env["ETCD_ENABLE_V2"] = "true"
+	p.Kind = ""
+	return nil
+}
+
+// flatcar reads the etcd-member.service drop-in's Environment= lines, or a
+// unit that runs the etcd image with docker.
+func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central map[string]string) error {
+	for _, u := range cc.CoreOS.Units {
+		if u.Command != "start" || u.Mask {
+			return fmt.Errorf("unit %s: command %q, mask %v: the rehearsal interprets only started units", u.Name, u.Command, u.Mask)
+		}
+		if p.Unit != "" {
+			return fmt.Errorf("unit %s: a second etcd unit besides %s", u.Name, p.Unit)
+		}
+		switch {
+		case u.Name == "etcd-member.service" && u.Content == "":
+			p.Unit = u.Name
+			for _, d := range u.DropIns {
+				if err := dropIn(u.Name, d, env); err != nil {
+					return err
+				}
+			}
+			image := env["ETCD_IMAGE"]
+			delete(env, "ETCD_IMAGE")
+			if image != cloudconfig.EtcdImage {
+				return fmt.Errorf("unit %s: ETCD_IMAGE=%q: the rehearsal runs only %s", u.Name, image, cloudconfig.EtcdImage)
+			}
+		case u.Content != "" && len(u.DropIns) == 0:
+			p.Unit, p.Kind = u.Name, Gateway
+			args, err := dockerUnit(u.Name, u.Content)
+			if err != nil {
+				return err
+			}
+			if p.Args, err = gatewayArgs(u.Name, args, p.Addr, central); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unit %s: the rehearsal cannot interpret it", u.Name)
+		}
+	}
+	return nil
+}
+
+var (
+	envLine      = regexp.MustCompile(`^Environment="([A-Z0-9_]+)=([^"]*)"$`)
+	orderingLine = regexp.MustCompile(`^(Requires|After|Wants)=[A-Za-z0-9@._-]+$`)
+)
+
+func dropIn(unit string, d config.UnitDropIn, env map[string]string) error {
+	section := ""
+	for line := range strings.Lines(d.Content) {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+			continue
+		case line == "[Unit]" || line == "[Service]":
+			section = line
+			continue
+		case section == "[Unit]" && orderingLine.MatchString(line):
+			// Ordering: the rehearsal starts etcd once the node's disk exists.
+			continue
+		}
+		m := envLine.FindStringSubmatch(line)
+		if section != "[Service]" || m == nil || !strings.HasPrefix(m[1], "ETCD_") {
+			return fmt.Errorf("unit %s drop-in %s: line %q: the rehearsal interprets only [Unit] Requires=/After=/Wants= and [Service] Environment=\"ETCD_...=...\" lines", unit, d.Name, line)
+		}
+		env[m[1]] = m[2]
+	}
+	return nil
+}
+
+// baseDataDir is where each flavor's shipped etcd unit keeps its data
+// (ETCD_DATA_DIR of etcd-member.service and etcd2.service).
+var baseDataDir = map[cloudconfig.Flavor]string{cloudconfig.Flatcar: "/var/lib/etcd", cloudconfig.CoreOSEtcd2: "/var/lib/etcd2"}
+
+// unitLine is one Key=value line of a unit file.
+type unitLine struct{ section, key, value, line string }
+
+// parseUnit reads a unit file, refusing any key not in known (by section)
+// and any quoting or variable, which the rehearsal does not interpret.
+func parseUnit(unit, content string, known map[string][]string) ([]unitLine, error) {
+	section := ""
+	var out []unitLine
+	for line := range strings.Lines(content) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = strings.Trim(line, "[]")
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || !slices.Contains(known[section], key) {
+			return nil, fmt.Errorf("unit %s: line %q: the rehearsal cannot interpret it", unit, line)
+		}
+		if strings.ContainsAny(value, `"'\$`) {
+			return nil, fmt.Errorf("unit %s: line %q: quoting and variables are not interpreted", unit, line)
+		}
+		out = append(out, unitLine{section, key, value, line})
+	}
+	return out, nil
+}
+
+// dataVolume interprets the units that give etcd a data volume of its own:
+// a mount unit at the flavor's etcd data directory, and a oneshot unit that
+// runs a script from write_files on the mounted device to format it when
+// blank. The node's own directory stands in for the volume: it starts blank
+// and keeps its data across restarts. It returns the other units.
+func dataVolume(cc *config.CloudConfig, dataDir string) ([]config.Unit, error) {
+	var rest []config.Unit
+	device := ""
+	type prep struct{ unit, script, arg string }
+	var preps []prep
+	for _, u := range cc.CoreOS.Units {
+		if u.Content == "" || len(u.DropIns) > 0 {
+			rest = append(rest, u)
+			continue
+		}
+		switch {
+		case strings.HasSuffix(u.Name, ".mount"):
+			lines, err := parseUnit(u.Name, u.Content, map[string][]string{
+				"Unit": {"Description", "Requires", "After", "Before", "Wants"}, "Mount": {"What", "Where", "Type"}})
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range lines {
+				switch {
+				case l.key == "Where" && l.value != dataDir:
+					return nil, fmt.Errorf("unit %s: mounts %s: the rehearsal interprets only a volume at etcd's data directory %s", u.Name, l.value, dataDir)
+				case l.key == "What":
+					device = l.value
+				}
+			}
+		case u.Command == "":
+			lines, err := parseUnit(u.Name, u.Content, map[string][]string{
+				"Unit": {"Description", "Before", "After", "Requires"}, "Service": {"Type", "RemainAfterExit", "ExecStart"}})
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range lines {
+				if l.key == "ExecStart" {
+					w := strings.Fields(l.value)
+					if len(w) != 2 {
+						return nil, fmt.Errorf("unit %s: line %q: the rehearsal interprets only a volume script run on the device", u.Name, l.line)
+					}
+					preps = append(preps, prep{u.Name, w[0], w[1]})
+				}
+			}
+		default:
+			rest = append(rest, u)
+		}
+	}
+	scripts := map[string]bool{}
+	for _, p := range preps {
+		if device == "" || p.arg != device {
+			return nil, fmt.Errorf("unit %s: runs %s on %s, which is not the etcd data volume", p.unit, p.script, p.arg)
+		}
+		scripts[p.script] = true
+	}
+	for _, f := range cc.WriteFiles {
+		if !scripts[f.Path] {
+			return nil, fmt.Errorf("write_files %s: the rehearsal interprets only the data volume's script", f.Path)
+		}
+	}
+	cc.WriteFiles = nil
+	return rest, nil
+}
+
+// dockerKeys are the unit-file keys of a docker-run unit the rehearsal knows;
+// the rehearsal itself starts, supervises and orders the process.
+var dockerKeys = map[string][]string{
+	"Unit":    {"Description", "Wants", "After", "Requires"},
+	"Service": {"Restart", "RestartSec", "ExecStartPre", "ExecStart", "ExecStop"},
+	"Install": {"WantedBy"},
+}
+
+// dockerUnit reads a unit whose ExecStart is `docker run ... <etcd image>
+// args...` and returns the args given to etcd.
+func dockerUnit(unit, content string) ([]string, error) {
+	lines, err := parseUnit(unit, content, dockerKeys)
+	if err != nil {
+		return nil, err
+	}
+	container := ""
+	var args, housekept []string
+	for _, l := range lines {
+		words := strings.Fields(l.value)
+		switch l.key {
+		case "ExecStart":
+			if container, args, err = dockerRun(words); err != nil {
+				return nil, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
+			}
+		case "ExecStartPre", "ExecStop":
+			// Container housekeeping only: removing or stopping the container.
+			rm := len(words) == 4 && words[1] == "rm" && words[2] == "--force"
+			stop := len(words) == 3 && words[1] == "stop"
+			if len(words) < 3 || words[0] != "-/usr/bin/docker" || !rm && !stop {
+				return nil, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
+			}
+			housekept = append(housekept, words[len(words)-1])
+		}
+	}
+	if args == nil {
+		return nil, fmt.Errorf("unit %s: no ExecStart", unit)
+	}
+	for _, name := range housekept {
+		if name != container {
+			return nil, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)
+		}
+	}
+	return args, nil
+}
+
+// dockerRun splits `/usr/bin/docker run FLAGS IMAGE ARGS` and returns the
+// container name and the etcd args. Only flags that keep the process what the
+// rehearsal runs are accepted: a name, the host network, etcd as entrypoint.
+func dockerRun(words []string) (name string, args []string, err error) {
+	if len(words) < 2 || words[0] != "/usr/bin/docker" || words[1] != "run" {
+		return "", nil, fmt.Errorf("ExecStart: the rehearsal interprets only /usr/bin/docker run")
+	}
+	host := false
+	for i, w := range words[2:] {
+		if !strings.HasPrefix(w, "-") {
+			if !host {
+				return "", nil, fmt.Errorf("the container must use --network=host to serve the node's addresses")
+			}
+			if w != cloudconfig.EtcdImage {
+				return "", nil, fmt.Errorf("image %q: the rehearsal runs only %s", w, cloudconfig.EtcdImage)
+			}
+			return name, slices.Clone(words[i+3:]), nil
+		}
+		flag, value, _ := strings.Cut(w, "=")
+		switch {
+		case flag == "--name" && value != "":
+			name = value
+		case w == "--network=host" || w == "--net=host":
+			host = true
+		case w == "--rm":
+		case flag == "--entrypoint" && value == etcdImageEntrypoint:
+		default:
+			return "", nil, fmt.Errorf("docker flag %q: the rehearsal cannot interpret it", w)
+		}
+	}
+	return "", nil, fmt.Errorf("no image")
+}
+
+// gatewayArgs checks `gateway start` flags and moves its addresses to
+// loopback: the listen address to the node's own, each endpoint (a central
+// node's cloud address) to that node's.
+func gatewayArgs(unit string, args []string, addr string, central map[string]string) ([]string, error) {
+	if len(args) < 2 || args[0] != "gateway" || args[1] != "start" {
+		return nil, fmt.Errorf("unit %s: etcd %s: the rehearsal interprets only `etcd gateway start`", unit, strings.Join(args, " "))
+	}
+	out := []string{"gateway", "start"}
+	for _, a := range args[2:] {
+		flag, value, _ := strings.Cut(a, "=")
+		switch flag {
+		case "--listen-addr":
+			h, err := localHostPort(value, addr)
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
+			}
+			out = append(out, flag+"="+h)
+		case "--endpoints":
+			var eps []string
+			for _, e := range strings.Split(value, ",") {
+				h, port, err := net.SplitHostPort(e)
+				if err != nil || central[h] == "" {
+					return nil, fmt.Errorf("unit %s: endpoint %q is not a central node's client address", unit, e)
+				}
+				eps = append(eps, net.JoinHostPort(central[h], port))
+			}
+			out = append(out, flag+"="+strings.Join(eps, ","))
+		default:
+			return nil, fmt.Errorf("unit %s: gateway flag %q: the rehearsal cannot interpret it", unit, a)
+		}
+	}
+	return out, nil
+}
+
+// localHostPort maps host:port on the node (its own address after
+// substitution, or 127.0.0.1) to the node's loopback address.
+func localHostPort(hp, addr string) (string, error) {
+	h, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", err
+	}
+	if h != addr && h != "127.0.0.1" {
+		return "", fmt.Errorf("host %s is not this node", h)
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return "", fmt.Errorf("port %q", port)
+	}
+	return net.JoinHostPort(addr, port), nil
+}
+
+// urlKeys are the etcd settings that hold this node's own URLs.
+var urlKeys = []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_INITIAL_ADVERTISE_PEER_URLS"}
+
+// localizeEnv moves the node's own URLs to its loopback address (127.0.0.1
+// on a node is the node itself), drops duplicates this makes, and refuses any
+// value that would make etcd listen on, or reach, an address off loopback.
+func localizeEnv(env map[string]string, addr string) error {
+	for k, v := range env {
+		if strings.Contains(v, "$") {
+			return fmt.Errorf("%s=%s: unsubstituted variable", k, v)
+		}
+	}
+	for _, k := range urlKeys {
+		v, ok := env[k]
+		if !ok {
+			continue
+		}
+		var urls []string
+		for _, raw := range strings.Split(v, ",") {
+			u, err := url.Parse(raw)
+			if err != nil || u.Scheme != "http" || u.Path != "" && u.Path != "/" {
+				return fmt.Errorf("%s: %q is not an http URL the rehearsal can serve", k, raw)
+			}
+			h, err := localHostPort(u.Host, addr)
+			if err != nil {
+				return fmt.Errorf("%s: %q: %w", k, raw, err)
+			}
+			if s := "http://" + h; !slices.Contains(urls, s) {
+				urls = append(urls, s)
+			}
+		}
+		env[k] = strings.Join(urls, ",")
+	}
+	if d, ok := env["ETCD_DISCOVERY"]; ok {
+		u, err := url.Parse(d)
+		if err != nil || !isLoopback(u.Hostname()) {
+			return fmt.Errorf("ETCD_DISCOVERY=%s: not a local discovery URL; the rehearsal contacts nothing off loopback", d)
+		}
+	}
+	for _, k := range []string{"ETCD_INITIAL_CLUSTER", "ETCD_DISCOVERY_SRV", "ETCD_DISCOVERY_PROXY", "ETCD_DATA_DIR", "ETCD_WAL_DIR"} {
+		if _, ok := env[k]; ok {
+			return fmt.Errorf("%s: the rehearsal cannot interpret it", k)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

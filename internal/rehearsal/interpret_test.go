@@ -1,0 +1,100 @@
+package rehearsal
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// goldenCentral are the central addresses the cloudconfig goldens name.
+var goldenCentral = map[string]string{"10.21.0.10": "127.9.2.1", "10.21.16.10": "127.9.2.2", "10.21.32.10": "127.9.2.3"}
+
+// golden reads a cloudconfig golden file with its public discovery URL made
+// local, as the rehearsal makes it.
+func golden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "components", "cloudconfig", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "https://discovery.etcd.io/", "http://127.9.1.1:2379/v2/keys/discovery/")
+}
+
+func TestInterpretGoldens(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		flavor cloudconfig.Flavor
+		role   Role
+		kind   Kind
+		want   []string // in Args or Env
+	}{
+		{"flatcar-gateway-central.yaml", cloudconfig.Flatcar, Central, Member,
+			[]string{"ETCD_LISTEN_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_NAME=etcd-dev-central-0", "ETCD_ENABLE_V2=true"}},
+		{"flatcar-gateway-worker.yaml", cloudconfig.Flatcar, Worker, Gateway,
+			[]string{"--listen-addr=127.9.3.1:2379", "--endpoints=127.9.2.1:2379,127.9.2.2:2379,127.9.2.3:2379"}},
+		{"flatcar-v2-proxy-worker.yaml", cloudconfig.Flatcar, Worker, V2Proxy,
+			[]string{"ETCD_PROXY=on", "ETCD_LISTEN_CLIENT_URLS=http://127.9.3.1:2379"}},
+		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, Central, Member,
+			[]string{"ETCD_LISTEN_PEER_URLS=http://127.9.2.1:2380", "ETCD_ENABLE_V2=true"}},
+		{"coreos-etcd2-v2-proxy-worker.yaml", cloudconfig.CoreOSEtcd2, Worker, V2Proxy,
+			[]string{"ETCD_PROXY=on", "ETCD_ADVERTISE_CLIENT_URLS=http://127.9.3.1:2379"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			addr := map[Role]string{Central: "127.9.2.1", Worker: "127.9.3.1"}[tc.role]
+			p, err := Interpret(tc.flavor, Node{Name: "n", Role: tc.role, UserData: golden(t, tc.file)}, addr, goldenCentral)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Kind != tc.kind {
+				t.Errorf("kind %s, want %s", p.Kind, tc.kind)
+			}
+			all := strings.Join(append(p.Args, p.Env...), " ")
+			for _, w := range tc.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("missing %q in %s", w, all)
+				}
+			}
+			if strings.Contains(all, "ETCD_IMAGE") || strings.Contains(all, "127.0.0.1") {
+				t.Errorf("ETCD_IMAGE or 127.0.0.1 left in %s", all)
+			}
+		})
+	}
+}
+
+// TestInterpretRejects shows that what the rehearsal cannot interpret is an
+// error naming the line, never a silent skip.
+func TestInterpretRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, old, new, want string
+	}{
+		{"unknown unit", "flatcar-gateway-worker.yaml", "  units:\n", "  units:\n    - name: locksmithd.service\n      command: stop\n", "unit locksmithd.service"},
+		{"unknown docker flag", "flatcar-gateway-worker.yaml", "--network=host", "--network=host --privileged", `docker flag "--privileged"`},
+		{"unknown image", "flatcar-gateway-worker.yaml", "quay.io/coreos/etcd:v3.5.21", "quay.io/coreos/etcd:v3.4.0", `image "quay.io/coreos/etcd:v3.4.0"`},
+		{"unknown gateway flag", "flatcar-gateway-worker.yaml", "--listen-addr", "--retry-delay=1m --listen-addr", `gateway flag "--retry-delay=1m"`},
+		{"endpoint not central", "flatcar-gateway-worker.yaml", "10.21.32.10:2379", "10.9.9.9:2379", `endpoint "10.9.9.9:2379"`},
+		{"unknown drop-in line", "flatcar-v2-proxy-worker.yaml", "[Service]", "[Service]\n            User=root", `line "User=root"`},
+		{"unknown member image", "flatcar-v2-proxy-worker.yaml", "ETCD_IMAGE=quay.io/coreos/etcd:v3.5.21", "ETCD_IMAGE=example/etcd", `ETCD_IMAGE="example/etcd"`},
+		{"public discovery", "flatcar-v2-proxy-worker.yaml", "http://127.9.1.1:2379/v2/keys/discovery/", "https://discovery.etcd.io/", "not a local discovery URL"},
+		{"listening on every address", "coreos-etcd2-v2-proxy-worker.yaml", "listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://0.0.0.0:2379", "host 0.0.0.0 is not this node"},
+		{"unknown section", "coreos-etcd2-v2-proxy-worker.yaml", "coreos:", "hostname: x\ncoreos:", "hostname: the rehearsal cannot interpret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := golden(t, tc.file)
+			if !strings.Contains(text, tc.old) {
+				t.Fatalf("%s has no %q", tc.file, tc.old)
+			}
+			flavor := cloudconfig.Flatcar
+			if strings.HasPrefix(tc.file, "coreos") {
+				flavor = cloudconfig.CoreOSEtcd2
+			}
+			node := Node{Name: "etcd-dev-worker-0", Role: Worker, UserData: strings.Replace(text, tc.old, tc.new, 1)}
+			_, err := Interpret(flavor, node, "127.9.3.1", goldenCentral)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "etcd-dev-worker-0") {
+				t.Errorf("err = %v, want one naming the node and %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,231 @@
+package rehearsal
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
+	"github.com/isolatedetcd/cluster/internal/stackconfig"
+)
+
+// Overrides replace the stack's values; nil or empty leaves a value as the
+// stack has it.
+type Overrides struct {
+	Central     *int
+	Workers     *int
+	Flavor      string
+	WorkerProxy string
+	Image       string
+}
+
+// ConfigError is a stack or flag value the program itself rejects; its
+// message is the program's.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// StackArgs reads Pulumi.<stack>.yaml in dir the way the program reads its
+// config, then applies o.
+func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
+	project, err := projectName(dir)
+	if err != nil {
+		return components.ClusterArgs{}, err
+	}
+	values, err := stackconfig.Load(filepath.Join(dir, "Pulumi."+stack+".yaml"))
+	if err != nil {
+		return components.ClusterArgs{}, ConfigError{err}
+	}
+	args, err := components.ArgsFromConfig(stack,
+		func(k string) (string, bool) { v, ok := values[project+":"+k]; return v, ok },
+		func(string) bool { return false }, // stackconfig.Load refuses encrypted values
+	)
+	if err != nil {
+		return args, ConfigError{err}
+	}
+	if o.Central != nil {
+		args.CentralCount = *o.Central
+	}
+	if o.Workers != nil {
+		args.WorkerCount = *o.Workers
+	}
+	for _, kv := range []struct {
+		dst *string
+		v   string
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.Image, o.Image}} {
+		if kv.v != "" {
+			*kv.dst = kv.v
+		}
+	}
+	return args, nil
+}
+
+func projectName(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(b, &p); err != nil || p.Name == "" {
+		return "", fmt.Errorf("%s: no project name (%v)", filepath.Join(dir, "Pulumi.yaml"), err)
+	}
+	return p.Name, nil
+}
+
+// Role is what a node is for.
+type Role string
+
+const (
+	Central Role = "central"
+	Worker  Role = "worker"
+)
+
+// Node is one machine as the program provisions it.
+type Node struct {
+	Name string
+	Role Role
+	// CloudIP is the private address the (mock) cloud gave a central node;
+	// the worker user data names the members by it.
+	CloudIP  string
+	UserData string
+}
+
+// Plan is every node of one cluster with the user data the program attaches.
+type Plan struct {
+	Cluster     string
+	Flavor      cloudconfig.Flavor
+	WorkerProxy cloudconfig.WorkerProxy
+	Central     []Node
+	Workers     []Node
+}
+
+// Resource types that carry user data, and the group that sizes a template.
+const (
+	awsInstance       = "aws:ec2/instance:Instance"
+	awsLaunchTemplate = "aws:ec2/launchTemplate:LaunchTemplate"
+	awsGroup          = "aws:autoscaling/group:Group"
+	doDroplet         = "digitalocean:index/droplet:Droplet"
+)
+
+// UserData runs components.NewCluster under the mock engine with args and
+// collects the user data it attaches to every machine: the program's own
+// rendering, never a second one. Errors from NewCluster are ConfigErrors.
+func UserData(cluster string, args components.ClusterArgs) (*Plan, error) {
+	m := pulumitest.New()
+	var cfgErr error
+	err := m.Run(func(ctx *pulumi.Context) error {
+		_, err := components.NewCluster(ctx, cluster, args)
+		cfgErr = err
+		return err
+	})
+	if cfgErr != nil {
+		return nil, ConfigError{cfgErr}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s under the mock engine: %w", cluster, err)
+	}
+
+	comp := m.OfType(components.ClusterType)
+	if len(comp) != 1 {
+		return nil, fmt.Errorf("cluster %s: %d %s resources registered, want 1", cluster, len(comp), components.ClusterType)
+	}
+	in := comp[0].Inputs
+	plan := &Plan{
+		Cluster:     cluster,
+		Flavor:      cloudconfig.Flavor(str(in["flavor"])),
+		WorkerProxy: cloudconfig.WorkerProxy(str(in["workerProxy"])),
+	}
+	centralCount := int(plain(in["centralCount"]).NumberValue())
+	byName := map[string]Node{}
+	templates, groupSize := 0, 0
+	var templateData string
+	for _, r := range m.Resources() {
+		switch r.Type {
+		case awsInstance:
+			byName[r.Name] = Node{Name: r.Name, CloudIP: str(r.Outputs["privateIp"]), UserData: str(r.Inputs["userData"])}
+		case doDroplet:
+			byName[r.Name] = Node{Name: r.Name, CloudIP: str(r.Outputs["ipv4AddressPrivate"]), UserData: str(r.Inputs["userData"])}
+		case awsLaunchTemplate:
+			b, err := base64.StdEncoding.DecodeString(str(r.Inputs["userData"]))
+			if err != nil {
+				return nil, fmt.Errorf("launch template %s: user data is not base64: %w", r.Name, err)
+			}
+			templates, templateData = templates+1, string(b)
+		case awsGroup:
+			groupSize += int(plain(r.Inputs["desiredCapacity"]).NumberValue())
+		}
+	}
+	for i := range centralCount {
+		name := components.CentralName(cluster, i)
+		n, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("cluster %s: no machine named %s", cluster, name)
+		}
+		delete(byName, name)
+		n.Role = Central
+		plan.Central = append(plan.Central, n)
+	}
+	if templates > 1 {
+		return nil, fmt.Errorf("cluster %s: %d worker launch templates, want 1", cluster, templates)
+	}
+	for j := range groupSize {
+		plan.Workers = append(plan.Workers, Node{Name: workerName(cluster, j), Role: Worker, UserData: templateData})
+	}
+	for j := 0; len(byName) > 0; j++ {
+		n, ok := byName[workerName(cluster, j)]
+		if !ok {
+			return nil, fmt.Errorf("cluster %s: machines %s are neither central nodes nor workers %s-worker-<n>", cluster, keys(byName), cluster)
+		}
+		delete(byName, n.Name)
+		n.Role = Worker
+		plan.Workers = append(plan.Workers, n)
+	}
+	for _, n := range append(append([]Node{}, plan.Central...), plan.Workers...) {
+		if n.UserData == "" {
+			return nil, errors.New("machine " + n.Name + " carries no user data")
+		}
+	}
+	return plan, nil
+}
+
+// workerName names worker j; an auto scaling group's workers have no names
+// of their own, so they get the ones DigitalOcean workers carry.
+func workerName(cluster string, j int) string { return cluster + "-worker-" + strconv.Itoa(j) }
+
+// plain unwraps secrets and known outputs.
+func plain(v resource.PropertyValue) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsSecret():
+			v = v.SecretValue().Element
+		case v.IsOutput() && v.OutputValue().Known:
+			v = v.OutputValue().Element
+		default:
+			return v
+		}
+	}
+}
+
+func str(v resource.PropertyValue) string {
+	if v = plain(v); v.IsString() {
+		return v.StringValue()
+	}
+	return ""
+}
+
+func keys(m map[string]Node) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }

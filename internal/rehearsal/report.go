@@ -1,0 +1,118 @@
+package rehearsal
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Status of one report line.
+type Status string
+
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	// Skip is a proof this cluster's shape cannot give, such as a drill
+	// that needs three central nodes.
+	Skip Status = "skip"
+)
+
+// Line is one proof: what is claimed, whether it held, and the evidence.
+type Line struct {
+	ID       string `json:"id"`
+	Claim    string `json:"claim"`
+	Status   Status `json:"status"`
+	Evidence string `json:"evidence"`
+}
+
+func (l Line) pass(format string, v ...any) Line { return l.with(Pass, format, v...) }
+func (l Line) fail(format string, v ...any) Line { return l.with(Fail, format, v...) }
+func (l Line) skip(format string, v ...any) Line { return l.with(Skip, format, v...) }
+func (l Line) with(s Status, format string, v ...any) Line {
+	l.Status, l.Evidence = s, fmt.Sprintf(format, v...)
+	return l
+}
+
+func skipped(id, claim, why string) Line { return Line{ID: id, Claim: claim}.skip("%s", why) }
+
+// Timings are wall-clock seconds per phase.
+type Timings struct {
+	EtcdBinary float64 `json:"etcdBinary"`
+	Boot       float64 `json:"boot"`
+	Verify     float64 `json:"verify"`
+	Drills     float64 `json:"drills,omitempty"`
+	Demos      float64 `json:"demos,omitempty"`
+	Total      float64 `json:"total"`
+}
+
+// Report is what a rehearsal found.
+type Report struct {
+	Stack       string  `json:"stack"`
+	Cluster     string  `json:"cluster"`
+	Flavor      string  `json:"flavor"`
+	WorkerProxy string  `json:"workerProxy"`
+	Central     int     `json:"central"`
+	Workers     int     `json:"workers"`
+	Lines       []Line  `json:"lines"`
+	Timings     Timings `json:"timings"`
+}
+
+func (r *Report) add(lines ...Line) { r.Lines = append(r.Lines, lines...) }
+
+// OK reports whether no line failed.
+func (r *Report) OK() bool {
+	return !slices.ContainsFunc(r.Lines, func(l Line) bool { return l.Status == Fail })
+}
+
+// Line returns the line with id, or false.
+func (r *Report) Line(id string) (Line, bool) {
+	i := slices.IndexFunc(r.Lines, func(l Line) bool { return l.ID == id })
+	if i < 0 {
+		return Line{}, false
+	}
+	return r.Lines[i], true
+}
+
+// WriteJSON writes the report for machines.
+func (r *Report) WriteJSON(w io.Writer) error {
+	r.sort()
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(r)
+}
+
+// WriteTable writes the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	r.sort()
+	fmt.Fprintf(w, "rehearsal of stack %s: cluster %s, %s with %s workers, %d central + %d workers\n\n",
+		r.Stack, r.Cluster, r.Flavor, r.WorkerProxy, r.Central, r.Workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRESULT\tCLAIM\tEVIDENCE")
+	for _, l := range r.Lines {
+		ev, _, _ := strings.Cut(l.Evidence, "\n")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, strings.ToUpper(string(l.Status)), l.Claim, ev)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range r.Lines {
+		if _, rest, _ := strings.Cut(l.Evidence, "\n"); strings.TrimSpace(rest) != "" && l.Status == Fail {
+			fmt.Fprintf(w, "\n%s details:\n%s\n", l.ID, rest)
+		}
+	}
+	t := r.Timings
+	verdict := "all proofs hold"
+	if !r.OK() {
+		verdict = "SOME PROOFS FAILED"
+	}
+	_, err := fmt.Fprintf(w, "\n%s. seconds: etcd binary %.1f, boot %.1f, verify %.1f, drills %.1f, demos %.1f, total %.1f\n",
+		verdict, t.EtcdBinary, t.Boot, t.Verify, t.Drills, t.Demos, t.Total)
+	return err
+}
+
+func (r *Report) sort() {
+	slices.SortStableFunc(r.Lines, func(a, b Line) int { return strings.Compare(a.ID, b.ID) })
+}

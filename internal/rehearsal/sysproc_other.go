@@ -1,0 +1,11 @@
+//go:build !linux
+
+package rehearsal
+
+import "syscall"
+
+// sysProcAttr puts an etcd process in its own process group, so a terminal's
+// Ctrl-C reaches only the rehearsal, which then stops every process it started.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}

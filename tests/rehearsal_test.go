@@ -1,0 +1,96 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isolatedetcd/cluster/internal/rehearsal"
+)
+
+// rehearsalLines are the proofs every small rehearsal must pass: the
+// topology (1, 2) and the fault drills (3).
+var rehearsalLines = []string{"1", "2a", "2b", "2c", "3a", "3b", "3c", "3d"}
+
+// rehearse boots the dev stack with overrides and returns its report. The
+// first call may build etcd (a few minutes on two cores); later ones reuse it.
+func rehearse(tb testing.TB, o rehearsal.Overrides, drills bool) *rehearsal.Report {
+	tb.Helper()
+	if runtime.GOOS != "linux" {
+		tb.Skip("the rehearsal needs every 127.x.y.z address to be local, as on Linux")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	if _, err := rehearsal.EtcdBinary(ctx, func(s string) { tb.Log(s) }); err != nil {
+		tb.Fatalf("etcd: %v", err)
+	}
+	rep, err := rehearsal.Run(ctx, rehearsal.Options{
+		Dir: "..", Stack: "dev", Overrides: o, Drills: drills,
+		BootTimeout: 45 * time.Second,
+	})
+	if err != nil {
+		tb.Fatalf("rehearsal: %v", err)
+	}
+	return rep
+}
+
+// TestRehearsal boots 3 central + 3 workers per flavor and worker proxy from
+// the program's own user data and asserts every line of proofs 1 to 3.
+func TestRehearsal(t *testing.T) {
+	three := 3
+	for _, tc := range []struct {
+		name string
+		o    rehearsal.Overrides
+	}{
+		{"flatcar/gateway", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}},
+		{"flatcar/v2-proxy", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}},
+		{"coreos-etcd2/v2-proxy", rehearsal.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}},
+	} {
+		// Not parallel: every rehearsal uses the same loopback addresses.
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Central, tc.o.Workers = &three, &three
+			rep := rehearse(t, tc.o, true)
+			var table strings.Builder
+			_ = rep.WriteTable(&table)
+			t.Log("\n" + table.String())
+			for _, id := range rehearsalLines {
+				l, ok := rep.Line(id)
+				if !ok {
+					t.Errorf("line %s missing", id)
+				} else if l.Status != rehearsal.Pass {
+					t.Errorf("line %s %s: %s: %s", id, l.Status, l.Claim, l.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// TestRehearsalRejectsBadCounts shows the rehearsal gives the program's own
+// message for settings the program rejects, before starting anything.
+func TestRehearsalRejectsBadCounts(t *testing.T) {
+	four := 4
+	_, err := rehearsal.Run(context.Background(), rehearsal.Options{Dir: "..", Stack: "dev", Overrides: rehearsal.Overrides{Central: &four}})
+	var cfg rehearsal.ConfigError
+	if !errors.As(err, &cfg) || !strings.Contains(err.Error(), "centralCount: 4 is not allowed") {
+		t.Fatalf("err = %v, want the program's centralCount message", err)
+	}
+}
+
+// BenchmarkRehearsal boots and verifies 3 central + 20 workers (lines 1 and
+// 2). Run: go test ./tests -run '^$' -bench Rehearsal -benchtime 1x
+func BenchmarkRehearsal(b *testing.B) {
+	central, workers := 3, 20
+	for b.Loop() {
+		rep := rehearse(b, rehearsal.Overrides{Central: &central, Workers: &workers}, false)
+		if !rep.OK() {
+			var table strings.Builder
+			_ = rep.WriteTable(&table)
+			b.Fatalf("rehearsal failed:\n%s", table.String())
+		}
+		b.ReportMetric(rep.Timings.Boot, "boot-s")
+		b.ReportMetric(rep.Timings.Boot+rep.Timings.Verify, "boot+verify-s")
+	}
+}
