@@ -1,5 +1,6 @@
 // Command isolated-etcd is the Pulumi program: it reads the stack config,
-// hands the values to the Cluster component and exports its outputs.
+// hands the values to the Cluster component and exports the component's
+// outputs as the stack's.
 package main
 
 import (
@@ -25,14 +26,8 @@ func program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx.Export("discoveryUrl", cluster.DiscoveryURL)
-	ctx.Export("centralPrivateIps", cluster.CentralPrivateIPs)
-	ctx.Export("centralPublicIps", cluster.CentralPublicIPs)
-	ctx.Export("etcdClientEndpoints", cluster.EtcdClientEndpoints)
-	ctx.Export("etcdPeerUrls", cluster.EtcdPeerURLs)
-	ctx.Export("workerGroup", cluster.WorkerGroup)
-	ctx.Export("centralCloudConfig", cluster.CentralCloudConfig)
-	ctx.Export("workerCloudConfig", cluster.WorkerCloudConfig)
-	ctx.Export("network", cluster.Network)
+	for name, value := range cluster.Outputs() {
+		ctx.Export(name, value)
+	}
 	return nil
 }

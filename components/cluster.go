@@ -117,7 +117,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.CentralCloudConfig = pulumi.ToStringArrayOutput(centralUserData)
 	c.WorkerCloudConfig = workerUserData
 	c.Network = res.Network.ToMapOutput()
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
+}
+
+// Outputs are the cluster's outputs by name, as the component registers them
+// and the program exports them.
+func (c *Cluster) Outputs() pulumi.Map {
+	return pulumi.Map{
 		"discoveryUrl":        c.DiscoveryURL,
 		"centralPrivateIps":   c.CentralPrivateIPs,
 		"centralPublicIps":    c.CentralPublicIPs,
@@ -127,7 +133,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		"centralCloudConfig":  c.CentralCloudConfig,
 		"workerCloudConfig":   c.WorkerCloudConfig,
 		"network":             c.Network,
-	})
+	}
 }
 
 // discoveryCheckTimeout bounds the pre-flight check so an unreachable service

@@ -58,18 +58,8 @@ func provisionOn(t *testing.T, m *pulumitest.Mocks, args components.ClusterArgs)
 		if err != nil {
 			return err
 		}
-		for key, o := range map[string]pulumi.Output{
-			"discoveryUrl":        c.DiscoveryURL,
-			"centralPrivateIps":   c.CentralPrivateIPs,
-			"centralPublicIps":    c.CentralPublicIPs,
-			"etcdClientEndpoints": c.EtcdClientEndpoints,
-			"etcdPeerUrls":        c.EtcdPeerURLs,
-			"workerGroup":         c.WorkerGroup,
-			"centralCloudConfig":  c.CentralCloudConfig,
-			"workerCloudConfig":   c.WorkerCloudConfig,
-			"network":             c.Network,
-		} {
-			v, secret, err := pulumitest.Await(ctx, o)
+		for key, o := range c.Outputs() {
+			v, secret, err := pulumitest.Await(ctx, o.(pulumi.Output))
 			if err != nil {
 				return fmt.Errorf("output %s: %w", key, err)
 			}
@@ -341,6 +331,10 @@ func TestNoEtcdPortOpenToAddresses(t *testing.T) {
 	}
 }
 
+// wantOutputs are the outputs the issue promises operators.
+var wantOutputs = []string{"discoveryUrl", "centralPrivateIps", "centralPublicIps", "etcdClientEndpoints",
+	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network"}
+
 func TestOutputs(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		for _, secret := range []bool{false, true} {
@@ -348,6 +342,11 @@ func TestOutputs(t *testing.T) {
 				args := validArgs(cloud)
 				args.DiscoveryURLSecret = secret
 				m, out := mustProvision(t, args)
+				for _, key := range wantOutputs {
+					if _, ok := out.values[key]; !ok {
+						t.Errorf("no output %s", key)
+					}
+				}
 				if out.values["discoveryUrl"] != discoveryURL {
 					t.Errorf("discoveryUrl = %v", out.values["discoveryUrl"])
 				}
