@@ -74,7 +74,20 @@ func TestDataVolumeScript(t *testing.T) {
 				return string(out)
 			}
 
-			run()
+			// The node's etcd user (uid 232 on Container Linux) gets the new
+			// filesystem; a stand-in id answers for the user this machine lacks.
+			bin := t.TempDir()
+			if err := os.WriteFile(filepath.Join(bin, "id"), []byte("#!/bin/sh\ncase \"$*\" in etcd|\"-u etcd\"|\"-g etcd\") echo 232 ;; *) exit 1 ;; esac\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(path, dev)
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if out, _ := exec.Command("debugfs", "-R", "stat /", dev).CombinedOutput(); !strings.Contains(string(out), "User:   232") {
+				t.Errorf("the new filesystem's root is not owned by the etcd user:\n%s", out)
+			}
 			if got := blkid(t, dev, "LABEL"); got != "etcd-data" {
 				t.Fatalf("blank volume not formatted: label %q", got)
 			}
