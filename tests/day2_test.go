@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
@@ -123,26 +124,47 @@ func TestRollCentral(t *testing.T) {
 	}
 }
 
-// TestNewImageTouchesOnlyWorkers: a newer AMI from the lookup reaches the
-// launch template, and the central instances ignore it.
-func TestNewImageTouchesOnlyWorkers(t *testing.T) {
-	before, _ := mustProvision(t, validArgs("aws"))
-	m := pulumitest.New()
-	m.AMI = "ami-0fedcba9876543210"
-	if _, _, err := provisionOn(t, m, validArgs("aws")); err != nil {
-		t.Fatal(err)
+// TestRoutineChangesIgnoredByCentral: changes that reach central inputs (a
+// newer AMI from the lookup, another image, new SSH keys) change only inputs
+// the central machines ignore, while the workers take them.
+func TestRoutineChangesIgnoredByCentral(t *testing.T) {
+	cases := []struct {
+		name   string
+		cloud  string
+		change func(*components.ClusterArgs, *pulumitest.Mocks)
+	}{
+		{"newer Flatcar AMI", "aws", func(_ *components.ClusterArgs, m *pulumitest.Mocks) { m.AMI = "ami-0fedcba9876543210" }},
+		{"image", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = "ami-0aaaabbbbccccdddd" }},
+		{"image", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = "123456789" }},
+		{"ssh keys", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.SSHAuthorizedKeys = nil }},
 	}
-	lt := m.OfType("aws:ec2/launchTemplate:LaunchTemplate")[0]
-	if str(lt.Inputs, "imageId") != m.AMI {
-		t.Errorf("launch template image %s, want the new %s", str(lt.Inputs, "imageId"), m.AMI)
-	}
-	old := centralResources(before)
-	for i, r := range centralResources(m) {
-		for k, v := range r.Inputs {
-			if !old[i].Inputs[k].DeepEquals(v) && !slices.Contains(r.IgnoreChanges, string(k)) {
-				t.Errorf("%s: input %s changes with the new AMI and is not ignored", r.Name, k)
+	for _, tc := range cases {
+		t.Run(tc.cloud+"/"+tc.name, func(t *testing.T) {
+			before, _ := mustProvision(t, validArgs(tc.cloud))
+			args, m := validArgs(tc.cloud), pulumitest.New()
+			tc.change(&args, m)
+			if _, _, err := provisionOn(t, m, args); err != nil {
+				t.Fatal(err)
 			}
-		}
+			old, changed := centralResources(before), 0
+			for i, r := range centralResources(m) {
+				for k, v := range r.Inputs {
+					if old[i].Inputs[k].DeepEquals(v) {
+						continue
+					}
+					changed++
+					if !slices.Contains(r.IgnoreChanges, string(k)) {
+						t.Errorf("%s: input %s changes and is not ignored", r.Name, k)
+					}
+				}
+			}
+			if changed == 0 {
+				t.Error("no central input changed: the case tests nothing")
+			}
+			if w := workers(m, tc.cloud)[0]; w.Inputs.DeepEquals(workers(before, tc.cloud)[0].Inputs) {
+				t.Errorf("worker %s did not take the change", w.Name)
+			}
+		})
 	}
 }
 
