@@ -54,10 +54,17 @@ func EtcdBinary(ctx context.Context, log func(string)) (string, error) {
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 		return bin, nil
 	}
-	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
+	// Each build has a source directory and a binary name of its own, the
+	// binary renamed into place when complete, so concurrent builds (test
+	// packages run in parallel) and interrupted ones never meet.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	src, err := os.MkdirTemp(dir, "src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(src)
 	for name, text := range map[string]string{"main.go": etcdMain, "go.mod": etcdGoMod} {
 		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
 			return "", err
@@ -67,10 +74,7 @@ func EtcdBinary(ctx context.Context, log func(string)) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("building etcd needs the go tool on PATH: %w", err)
 	}
-	// A temporary name, renamed when complete, so concurrent builds and
-	// interrupted ones never leave a broken binary at bin.
-	tmp := fmt.Sprintf("%s.%d.tmp", bin, os.Getpid())
-	defer os.Remove(tmp)
+	tmp := filepath.Join(src, "etcd")
 	log(fmt.Sprintf("building etcd %s into %s (first run only; a few minutes on a small machine)", EtcdModuleVersion, bin))
 	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", tmp, "."}} {
 		cmd := exec.CommandContext(ctx, goTool, args...)
