@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,16 +39,20 @@ func rehearse(tb testing.TB, o rehearsal.Overrides, drills bool) *rehearsal.Repo
 }
 
 // TestRehearsal boots 3 central + 3 workers per flavor and worker proxy from
-// the program's own user data and asserts every line of proofs 1 to 3.
+// the program's own user data and asserts every line of proofs 1 to 3: for
+// flatcar also the member replacement of docs/operations.md (3e, 3f).
 func TestRehearsal(t *testing.T) {
 	three := 3
 	for _, tc := range []struct {
 		name string
 		o    rehearsal.Overrides
+		// more are lines this flavor proves besides rehearsalLines: the
+		// member replacement of docs/operations.md is written for flatcar.
+		more []string
 	}{
-		{"flatcar/gateway", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}},
-		{"flatcar/v2-proxy", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}},
-		{"coreos-etcd2/v2-proxy", rehearsal.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}},
+		{"flatcar/gateway", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
+		{"flatcar/v2-proxy", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}, []string{"3e", "3f"}},
+		{"coreos-etcd2/v2-proxy", rehearsal.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, nil},
 	} {
 		// Not parallel: every rehearsal uses the same loopback addresses.
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,7 +61,7 @@ func TestRehearsal(t *testing.T) {
 			var table strings.Builder
 			_ = rep.WriteTable(&table)
 			t.Log("\n" + table.String())
-			for _, id := range rehearsalLines {
+			for _, id := range append(slices.Clone(rehearsalLines), tc.more...) {
 				l, ok := rep.Line(id)
 				if !ok {
 					t.Errorf("line %s missing", id)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -307,32 +305,16 @@ func (r *rehearsal) demoUsedToken(ctx context.Context, c *cluster, stack string,
 	}
 	defer r.stopAll(d)
 	n := d.central[0]
-	proxyDir := filepath.Join(n.dataDir(), "proxy")
-	var outcome string
-	err = retry(ctx, drillTimeout, func() error {
-		if _, err := os.Stat(proxyDir); err == nil {
-			outcome = "silently runs as a proxy (its data dir holds proxy/, not member/)"
-			return nil
-		}
-		if err := n.exitError(); err != nil {
-			outcome = "fails: " + err.Error()
-			return nil
-		}
-		return fmt.Errorf("still starting")
-	})
+	outcome, err := proxyOrExit(ctx, n, 0)
 	if err != nil {
-		return l.fail("%s on the used token: neither proxy nor failure within %s; log:\n%s", n.Node, drillTimeout, n.logTail(5))
+		return l.fail("%s on the used token: %v", n.Node, err)
 	}
 	ms, err := c.central[1].endpoint().members(ctx)
 	if err != nil {
 		return l.fail("member list: %v", err)
 	}
-	for _, m := range ms {
-		for _, u := range m.PeerURLs {
-			if pu, _ := url.Parse(u); pu != nil && pu.Hostname() == n.Addr {
-				return l.fail("%s joined %s as a member", n.Node, c.plan.Cluster)
-			}
-		}
+	if memberAt(ms, n.Addr) != "" {
+		return l.fail("%s joined %s as a member", n.Node, c.plan.Cluster)
 	}
 	return l.pass("the program refuses %s's token for %s (%s); booted anyway, would-be member %s %s, and %s still has %d members",
 		c.plan.Cluster, name, refusal, n.Node, outcome, c.plan.Cluster, len(ms))

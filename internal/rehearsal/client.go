@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +25,12 @@ var client = &http.Client{Timeout: requestTimeout, Transport: &http.Transport{Pr
 type endpoint string
 
 func (e endpoint) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	return e.doWith(ctx, client, method, path, contentType, body, out)
+}
+
+// doWith sends a request with hc, which may keep connections open (client
+// does not).
+func (e endpoint) doWith(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+string(e)+path, body)
@@ -33,7 +40,7 @@ func (e endpoint) do(ctx context.Context, method, path, contentType string, body
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -63,7 +70,16 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 
 // put writes key=value through the v3 API.
 func (e endpoint) put(ctx context.Context, key, value string) error {
-	return e.v3(ctx, "/v3/kv/put", map[string]string{"key": b64(key), "value": b64(value)}, nil)
+	return e.putWith(ctx, client, key, value)
+}
+
+// putWith writes key=value through the v3 API with hc.
+func (e endpoint) putWith(ctx context.Context, hc *http.Client, key, value string) error {
+	b, err := json.Marshal(map[string]string{"key": b64(key), "value": b64(value)})
+	if err != nil {
+		return err
+	}
+	return e.doWith(ctx, hc, http.MethodPost, "/v3/kv/put", "application/json", bytes.NewReader(b), nil)
 }
 
 // get reads key through the v3 API; serializable reads the endpoint's own
@@ -97,6 +113,28 @@ func (e endpoint) members(ctx context.Context) ([]member, error) {
 	}
 	err := e.v3(ctx, "/v3/cluster/member/list", map[string]any{}, &r)
 	return r.Members, err
+}
+
+// memberRemove removes the member with id (decimal, as the member list
+// gives it) from the cluster.
+func (e endpoint) memberRemove(ctx context.Context, id string) error {
+	return e.v3(ctx, "/v3/cluster/member/remove", map[string]any{"ID": id}, nil)
+}
+
+// memberAdd announces a new voting member at peerURLs and returns it and the
+// member list that includes it.
+func (e endpoint) memberAdd(ctx context.Context, peerURLs []string) (member, []member, error) {
+	var r struct {
+		Member  member   `json:"member"`
+		Members []member `json:"members"`
+	}
+	err := e.v3(ctx, "/v3/cluster/member/add", map[string]any{"peerURLs": peerURLs}, &r)
+	return r.Member, r.Members, err
+}
+
+// transferLeadership asks the leader at e to hand leadership to member id.
+func (e endpoint) transferLeadership(ctx context.Context, id string) error {
+	return e.v3(ctx, "/v3/maintenance/transfer-leadership", map[string]any{"targetID": id}, nil)
 }
 
 // status is a member's own view: its id and the leader it follows.
@@ -159,7 +197,7 @@ func (e endpoint) v2Children(ctx context.Context, dir string) (int, error) {
 }
 
 // retry calls f until it succeeds or timeout passes, and returns the last
-// error.
+// error. f stops it early by returning a retryDone.
 func retry(ctx context.Context, timeout time.Duration, f func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -167,6 +205,9 @@ func retry(ctx context.Context, timeout time.Duration, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		if done, ok := errors.AsType[retryDone](err); ok {
+			return done.err
 		}
 		select {
 		case <-ctx.Done():

@@ -55,6 +55,9 @@ type cluster struct {
 // rehearsal owns every process and the temporary directory.
 type rehearsal struct {
 	bin, dir string
+	// project is the project directory (Options.Dir): the stack files and
+	// docs/operations.md, whose procedures the drills follow.
+	project string
 	// block is the first of the three address blocks this rehearsal uses
 	// (main cluster, then one per pre-flight demo).
 	block       int
@@ -77,7 +80,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &rehearsal{block: block, bootTimeout: o.BootTimeout, log: o.Log}
+	r := &rehearsal{block: block, project: o.Dir, bootTimeout: o.BootTimeout, log: o.Log}
 	if r.bootTimeout == 0 {
 		r.bootTimeout = 60 * time.Second
 	}
@@ -120,15 +123,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	t = time.Now()
 	if ownDiscovery {
-		r.disc = newDiscovery(r.bin, r.dir, discoveryAddr(block))
-		if err := r.startProc(r.disc.proc); err != nil {
+		if err := r.startDiscovery(ctx, args.DiscoveryURL, len(plan.Central)); err != nil {
 			return nil, err
-		}
-		if err := r.disc.waitReady(ctx, 15*time.Second); err != nil {
-			return nil, err
-		}
-		if err := r.disc.setSize(ctx, args.DiscoveryURL, len(plan.Central)); err != nil {
-			return nil, fmt.Errorf("discovery token: %w", err)
 		}
 	}
 	// The program's own run, its pre-flight check reading the live token.
@@ -154,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Drills {
 		t = time.Now()
 		rep.add(r.drillStopCentral(ctx, c)...)
+		rep.add(r.drillReplaceCentral(ctx, c)...)
 		rep.add(r.drillStopWorker(ctx, c))
 		rep.Timings.Drills = since(t)
 	}
@@ -281,6 +278,22 @@ func (r *rehearsal) boot(ctx context.Context, c *cluster) error {
 		if err != nil {
 			return fmt.Errorf("%s (%s) not healthy within %s: %v; log:\n%s", n.Node, n.Addr, r.bootTimeout, err, n.logTail(8))
 		}
+	}
+	return nil
+}
+
+// startDiscovery starts the local discovery endpoint on the rehearsal's
+// block and creates the token of tokenURL for size members.
+func (r *rehearsal) startDiscovery(ctx context.Context, tokenURL string, size int) error {
+	r.disc = newDiscovery(r.bin, r.dir, discoveryAddr(r.block))
+	if err := r.startProc(r.disc.proc); err != nil {
+		return err
+	}
+	if err := r.disc.waitReady(ctx, 15*time.Second); err != nil {
+		return err
+	}
+	if err := r.disc.setSize(ctx, tokenURL, size); err != nil {
+		return fmt.Errorf("discovery token: %w", err)
 	}
 	return nil
 }

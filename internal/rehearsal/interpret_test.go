@@ -3,6 +3,7 @@ package rehearsal
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,5 +97,37 @@ func TestInterpretRejects(t *testing.T) {
 				t.Errorf("err = %v, want one naming the node and %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReplaceProcedure reads the member replacement procedure the drill 3e
+// follows from docs/operations.md, and applies its override to a central
+// node's environment.
+func TestReplaceProcedure(t *testing.T) {
+	doc, err := readReplaceProcedure(filepath.Join("..", "..", operationsDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/var/lib/etcd/member", "/var/lib/etcd/proxy"} {
+		if !slices.Contains(doc.remove, d) {
+			t.Errorf("the procedure deletes %v, not %s: etcd would start from what the first boot left there", doc.remove, d)
+		}
+	}
+	p, err := Interpret(cloudconfig.Flatcar, Node{Name: "n", Role: Central, UserData: golden(t, "flatcar-gateway-central.yaml")}, "127.9.2.1", goldenCentral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := doc.env(&node{Process: p}, "a=http://127.9.2.1:2380,b=http://127.9.2.2:2380")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(env, " ")
+	for _, w := range []string{"ETCD_DISCOVERY= ", "ETCD_INITIAL_CLUSTER=a=http://127.9.2.1:2380,b=http://127.9.2.2:2380 ", "ETCD_INITIAL_CLUSTER_STATE=existing ", "ETCD_NAME=etcd-dev-central-0"} {
+		if !strings.Contains(all+" ", w) {
+			t.Errorf("missing %q in %s", w, all)
+		}
+	}
+	if strings.Count(all, "ETCD_DISCOVERY=") != 1 {
+		t.Errorf("ETCD_DISCOVERY twice in %s", all)
 	}
 }

@@ -2,11 +2,13 @@ package rehearsal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -82,6 +84,23 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
+// kill ends the process group at once with SIGKILL, as a machine that
+// loses power, and waits (at most grace) until the process has exited.
+func (p *proc) kill(grace time.Duration) error {
+	if !p.running() {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s: %w", p.name, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(grace):
+		return fmt.Errorf("%s still running %s after SIGKILL", p.name, grace)
+	}
+}
+
 // logTail is the end of the process's log, for evidence.
 func (p *proc) logTail(lines int) string {
 	b, err := os.ReadFile(p.logPath())
@@ -101,4 +120,36 @@ func (p *proc) exitError() error {
 		return fmt.Errorf("%s exited: %s", p.name, st)
 	}
 	return errors.New(p.name + " exited")
+}
+
+// logSize is how long the process's log is now, to read what a later start
+// writes with logSince.
+func logSize(p *proc) int64 {
+	fi, err := os.Stat(p.logPath())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince is the process's log from offset on.
+func logSince(p *proc, offset int64) string {
+	b, err := os.ReadFile(p.logPath())
+	if err != nil || offset > int64(len(b)) {
+		return ""
+	}
+	return string(b[offset:])
+}
+
+// lastWarnings are the messages of the last n warning or error lines of an
+// etcd log (JSON lines), for evidence.
+func lastWarnings(log string, n int) string {
+	var msgs []string
+	for line := range strings.Lines(log) {
+		var l struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &l) == nil && (l.Level == "warn" || l.Level == "error" || l.Level == "fatal") {
+			msgs = append(msgs, l.Msg)
+		}
+	}
+	return strings.Join(msgs[max(0, len(msgs)-n):], ", ")
 }

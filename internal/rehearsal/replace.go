@@ -1,0 +1,443 @@
+package rehearsal
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/coreos-cloudinit/config"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+const (
+	claimReplace         = "a member whose data is lost, replaced as docs/operations.md says, is a caught-up voter again; discovery unused"
+	claimReplaceOldToken = "booted on the old discovery URL instead, the replacement never becomes a voter"
+)
+
+// operationsDoc is where the replacement procedure the drill follows is
+// written, relative to the project directory.
+const operationsDoc = "docs/operations.md"
+
+// replaceProcedure is what docs/operations.md, section "Replacing a failed
+// central node", tells the operator to do on the replacement node.
+type replaceProcedure struct {
+	// remove are the paths the operator deletes before starting etcd.
+	remove []string
+	// dropIn is the override written for etcd-member.service, with the
+	// placeholder for member add's ETCD_INITIAL_CLUSTER still in it.
+	dropIn string
+}
+
+// initialClusterPlaceholder stands for the value `etcdctl member add` prints.
+const initialClusterPlaceholder = "<from member add>"
+
+// readReplaceProcedure reads the procedure from the operations doc: the
+// `sudo rm -rf` paths and the heredoc written to a drop-in of
+// etcd-member.service, both in the shell block of the section.
+func readReplaceProcedure(path string) (replaceProcedure, error) {
+	var p replaceProcedure
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return p, err
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Replacing a failed central node\n")
+	if !ok {
+		return p, fmt.Errorf("%s: no section \"Replacing a failed central node\"", path)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	const dropInDir = "/etc/systemd/system/etcd-member.service.d/"
+	var dropIn []string
+	inDropIn, found := false, false
+	sc := bufio.NewScanner(strings.NewReader(section))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case inDropIn && line == "EOF":
+			inDropIn = false
+		case inDropIn:
+			dropIn = append(dropIn, line)
+		case strings.HasPrefix(line, "cat <<EOF | sudo tee "+dropInDir):
+			if found {
+				return p, fmt.Errorf("%s: two drop-ins for etcd-member.service in the replacement procedure", path)
+			}
+			inDropIn, found = true, true
+		case strings.HasPrefix(line, "sudo rm -rf "):
+			p.remove = append(p.remove, strings.Fields(strings.TrimPrefix(line, "sudo rm -rf "))...)
+		}
+	}
+	p.dropIn = strings.Join(dropIn, "\n")
+	switch {
+	case !found || inDropIn:
+		return p, fmt.Errorf("%s: the replacement procedure writes no complete drop-in (cat <<EOF | sudo tee %s...)", path, dropInDir)
+	case strings.Count(p.dropIn, initialClusterPlaceholder) != 1:
+		return p, fmt.Errorf("%s: the drop-in names %q %d times, want once", path, initialClusterPlaceholder, strings.Count(p.dropIn, initialClusterPlaceholder))
+	case len(p.remove) == 0:
+		return p, fmt.Errorf("%s: the replacement procedure deletes no data (sudo rm -rf ...)", path)
+	}
+	return p, nil
+}
+
+// clearData deletes what the procedure deletes, on the node whose data
+// directory (the flavor's /var/lib/etcd) is dataDir.
+func (p replaceProcedure) clearData(flavor cloudconfig.Flavor, dataDir string) error {
+	base := baseDataDir[flavor]
+	for _, path := range p.remove {
+		rel, ok := strings.CutPrefix(path, base+"/")
+		if !ok || rel == "" || strings.Contains(rel, "..") {
+			return fmt.Errorf("rm -rf %s: not inside etcd's data directory %s", path, base)
+		}
+		matches, err := filepath.Glob(filepath.Join(dataDir, rel))
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// env is the node's own environment with the procedure's drop-in applied
+// after it, as systemd applies a later drop-in: the same keys, new values.
+func (p replaceProcedure) env(n *node, initialCluster string) ([]string, error) {
+	override := map[string]string{}
+	d := strings.Replace(p.dropIn, initialClusterPlaceholder, initialCluster, 1)
+	if err := dropIn("etcd-member.service", dropInOf("30-replace.conf", d), override); err != nil {
+		return nil, err
+	}
+	return withEnv(n.Env, override), nil
+}
+
+// withEnv returns env (KEY=value, sorted) with the keys of set replaced or
+// added.
+func withEnv(env []string, set map[string]string) []string {
+	var out []string
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !hasKey(set, k) {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// drillReplaceCentral loses the last central member's data and replaces the
+// member as the operations doc says, on the same address (AWS keeps a central
+// node's private address). On the way it shows what the new machine does at
+// first boot, before the operator steps in: it runs its user data, with the
+// old discovery URL (line 3f).
+func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line {
+	replace, oldToken := Line{ID: "3e", Claim: claimReplace}, Line{ID: "3f", Claim: claimReplaceOldToken}
+	skipBoth := func(format string, v ...any) []Line {
+		return []Line{replace.skip(format, v...), oldToken.skip(format, v...)}
+	}
+	if len(c.central) < 3 || len(c.workers) == 0 {
+		return skipBoth("needs 3 or more central nodes and a worker; this cluster has %d and %d", len(c.central), len(c.workers))
+	}
+	if c.plan.Flavor != cloudconfig.Flatcar {
+		return skipBoth("%s's procedure is written for flatcar's etcd-member.service", operationsDoc)
+	}
+	doc, err := readReplaceProcedure(filepath.Join(r.project, operationsDoc))
+	if errors.Is(err, fs.ErrNotExist) {
+		return skipBoth("%s not found in %s", operationsDoc, r.project)
+	} else if err != nil {
+		return []Line{replace.fail("%v", err), oldToken.skip("the procedure cannot be followed")}
+	}
+
+	i := len(c.central) - 1
+	n, healthy := c.central[i], c.central[0]
+	// Before the failure: a key the replacement must catch up on, and the
+	// token's registrations, which the replacement must leave alone.
+	key, value := "/rehearsal/before-replacing/"+n.Node, "written before "+n.Node+" lost its data"
+	if err := retry(ctx, drillTimeout, func() error { return c.workers[0].endpoint().put(ctx, key, value) }); err != nil {
+		return []Line{replace.fail("put via %s: %v", c.workers[0].Node, err), oldToken.skip("the cluster does not take writes")}
+	}
+	regBefore := -1
+	if r.disc != nil {
+		if regBefore, err = r.disc.registered(ctx, c.discoveryURL); err != nil {
+			return []Line{replace.fail("registrations under the token: %v", err), oldToken.skip("the token cannot be read")}
+		}
+	}
+
+	// The failure: the machine and its data volume are gone.
+	n.stop(5 * time.Second)
+	if err := os.RemoveAll(n.dataDir()); err != nil {
+		return []Line{replace.fail("lose %s's data: %v", n.Node, err), oldToken.skip("no failure to replace")}
+	}
+	oldToken = r.bootOnOldToken(ctx, c, i, doc)
+
+	// Step 1, from a healthy member: remove the dead member, add the new one
+	// with the same name and peer URL.
+	ms, err := healthy.endpoint().members(ctx)
+	if err != nil {
+		return []Line{replace.fail("member list from %s: %v", healthy.Node, err), oldToken}
+	}
+	dead := slices.IndexFunc(ms, func(m member) bool { return m.Name == n.Node })
+	if dead < 0 {
+		return []Line{replace.fail("%s is not in the member list", n.Node), oldToken}
+	}
+	if err := healthy.endpoint().memberRemove(ctx, ms[dead].ID); err != nil {
+		return []Line{replace.fail("member remove %s (%s): %v", n.Node, ms[dead].ID, err), oldToken}
+	}
+	peerURLs := strings.Split(n.Getenv("ETCD_INITIAL_ADVERTISE_PEER_URLS"), ",")
+	// etcd refuses to add a voter until every member has been connected for
+	// 5 s ("unhealthy cluster"), as after the restart of drill 3b: repeat.
+	var added member
+	var all []member
+	err = retry(ctx, drillTimeout, func() error {
+		added, all, err = healthy.endpoint().memberAdd(ctx, peerURLs)
+		if err != nil && !strings.Contains(err.Error(), "unhealthy cluster") {
+			return retryDone{err}
+		}
+		return err
+	})
+	if err != nil {
+		return []Line{replace.fail("member add %s %v: %v", n.Node, peerURLs, err), oldToken}
+	}
+	initialCluster := initialClusterOf(all, added.ID, n.Node)
+
+	// Step 2, on the replacement node: stop etcd, delete what the doc
+	// deletes, write the override, start.
+	n.stop(5 * time.Second)
+	if err := doc.clearData(c.plan.Flavor, n.dataDir()); err != nil {
+		return []Line{replace.fail("%s: %v", operationsDoc, err), oldToken}
+	}
+	env, err := doc.env(n, initialCluster)
+	if err != nil {
+		return []Line{replace.fail("%s: the override: %v", operationsDoc, err), oldToken}
+	}
+	logFrom := logSize(n.proc)
+	n.proc = &proc{name: n.Node, dir: n.dir, bin: r.bin, args: n.Args, env: env}
+	if err := r.startProc(n.proc); err != nil {
+		return []Line{replace.fail("start the replacement: %v", err), oldToken}
+	}
+	caughtUp := func() error {
+		if err := n.exitError(); err != nil {
+			return err
+		}
+		st, err := n.endpoint().status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Header.MemberID != added.ID {
+			return fmt.Errorf("answers as member %s, want the added %s", st.Header.MemberID, added.ID)
+		}
+		got, err := n.endpoint().get(ctx, key, true)
+		if err == nil && got != value {
+			err = fmt.Errorf("has %q, want %q", got, value)
+		}
+		return err
+	}
+	if err := retry(ctx, drillTimeout, caughtUp); err != nil {
+		return []Line{replace.fail("replacement %s not a caught-up member within %s: %v; log:\n%s", n.Node, drillTimeout, err, n.logTail(5)), oldToken}
+	}
+
+	// The proofs: a voter among voters, no proxy, writes through every
+	// worker, and the token untouched.
+	if why := votersOnly(ctx, n, c); why != "" {
+		return []Line{replace.fail("after replacing %s: %s", n.Node, why), oldToken}
+	}
+	if _, err := os.Stat(filepath.Join(n.dataDir(), "proxy")); err == nil {
+		return []Line{replace.fail("%s's data dir holds proxy/", n.Node), oldToken}
+	}
+	if _, _, err := writeViaWorkers(ctx, c, "after-replacing-"+n.Node); err != nil {
+		return []Line{replace.fail("after replacing %s: %v", n.Node, err), oldToken}
+	}
+	token := "discovery unused: the override empties ETCD_DISCOVERY"
+	if r.disc != nil {
+		regAfter, err := r.disc.registered(ctx, c.discoveryURL)
+		if err != nil || regAfter != regBefore {
+			return []Line{replace.fail("registrations under the token: %d before, %d after (%v)", regBefore, regAfter, err), oldToken}
+		}
+		if tp, _ := tokenPath(c.discoveryURL); strings.Contains(logSince(n.proc, logFrom), filepath.Base(tp)) {
+			return []Line{replace.fail("the replacement's log names the discovery token"), oldToken}
+		}
+		token = fmt.Sprintf("the token still has %d registrations and the replacement's log never names it", regAfter)
+	}
+
+	// Step 3: the override removed, the member restarts from its data as
+	// the node's own user data starts it.
+	n.stop(5 * time.Second)
+	n.proc = &proc{name: n.Node, dir: n.dir, bin: r.bin, args: n.Args, env: n.Env}
+	if err := r.startProc(n.proc); err != nil {
+		return []Line{replace.fail("restart without the override: %v", err), oldToken}
+	}
+	if err := retry(ctx, drillTimeout, caughtUp); err != nil {
+		return []Line{replace.fail("%s restarted without the override: %v; log:\n%s", n.Node, err, n.logTail(5)), oldToken}
+	}
+	return []Line{replace.pass("%s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
+		n.Node, ms[dead].ID, strings.Join(peerURLs, ","), initialCluster, added.ID, len(c.central), key, token, added.ID), oldToken}
+}
+
+// initialClusterOf is ETCD_INITIAL_CLUSTER as `etcdctl member add` prints
+// it: every member's name=peerURL, the added member under its new name.
+func initialClusterOf(members []member, addedID, name string) string {
+	var conf []string
+	for _, m := range members {
+		mn := m.Name
+		if m.ID == addedID {
+			mn = name
+		}
+		for _, u := range m.PeerURLs {
+			conf = append(conf, mn+"="+u)
+		}
+	}
+	return strings.Join(conf, ",")
+}
+
+// votersOnly checks, through n's own endpoint, that the member list is the
+// program's central nodes, every one started and voting; it returns what is
+// wrong, or "".
+func votersOnly(ctx context.Context, n *node, c *cluster) string {
+	ms, err := n.endpoint().members(ctx)
+	if err != nil {
+		return fmt.Sprintf("member list via %s: %v", n.Node, err)
+	}
+	var got, want []string
+	for i := range c.central {
+		want = append(want, components.CentralName(c.plan.Cluster, i))
+	}
+	for _, m := range ms {
+		switch {
+		case m.IsLearner:
+			return m.Name + " is a learner"
+		case m.Name == "" || len(m.ClientURLs) == 0:
+			return fmt.Sprintf("member %s %v is not started", m.ID, m.PeerURLs)
+		}
+		got = append(got, m.Name)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		return fmt.Sprintf("members %v, want %v", got, want)
+	}
+	return ""
+}
+
+// bootOnOldToken shows what the replacement machine does with its user data
+// unchanged, the old discovery URL in it: at the dead member's address (AWS),
+// and at a new address (DigitalOcean). Neither may become a member. The
+// procedure's deletions must leave the data dir blank after either.
+func (r *rehearsal) bootOnOldToken(ctx context.Context, c *cluster, i int, doc replaceProcedure) Line {
+	l := Line{ID: "3f", Claim: claimReplaceOldToken}
+	n := c.central[i]
+	central := map[string]string{}
+	for k, cn := range c.central {
+		central[c.plan.Central[k].CloudIP] = cn.Addr
+	}
+	var outcomes []string
+	for _, at := range []struct{ where, addr, dir string }{
+		{"at its own address (AWS)", n.Addr, n.dir},
+		{"at a new address (DigitalOcean)", centralAddr(r.block, len(c.central)), filepath.Join(r.dir, n.Node+"-new-address")},
+	} {
+		p, err := Interpret(c.plan.Flavor, c.plan.Central[i], at.addr, central)
+		if err != nil {
+			return l.fail("%v", err)
+		}
+		if p.Getenv("ETCD_DISCOVERY") == "" {
+			return l.skip("%s's user data names no discovery URL", n.Node)
+		}
+		b := &node{Process: p, proc: &proc{name: n.Node, dir: at.dir, bin: r.bin, args: p.Args, env: p.Env}}
+		from := logSize(b.proc)
+		if err := r.startProc(b.proc); err != nil {
+			return l.fail("%v", err)
+		}
+		outcome, err := proxyOrExit(ctx, b, from)
+		b.stop(5 * time.Second)
+		if err != nil {
+			return l.fail("%s %s: %v", n.Node, at.where, err)
+		}
+		ms, err := c.central[0].endpoint().members(ctx)
+		if err != nil {
+			return l.fail("member list: %v", err)
+		}
+		// At its own address the dead member is still listed until step 1.
+		if m := memberAt(ms, at.addr); m != "" && at.addr != n.Addr {
+			return l.fail("%s %s joined as member %s", n.Node, at.where, m)
+		}
+		if err := doc.clearData(c.plan.Flavor, b.dataDir()); err != nil {
+			return l.fail("%s: %v", operationsDoc, err)
+		}
+		if left := leftInDataDir(b.dataDir()); left != "" {
+			return l.fail("%s %s %s; the procedure's rm -rf %s leaves %s in the data dir, so etcd would start from it again",
+				n.Node, at.where, outcome, strings.Join(doc.remove, " "), left)
+		}
+		outcomes = append(outcomes, at.where+" "+outcome)
+	}
+	return l.pass("%s's user data as is, on a blank disk: %s; the procedure's rm -rf %s clears what either left",
+		n.Node, strings.Join(outcomes, "; "), strings.Join(doc.remove, " "))
+}
+
+// leftInDataDir names what etcd would start from in dir: member/ or proxy/.
+func leftInDataDir(dir string) string {
+	var left []string
+	for _, d := range []string{"member", "proxy"} {
+		if _, err := os.Stat(filepath.Join(dir, d)); err == nil {
+			left = append(left, d+"/")
+		}
+	}
+	return strings.Join(left, " and ")
+}
+
+// memberAt returns the name (or id) of the member whose peer URL is at addr.
+func memberAt(ms []member, addr string) string {
+	for _, m := range ms {
+		for _, u := range m.PeerURLs {
+			if strings.Contains(u, "//"+addr+":") {
+				return cmp.Or(m.Name, m.ID)
+			}
+		}
+	}
+	return ""
+}
+
+func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
+
+func dropInOf(name, content string) config.UnitDropIn {
+	return config.UnitDropIn{Name: name, Content: content}
+}
+
+// proxyOrExit waits until a would-be member started on a full token runs as
+// a proxy or exits, and says which, with etcd's own last words for an exit
+// (its log from logFrom on).
+func proxyOrExit(ctx context.Context, n *node, logFrom int64) (string, error) {
+	proxyDir := filepath.Join(n.dataDir(), "proxy")
+	var outcome string
+	err := retry(ctx, drillTimeout, func() error {
+		if _, err := os.Stat(proxyDir); err == nil {
+			outcome = "silently runs as a proxy (its data dir holds proxy/, not member/)"
+			return nil
+		}
+		if err := n.exitError(); err != nil {
+			outcome = "fails: " + err.Error()
+			if w := lastWarnings(logSince(n.proc, logFrom), 4); w != "" {
+				outcome += " (" + w + ")"
+			}
+			return nil
+		}
+		return fmt.Errorf("still starting")
+	})
+	if err != nil {
+		return "", fmt.Errorf("neither proxy nor failure within %s; log:\n%s", drillTimeout, n.logTail(5))
+	}
+	return outcome, nil
+}
+
+// retryDone stops a retry: the error will not go away by repeating.
+type retryDone struct{ err error }
+
+func (e retryDone) Error() string { return e.err.Error() }
