@@ -18,7 +18,7 @@ bench-build:
 # etcd on every node against isolated etcd (3 members + N-3 gateway workers),
 # measured on real etcd over loopback: write latency and leader-kill recovery
 # for N = 5, 9, 15. Waits up to 10 minutes for the load average to fall below
-# 0.7 first, then takes about 5 minutes; writes docs/etcd-topologies.md and
+# 0.7 first, then takes about 5 minutes; writes section 3 of docs/performance.md and
 # docs/etcd-topologies.svg.
 .PHONY: bench-etcd
 bench-etcd:

@@ -15,7 +15,7 @@ import (
 // TestBenchEtcdSmoke runs the topology benchmark at its smallest (N=5, one
 // run, a few writes) and checks it yields sane figures for both topologies
 // and writes its page and plot. No timing thresholds: CI machines differ.
-// The full measurement: make bench-etcd (docs/etcd-topologies.md).
+// The full measurement: make bench-etcd (docs/performance.md, section 3).
 func TestBenchEtcdSmoke(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the bench needs every 127.x.y.z address to be local, as on Linux")

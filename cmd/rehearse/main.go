@@ -9,7 +9,7 @@
 // With --bench it boots N nodes in two topologies, every node a voting
 // member and 3 members + N-3 gateway workers, measures write latency and the
 // recovery from a killed leader through the last node's endpoint, prints a
-// markdown table and writes it, with a plot, to docs/etcd-topologies.md and
+// markdown table and writes it, with a plot, to docs/performance.md (section 3) and
 // docs/etcd-topologies.svg (--bench-out).
 //
 // Exit status: 0 when every proof holds (or the bench ran), 1 when one fails
@@ -53,7 +53,7 @@ func run() int {
 		warmup    = fs.Int("bench-warmup", 30, "bench: writes before the measured ones")
 		maxLoad   = fs.Float64("bench-max-load", 0, "bench: first wait until the 1-minute load average is below this (0: do not wait)")
 		loadWait  = fs.Duration("bench-load-wait", 10*time.Minute, "bench: wait at most this long for --bench-max-load")
-		benchOut  = fs.String("bench-out", "docs", "bench: directory, under --dir, for etcd-topologies.md and .svg (empty: write nothing)")
+		benchOut  = fs.String("bench-out", "docs", "bench: directory, under --dir, for performance.md and etcd-topologies.svg (empty: write nothing)")
 		benchBoot = fs.Duration("bench-boot-timeout", 120*time.Second, "bench: how long a cluster may take to boot")
 	)
 	fs.StringVar(&o.Stack, "stack", "dev", "the stack whose Pulumi.<stack>.yaml to rehearse")

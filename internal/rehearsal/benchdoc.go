@@ -14,7 +14,7 @@ import (
 // Where the bench writes its results, and the markers around the part of
 // the page it owns: text outside them is kept as it is.
 const (
-	BenchPage  = "etcd-topologies.md"
+	BenchPage  = "performance.md"
 	BenchPlot  = "etcd-topologies.svg"
 	benchBegin = "<!-- begin: written by `go run ./cmd/rehearse --bench`; edit outside these markers -->"
 	benchEnd   = "<!-- end: written by `go run ./cmd/rehearse --bench` -->"
@@ -68,7 +68,7 @@ func spread(s Spread, digits int) string {
 }
 
 // WriteDocs writes the plot to dir/etcd-topologies.svg and the results into
-// dir/etcd-topologies.md between its markers, keeping the rest of the page;
+// dir/performance.md (BenchPage) between its markers, keeping the rest of the page;
 // a missing page is created with a title.
 func (b *BenchReport) WriteDocs(dir, command string) error {
 	svg, err := b.SVG()
