@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 const token = "6c007a14875d53d9bf0ef5a6fc0257c8"
@@ -118,14 +117,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(tt.handler)
-			if tt.handler == nil {
-				srv.Close()
-			} else {
-				defer srv.Close()
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			defer cancel()
+			srv, ctx := serve(t, tt.handler)
 
 			err := Check(ctx, srv.Client(), srv.URL+"/v2/keys/discovery/"+token, want)
 

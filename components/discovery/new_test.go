@@ -82,14 +82,7 @@ func TestNew(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(tt.handler)
-			if tt.handler == nil {
-				srv.Close()
-			} else {
-				defer srv.Close()
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-			defer cancel()
+			srv, ctx := serve(t, tt.handler)
 
 			got, err := New(ctx, srv.Client(), srv.URL+"/", tt.size)
 
@@ -110,4 +103,19 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serve starts handler for one test, or a closed server when handler is nil
+// (an unreachable service), with a context that bounds the call.
+func serve(t *testing.T, handler http.Handler) (*httptest.Server, context.Context) {
+	t.Helper()
+	srv := httptest.NewServer(handler)
+	if handler == nil {
+		srv.Close()
+	} else {
+		t.Cleanup(srv.Close)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	t.Cleanup(cancel)
+	return srv, ctx
 }
