@@ -7,9 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -46,23 +44,22 @@ type Cluster struct {
 // NewCluster validates args and, only if every value is allowed, registers
 // the cluster's resources. name prefixes every resource and member name.
 func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
-	s, err := args.validate()
+	s, err := args.validate(name)
 	if err != nil {
 		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
 	}
-	centralNames := make([]string, s.CentralCount)
-	centralTexts := make([]string, s.CentralCount)
-	for i := range centralNames {
-		centralNames[i] = CentralName(name, i)
-		if centralTexts[i], err = s.render.Central(centralNames[i], s.provider.DataDevice(centralNames[i])); err != nil {
+	central := make([]cloud.CentralNode, len(s.centralNames))
+	centralUserData := make([]pulumi.StringOutput, len(s.centralNames))
+	for i, node := range s.centralNames {
+		text, err := s.render.Central(node, s.provider.DataDevice(node))
+		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
-	}
-	if s.RollCentral != "" && !slices.Contains(centralNames, s.RollCentral) {
-		return nil, fmt.Errorf("invalid cluster settings:\nrollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(centralNames, ", "))
+		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
+		central[i] = cloud.CentralNode{Name: node, UserData: centralUserData[i], Roll: node == s.RollCentral}
 	}
 	if !s.SkipDiscoveryCheck {
-		if err := checkDiscovery(ctx, s.DiscoveryURL, discovery.Expect{Size: s.CentralCount, Members: centralNames}); err != nil {
+		if err := checkDiscovery(ctx, s.DiscoveryURL, discovery.Expect{Size: s.CentralCount, Members: s.centralNames}); err != nil {
 			return nil, err
 		}
 	}
@@ -75,12 +72,6 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
 	}
 
-	central := make([]cloud.CentralNode, len(centralTexts))
-	centralUserData := make([]pulumi.StringOutput, len(centralTexts))
-	for i, text := range centralTexts {
-		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
-		central[i] = cloud.CentralNode{Name: centralNames[i], UserData: centralUserData[i], Roll: centralNames[i] == s.RollCentral}
-	}
 	var workerUserData pulumi.StringOutput
 	spec := cloud.Spec{
 		Name:           name,

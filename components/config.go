@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -128,10 +129,13 @@ type settings struct {
 	provider cloud.Provider
 	os       cloud.OS
 	render   cloudconfig.Cluster
+	// centralNames name the central nodes of the cluster, in node order.
+	centralNames []string
 }
 
-// Each error names the stack config key, the value given and what is allowed.
-func (a ClusterArgs) validate() (settings, error) {
+// validate checks the settings of the cluster called name. Each error names
+// the stack config key, the value given and what is allowed.
+func (a ClusterArgs) validate(name string) (settings, error) {
 	s := settings{ClusterArgs: a}
 	var errs []error
 	fail := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
@@ -147,6 +151,12 @@ func (a ClusterArgs) validate() (settings, error) {
 
 	if s.CentralCount < 1 || s.CentralCount > 7 || s.CentralCount%2 == 0 {
 		fail("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount)
+	}
+	for i := range max(s.CentralCount, 0) {
+		s.centralNames = append(s.centralNames, CentralName(name, i))
+	}
+	if s.RollCentral != "" && !slices.Contains(s.centralNames, s.RollCentral) {
+		fail("rollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(s.centralNames, ", "))
 	}
 	if s.WorkerCount < 0 {
 		fail("workerCount: %d is not allowed; want 0 or more", s.WorkerCount)

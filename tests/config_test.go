@@ -65,9 +65,9 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
 	args := validArgs("aws")
-	args.CentralCount, args.WorkerCount, args.Flavor = 2, -3, "debian"
+	args.CentralCount, args.WorkerCount, args.Flavor, args.RollCentral = 2, -3, "debian", "etcd-dev-central-9"
 	_, _, err := provision(t, args)
-	for _, key := range []string{"centralCount", "workerCount", "flavor"} {
+	for _, key := range []string{"centralCount", "workerCount", "flavor", "rollCentral"} {
 		if err == nil || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("error does not report %s: %v", key, err)
 		}
