@@ -67,7 +67,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 			},
 			Tags:       tags(spec, node.Name, roleCentral),
 			VolumeTags: tags(spec, node.Name, roleCentral),
-		}, slices.Concat(opts, instanceOptions(spec, node), []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
+		}, slices.Concat(opts, node.MachineOptions(spec.ProtectCentral, "ami"), []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
 		if err != nil {
 			return nil, fmt.Errorf("central instance %s: %w", node.Name, err)
 		}
@@ -86,16 +86,4 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 	c.privateIPOutputs = pulumi.ToStringArrayOutput(private)
 	c.publicIPOutputs = pulumi.ToStringArrayOutput(public)
 	return c, nil
-}
-
-// instanceOptions keep a voting member out of every routine change. A newer
-// AMI from the lookup would replace the instance and new user data would stop
-// and start it, so both are ignored unless the operator rolls this node. A
-// replacement deletes first: the new instance needs the old one's address.
-func instanceOptions(spec cloud.Spec, node cloud.CentralNode) []pulumi.ResourceOption {
-	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
-	if node.Roll {
-		return opts
-	}
-	return append(opts, pulumi.IgnoreChanges([]string{"ami", "userData"}), pulumi.Protect(spec.ProtectCentral))
 }

@@ -68,6 +68,19 @@ type CentralNode struct {
 	Roll bool
 }
 
+// MachineOptions are the resource options of the node's machine, whose image
+// input the cloud calls imageKey. Unless the node is rolled, a new image or
+// user data is ignored (either would replace or restart a voting member) and
+// the machine is protected when protect is set. A replacement deletes first:
+// the successor takes over the data volume, and on AWS the address.
+func (n CentralNode) MachineOptions(protect bool, imageKey string) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
+	if n.Roll {
+		return opts
+	}
+	return append(opts, pulumi.IgnoreChanges([]string{imageKey, "userData"}), pulumi.Protect(protect))
+}
+
 // DataVolumeGiB is the size of each central node's etcd data volume: etcd's
 // default backend quota is 2 GiB, plus room for the WAL and snapshots.
 const DataVolumeGiB = 10

@@ -42,23 +42,11 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 			Tags:       t.forRole(t.central),
 			Monitoring: pulumi.Bool(false),
 			Ipv6:       pulumi.Bool(false),
-		}, with(opts, dropletOptions(spec, node)...)...)
+		}, with(opts, node.MachineOptions(spec.ProtectCentral, "image")...)...)
 		if err != nil {
 			return nil, fmt.Errorf("digitalocean: central droplet %s: %w", node.Name, err)
 		}
 		droplets[i] = d
 	}
 	return droplets, nil
-}
-
-// dropletOptions keep a voting member out of every routine change:
-// DigitalOcean replaces a droplet whose image or user data changes, so both
-// are ignored unless the operator rolls this node. A replacement deletes
-// first, which frees the data volume for the new droplet.
-func dropletOptions(spec cloud.Spec, node cloud.CentralNode) []pulumi.ResourceOption {
-	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
-	if node.Roll {
-		return opts
-	}
-	return append(opts, pulumi.IgnoreChanges([]string{"image", "userData"}), pulumi.Protect(spec.ProtectCentral))
 }
