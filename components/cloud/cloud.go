@@ -5,6 +5,8 @@
 package cloud
 
 import (
+	"fmt"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -79,6 +81,12 @@ func (n CentralNode) MachineOptions(protect bool, imageKey string) []pulumi.Reso
 		return opts
 	}
 	return append(opts, pulumi.IgnoreChanges([]string{imageKey, "userData"}), pulumi.Protect(protect))
+}
+
+// WorkerName names worker i of the cluster called cluster where a cloud
+// gives workers names of their own; tools name a group's workers the same way.
+func WorkerName(cluster string, i int) string {
+	return fmt.Sprintf("%s-worker-%d", cluster, i)
 }
 
 // DataVolumeGiB is the size of each central node's etcd data volume: etcd's

@@ -18,7 +18,7 @@ func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 	// Rendered even for zero workers: the cluster reports what workers carry.
 	userData := spec.WorkerUserData(centralPrivateIPs)
 	for i := range spec.WorkerCount {
-		name := fmt.Sprintf("%s-worker-%d", spec.Name, i)
+		name := cloud.WorkerName(spec.Name, i)
 		_, err := digitalocean.NewDroplet(ctx, name, &digitalocean.DropletArgs{
 			Name:       pulumi.String(name),
 			Image:      image,

@@ -83,7 +83,7 @@ func interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[st
 
 	p := Process{Node: node.Name, Role: node.Role, Addr: addr}
 	env := map[string]string{}
-	if cc.CoreOS.Units, err = dataVolume(cc, baseDataDir[flavor]); err != nil {
+	if cc.CoreOS.Units, err = dataVolume(cc, flavor.DataDir()); err != nil {
 		return Process{}, err
 	}
 	switch flavor {
@@ -257,10 +257,6 @@ func dropIn(unit string, d config.UnitDropIn, env map[string]string) error {
 	}
 	return nil
 }
-
-// baseDataDir is where each flavor's shipped etcd unit keeps its data
-// (ETCD_DATA_DIR of etcd-member.service and etcd2.service).
-var baseDataDir = map[cloudconfig.Flavor]string{cloudconfig.Flatcar: "/var/lib/etcd", cloudconfig.CoreOSEtcd2: "/var/lib/etcd2"}
 
 // unitLine is one Key=value line of a unit file.
 type unitLine struct{ section, key, value, line string }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -16,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 	"github.com/isolatedetcd/cluster/internal/stackconfig"
@@ -184,10 +184,10 @@ func UserData(cluster string, args components.ClusterArgs) (*Plan, error) {
 		return nil, fmt.Errorf("cluster %s: %d worker launch templates, want 1", cluster, templates)
 	}
 	for j := range groupSize {
-		plan.Workers = append(plan.Workers, Node{Name: workerName(cluster, j), Role: Worker, UserData: templateData})
+		plan.Workers = append(plan.Workers, Node{Name: cloud.WorkerName(cluster, j), Role: Worker, UserData: templateData})
 	}
 	for j := 0; len(byName) > 0; j++ {
-		n, ok := byName[workerName(cluster, j)]
+		n, ok := byName[cloud.WorkerName(cluster, j)]
 		if !ok {
 			return nil, fmt.Errorf("cluster %s: machines %s are neither central nodes nor workers %s-worker-<n>", cluster, keys(byName), cluster)
 		}
@@ -202,10 +202,6 @@ func UserData(cluster string, args components.ClusterArgs) (*Plan, error) {
 	}
 	return plan, nil
 }
-
-// workerName names worker j; an auto scaling group's workers have no names
-// of their own, so they get the ones DigitalOcean workers carry.
-func workerName(cluster string, j int) string { return cluster + "-worker-" + strconv.Itoa(j) }
 
 // plain unwraps secrets and known outputs.
 func plain(v resource.PropertyValue) resource.PropertyValue {

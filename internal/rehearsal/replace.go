@@ -90,7 +90,7 @@ func readReplaceProcedure(path string) (replaceProcedure, error) {
 // clearData deletes what the procedure deletes, on the node whose data
 // directory (the flavor's /var/lib/etcd) is dataDir.
 func (p replaceProcedure) clearData(flavor cloudconfig.Flavor, dataDir string) error {
-	base := baseDataDir[flavor]
+	base := flavor.DataDir()
 	for _, path := range p.remove {
 		rel, ok := strings.CutPrefix(path, base+"/")
 		if !ok || rel == "" || strings.Contains(rel, "..") {
