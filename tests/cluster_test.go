@@ -2,7 +2,6 @@ package tests
 
 import (
 	"cmp"
-	"encoding/base64"
 	"fmt"
 	"reflect"
 	"slices"
@@ -96,29 +95,15 @@ var cloudShape = map[string]struct {
 }
 
 func str(pm resource.PropertyMap, key resource.PropertyKey) string {
-	v, ok := pm[key]
-	if !ok {
-		return ""
-	}
-	if v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	if v.IsString() {
-		return v.StringValue()
-	}
-	return ""
+	return pulumitest.String(pm[key])
 }
 
 // userData returns the user data text a machine or template carries.
 func userData(t *testing.T, r pulumitest.Resource) string {
 	t.Helper()
-	text := str(r.Inputs, "userData")
-	if r.Type == "aws:ec2/launchTemplate:LaunchTemplate" {
-		b, err := base64.StdEncoding.DecodeString(text)
-		if err != nil {
-			t.Fatalf("%s userData is not base64: %v", r.Name, err)
-		}
-		text = string(b)
+	text, err := r.UserData()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return text
 }

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/isolatedetcd/cluster/components/aws"
 	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloud/cloudtest"
 	"github.com/isolatedetcd/cluster/components/digitalocean"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
@@ -43,36 +43,17 @@ func TestWorkerUserDataRenderedOnce(t *testing.T) {
 	for name, p := range map[string]cloud.Provider{"aws": aws.New(), "digitalocean": digitalocean.New()} {
 		t.Run(name, func(t *testing.T) {
 			var calls, renders atomic.Int32
-			spec := cloud.Spec{
-				Name:        "etcd",
-				Region:      map[string]string{"aws": "us-east-2", "digitalocean": "nyc3"}[name],
-				VpcCidr:     "10.21.0.0/16",
-				OS:          cloud.Flatcar,
-				Ports:       cloud.Ports{Client: 2379, Peer: 2380},
-				CentralSize: "s-2vcpu-4gb",
-				WorkerCount: workerCount,
-				WorkerSize:  "s-2vcpu-4gb",
-				WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-					calls.Add(1)
-					return ips.ApplyT(func(ips []string) string {
-						renders.Add(1)
-						return fmt.Sprintf("#cloud-config worker %v", ips)
-					}).(pulumi.StringOutput)
-				},
-			}
-			for i := range 3 {
-				spec.Central = append(spec.Central, cloud.CentralNode{
-					Name:     fmt.Sprintf("etcd-central-%d", i),
-					UserData: pulumi.String(fmt.Sprintf("#cloud-config central %d", i)),
-				})
+			region := map[string]string{"aws": "us-east-2", "digitalocean": "nyc3"}[name]
+			spec := cloudtest.Spec(p, "etcd", region, 3, workerCount)
+			spec.WorkerUserData = func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
+				calls.Add(1)
+				return ips.ApplyT(func(ips []string) string {
+					renders.Add(1)
+					return cloudtest.WorkerText(ips)
+				}).(pulumi.StringOutput)
 			}
 			m := pulumitest.New()
-			if err := m.Run(func(ctx *pulumi.Context) error {
-				_, err := p.Provision(ctx, spec)
-				return err
-			}); err != nil {
-				t.Fatalf("Provision: %v", err)
-			}
+			cloudtest.Provision(t, m, p, spec)
 			if name == "digitalocean" {
 				if got := len(workers(m, name)); got != workerCount {
 					t.Fatalf("worker droplets = %d, want %d", got, workerCount)

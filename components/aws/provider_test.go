@@ -9,6 +9,7 @@ import (
 
 	"github.com/isolatedetcd/cluster/components/aws"
 	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloud/cloudtest"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -29,59 +30,19 @@ const (
 	typeAttach   = "aws:ec2/volumeAttachment:VolumeAttachment"
 )
 
-// testSpec is a cluster of central and workers nodes; worker user data lists
-// the central IPs so tests can see which ones it was rendered from.
+// testSpec is a cluster called c1 with central and worker nodes, SSH open
+// to a documentation range and one tag of the operator's.
 func testSpec(central, workers int) cloud.Spec {
-	s := cloud.Spec{
-		Name:        "c1",
-		Region:      "us-east-2",
-		VpcCidr:     "10.21.0.0/16",
-		OS:          cloud.Flatcar,
-		Ports:       cloud.Ports{Client: 2379, Peer: 2380},
-		CentralSize: "t3.medium",
-		WorkerCount: workers,
-		WorkerSize:  "t3.large",
-		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			return ips.ApplyT(func(ips []string) string { return workerText(ips) }).(pulumi.StringOutput)
-		},
-		SSHAllowedCidrs: []string{"198.51.100.0/24"},
-		Tags:            map[string]string{"team": "platform"},
-	}
-	for i := range central {
-		s.Central = append(s.Central, cloud.CentralNode{Name: fmt.Sprintf("c1-central-%d", i), UserData: pulumi.String(centralText(i))})
-	}
+	s := cloudtest.Spec(aws.New(), "c1", "us-east-2", central, workers)
+	s.SSHAllowedCidrs = []string{"198.51.100.0/24"}
+	s.Tags = map[string]string{"team": "platform"}
 	return s
 }
 
-func centralText(i int) string { return fmt.Sprintf("#cloud-config\n# central %d\n", i) }
-func workerText(ips []string) string {
-	return "#cloud-config\n# worker of " + strings.Join(ips, ",") + "\n"
-}
-
-// provision runs Provision under the mocks, under a parent component, and
-// returns what the cluster reported once resolved.
-func provision(t *testing.T, m *pulumitest.Mocks, spec cloud.Spec) (resolved map[string]any) {
+// provision runs the AWS backend on spec under the mocks m.
+func provision(t *testing.T, m *pulumitest.Mocks, spec cloud.Spec) cloudtest.Result {
 	t.Helper()
-	resolved = map[string]any{}
-	err := m.Run(func(ctx *pulumi.Context) error {
-		var parent struct{ pulumi.ResourceState }
-		if err := ctx.RegisterComponentResource("isolated-etcd:index:Cluster", "c1", &parent); err != nil {
-			return err
-		}
-		c, err := aws.New().Provision(ctx, spec, pulumi.Parent(&parent))
-		if err != nil {
-			return err
-		}
-		pulumi.All(c.CentralPrivateIPs, c.CentralPublicIPs, c.WorkerGroup, c.Network).ApplyT(func(v []any) error {
-			resolved["private"], resolved["public"], resolved["group"], resolved["network"] = v[0], v[1], v[2], v[3]
-			return nil
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("provision: %v", err)
-	}
-	return resolved
+	return cloudtest.Provision(t, m, aws.New(), spec)
 }
 
 func TestProvisionResources(t *testing.T) {
@@ -109,33 +70,33 @@ func TestProvisionResources(t *testing.T) {
 				counts[r.Type]++
 			}
 			want := map[string]int{
-				"isolated-etcd:index:Cluster": 1,
-				typeProvider:                  1,
-				typeVpc:                       1,
-				typeSubnet:                    tt.wantSubnets,
-				typeIGW:                       1,
-				typeRT:                        1,
-				typeRTA:                       tt.wantSubnets,
-				typeSG:                        2,
-				typeInstance:                  tt.central,
-				typeVolume:                    tt.central,
-				typeAttach:                    tt.central,
-				typeLT:                        1,
-				typeASG:                       1,
+				cloudtest.ParentType: 1,
+				typeProvider:         1,
+				typeVpc:              1,
+				typeSubnet:           tt.wantSubnets,
+				typeIGW:              1,
+				typeRT:               1,
+				typeRTA:              tt.wantSubnets,
+				typeSG:               2,
+				typeInstance:         tt.central,
+				typeVolume:           tt.central,
+				typeAttach:           tt.central,
+				typeLT:               1,
+				typeASG:              1,
 			}
 			if fmt.Sprint(counts) != fmt.Sprint(want) {
 				t.Errorf("resource counts = %v\nwant %v", counts, want)
 			}
-			if !slices.Equal(got["private"].([]string), tt.wantPrivate) {
-				t.Errorf("CentralPrivateIPs = %v, want %v", got["private"], tt.wantPrivate)
+			if !slices.Equal(got.PrivateIPs, tt.wantPrivate) {
+				t.Errorf("CentralPrivateIPs = %v, want %v", got.PrivateIPs, tt.wantPrivate)
 			}
-			if n := len(got["public"].([]string)); n != tt.central {
+			if n := len(got.PublicIPs); n != tt.central {
 				t.Errorf("CentralPublicIPs has %d, want %d", n, tt.central)
 			}
-			if got["group"] != "c1-worker" {
-				t.Errorf("WorkerGroup = %v, want c1-worker", got["group"])
+			if got.WorkerGroup != "c1-worker" {
+				t.Errorf("WorkerGroup = %v, want c1-worker", got.WorkerGroup)
 			}
-			network := got["network"].(map[string]any)
+			network := got.Network
 			for _, k := range []string{"vpcId", "subnetIds", "centralSecurityGroupId", "workerSecurityGroupId", "launchTemplateId"} {
 				if _, ok := network[k]; !ok {
 					t.Errorf("Network lacks %s: %v", k, network)
@@ -153,7 +114,7 @@ func TestProvisionParentsAndTags(t *testing.T) {
 	provision(t, m, testSpec(3, 2))
 	var tagged int
 	for _, r := range m.Resources() {
-		if r.Type == "isolated-etcd:index:Cluster" {
+		if r.Type == cloudtest.ParentType {
 			continue
 		}
 		if !strings.HasSuffix(r.Parent, "::c1") {
@@ -226,8 +187,8 @@ func TestCentralInstances(t *testing.T) {
 					t.Fatalf("no instance %s", name)
 				}
 				in := r.Inputs
-				if got := in["userData"].StringValue(); got != centralText(i) {
-					t.Errorf("%s userData = %q, want %q", r.Name, got, centralText(i))
+				if got := in["userData"].StringValue(); got != cloudtest.CentralText(i) {
+					t.Errorf("%s userData = %q, want %q", r.Name, got, cloudtest.CentralText(i))
 				}
 				if got := in["ami"].StringValue(); got != tt.wantAMI {
 					t.Errorf("%s ami = %s, want %s", r.Name, got, tt.wantAMI)
@@ -278,7 +239,7 @@ func TestWorkers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("launch template userData is not base64: %v", err)
 			}
-			if want := workerText([]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}); string(raw) != want {
+			if want := cloudtest.WorkerText([]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}); string(raw) != want {
 				t.Errorf("worker user data = %q, want %q", raw, want)
 			}
 			if got := lt.Inputs["instanceType"].StringValue(); got != "t3.large" {

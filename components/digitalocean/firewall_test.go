@@ -60,7 +60,7 @@ func TestFirewalls(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := newSpec(3, 2)
 			spec.SSHAllowedCidrs = tc.cidrs
-			m, _, _ := provision(t, spec)
+			m, _ := provision(t, spec)
 			fws := m.OfType(firewallType)
 			if len(fws) != 2 {
 				t.Fatalf("%d firewalls, want 2", len(fws))

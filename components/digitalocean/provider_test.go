@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloud/cloudtest"
 	"github.com/isolatedetcd/cluster/components/digitalocean"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -22,71 +23,20 @@ const (
 	volumeType   = "digitalocean:index/volume:Volume"
 )
 
-// newSpec is a cluster named etcd in nyc3 with central central nodes and
-// workers workers; its worker user data lists the central IPs it is given.
+// newSpec is a cluster called etcd in nyc3 with central and worker nodes,
+// workers smaller than central nodes, and tags that need sanitising.
 func newSpec(central, workers int) cloud.Spec {
-	s := cloud.Spec{
-		Name:        "etcd",
-		Region:      "nyc3",
-		VpcCidr:     "10.21.0.0/16",
-		OS:          cloud.Flatcar,
-		Ports:       cloud.Ports{Client: 2379, Peer: 2380},
-		CentralSize: "s-2vcpu-4gb",
-		WorkerCount: workers,
-		WorkerSize:  "s-1vcpu-2gb",
-		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			return ips.ApplyT(func(ips []string) string { return workerUserData(ips) }).(pulumi.StringOutput)
-		},
-		Tags: map[string]string{"env": "dev", "owner": "ops team"},
-	}
-	for i := range central {
-		s.Central = append(s.Central, cloud.CentralNode{Name: fmt.Sprintf("etcd-central-%d", i), UserData: pulumi.String(fmt.Sprintf("#cloud-config central %d", i))})
-	}
+	s := cloudtest.Spec(digitalocean.New(), "etcd", "nyc3", central, workers)
+	s.WorkerSize = "s-1vcpu-2gb"
+	s.Tags = map[string]string{"env": "dev", "owner": "ops team"}
 	return s
 }
 
-func workerUserData(ips []string) string {
-	return "#cloud-config worker " + strings.Join(ips, ",")
-}
-
-// provision runs Provision under a parent component and returns the recorder,
-// the parent's URN and the cluster's outputs, resolved.
-func provision(t *testing.T, spec cloud.Spec) (*pulumitest.Mocks, string, resolved) {
+// provision runs the DigitalOcean backend on spec under fresh mocks.
+func provision(t *testing.T, spec cloud.Spec) (*pulumitest.Mocks, cloudtest.Result) {
 	t.Helper()
 	m := pulumitest.New()
-	var urn string
-	var out resolved
-	err := m.Run(func(ctx *pulumi.Context) error {
-		parent := &struct{ pulumi.ResourceState }{}
-		if err := ctx.RegisterComponentResource("isolatedetcd:index:Cluster", "parent", parent); err != nil {
-			return err
-		}
-		parent.URN().ApplyT(func(u pulumi.URN) error { urn = string(u); return nil })
-		c, err := digitalocean.New().Provision(ctx, spec, pulumi.Parent(parent))
-		if err != nil {
-			return err
-		}
-		out.capture(c)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	return m, urn, out
-}
-
-// resolved holds a cloud.Cluster's outputs once the program has run.
-type resolved struct {
-	privateIPs, publicIPs []string
-	workerGroup           string
-	network               map[string]any
-}
-
-func (r *resolved) capture(c *cloud.Cluster) {
-	c.CentralPrivateIPs.ApplyT(func(v []string) error { r.privateIPs = v; return nil })
-	c.CentralPublicIPs.ApplyT(func(v []string) error { r.publicIPs = v; return nil })
-	c.WorkerGroup.ApplyT(func(v string) error { r.workerGroup = v; return nil })
-	c.Network.ToMapOutput().ApplyT(func(v map[string]any) error { r.network = v; return nil })
+	return m, cloudtest.Provision(t, m, digitalocean.New(), spec)
 }
 
 func str(r pulumitest.Resource, key string) string {
@@ -144,15 +94,15 @@ func TestProvisionRegistersResources(t *testing.T) {
 		t.Run(fmt.Sprintf("%dc%dw%s", tc.central, tc.workers, tc.image), func(t *testing.T) {
 			spec := newSpec(tc.central, tc.workers)
 			spec.Image = tc.image
-			m, parent, _ := provision(t, spec)
+			m, out := provision(t, spec)
 			got := map[string]int{}
 			for _, r := range m.Resources() {
 				if !strings.HasPrefix(r.Type, "digitalocean:") {
 					continue
 				}
 				got[r.Type]++
-				if r.Parent != parent {
-					t.Errorf("%s %s: parent %q, want %q", r.Type, r.Name, r.Parent, parent)
+				if r.Parent != out.ParentURN {
+					t.Errorf("%s %s: parent %q, want %q", r.Type, r.Name, r.Parent, out.ParentURN)
 				}
 				if !strings.HasPrefix(r.Name, "etcd") {
 					t.Errorf("%s %s: name not prefixed with the cluster name", r.Type, r.Name)
@@ -172,7 +122,7 @@ func TestProvisionRegistersResources(t *testing.T) {
 
 func TestTags(t *testing.T) {
 	spec := newSpec(3, 2)
-	m, _, _ := provision(t, spec)
+	m, _ := provision(t, spec)
 	var names []string
 	for _, r := range m.OfType(tagType) {
 		names = append(names, str(r, "name"))
@@ -198,12 +148,12 @@ func TestTags(t *testing.T) {
 
 func TestCentralDroplets(t *testing.T) {
 	spec := newSpec(3, 2)
-	m, _, _ := provision(t, spec)
+	m, _ := provision(t, spec)
 	central, _ := droplets(t, m, spec)
 	for i, d := range central {
 		want := map[string]string{
 			"name":     spec.Central[i].Name,
-			"userData": fmt.Sprintf("#cloud-config central %d", i),
+			"userData": cloudtest.CentralText(i),
 			"region":   "nyc3",
 			"size":     "s-2vcpu-4gb",
 			"vpcUuid":  "etcd-vpc-id",
@@ -232,7 +182,7 @@ func TestWorkerDroplets(t *testing.T) {
 		calls++
 		return render(ips)
 	}
-	m, _, out := provision(t, spec)
+	m, out := provision(t, spec)
 	if calls != 1 {
 		t.Errorf("WorkerUserData called %d times, want once", calls)
 	}
@@ -241,10 +191,10 @@ func TestWorkerDroplets(t *testing.T) {
 	for _, d := range central {
 		ips = append(ips, d.Outputs["ipv4AddressPrivate"].StringValue())
 	}
-	if !slices.Equal(out.privateIPs, ips) {
-		t.Errorf("CentralPrivateIPs %v, want %v", out.privateIPs, ips)
+	if !slices.Equal(out.PrivateIPs, ips) {
+		t.Errorf("CentralPrivateIPs %v, want %v", out.PrivateIPs, ips)
 	}
-	want := workerUserData(ips)
+	want := cloudtest.WorkerText(ips)
 	if !strings.Contains(want, "10.21.") {
 		t.Fatalf("mock private IPs %v are not in the VPC", ips)
 	}
@@ -266,10 +216,10 @@ func TestWorkerDroplets(t *testing.T) {
 
 func TestNoWorkers(t *testing.T) {
 	spec := newSpec(1, 0)
-	m, _, out := provision(t, spec)
+	m, out := provision(t, spec)
 	droplets(t, m, spec)
-	if out.workerGroup != "etcd-worker" {
-		t.Errorf("WorkerGroup %q, want etcd-worker", out.workerGroup)
+	if out.WorkerGroup != "etcd-worker" {
+		t.Errorf("WorkerGroup %q, want etcd-worker", out.WorkerGroup)
 	}
 }
 
@@ -285,7 +235,7 @@ func TestImage(t *testing.T) {
 		t.Run(tc.image, func(t *testing.T) {
 			spec := newSpec(3, 2)
 			spec.Image = tc.image
-			m, _, out := provision(t, spec)
+			m, out := provision(t, spec)
 			images := m.OfType(imageType)
 			if tc.custom != (len(images) == 1) || len(images) > 1 {
 				t.Fatalf("%d custom images, want custom=%v", len(images), tc.custom)
@@ -307,7 +257,7 @@ func TestImage(t *testing.T) {
 					t.Errorf("description %q does not name Flatcar stable", got)
 				}
 			}
-			if got, ok := out.network["imageId"]; ok != tc.custom || (ok && got != want) {
+			if got, ok := out.Network["imageId"]; ok != tc.custom || (ok && got != want) {
 				t.Errorf("network imageId = %v (present %v), want %q when custom", got, ok, want)
 			}
 			for _, d := range m.OfType(dropletType) {
@@ -321,17 +271,17 @@ func TestImage(t *testing.T) {
 
 func TestClusterOutputs(t *testing.T) {
 	spec := newSpec(3, 2)
-	m, _, out := provision(t, spec)
+	m, out := provision(t, spec)
 	central, _ := droplets(t, m, spec)
 	var public []string
 	for _, d := range central {
 		public = append(public, d.Outputs["ipv4Address"].StringValue())
 	}
-	if !slices.Equal(out.publicIPs, public) {
-		t.Errorf("CentralPublicIPs %v, want %v", out.publicIPs, public)
+	if !slices.Equal(out.PublicIPs, public) {
+		t.Errorf("CentralPublicIPs %v, want %v", out.PublicIPs, public)
 	}
-	if len(out.privateIPs) != 3 {
-		t.Errorf("CentralPrivateIPs %v, want 3", out.privateIPs)
+	if len(out.PrivateIPs) != 3 {
+		t.Errorf("CentralPrivateIPs %v, want 3", out.PrivateIPs)
 	}
 	want := map[string]string{
 		"vpcId":             "etcd-vpc-id",
@@ -340,15 +290,15 @@ func TestClusterOutputs(t *testing.T) {
 		"imageId":           fmt.Sprint(m.OfType(imageType)[0].Outputs["imageId"].NumberValue()),
 	}
 	for k, v := range want {
-		if fmt.Sprint(out.network[k]) != v {
-			t.Errorf("network[%s] = %v, want %v", k, out.network[k], v)
+		if fmt.Sprint(out.Network[k]) != v {
+			t.Errorf("network[%s] = %v, want %v", k, out.Network[k], v)
 		}
 	}
-	if len(out.network) != len(want) {
-		t.Errorf("network %v, want keys of %v", out.network, want)
+	if len(out.Network) != len(want) {
+		t.Errorf("network %v, want keys of %v", out.Network, want)
 	}
-	if out.workerGroup != "etcd-worker" {
-		t.Errorf("WorkerGroup %q, want etcd-worker", out.workerGroup)
+	if out.WorkerGroup != "etcd-worker" {
+		t.Errorf("WorkerGroup %q, want etcd-worker", out.WorkerGroup)
 	}
 	vpc := m.OfType(vpcType)[0]
 	if str(vpc, "region") != "nyc3" || str(vpc, "ipRange") != "10.21.0.0/16" {

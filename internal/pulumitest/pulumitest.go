@@ -4,6 +4,7 @@
 package pulumitest
 
 import (
+	"encoding/base64"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -146,4 +147,40 @@ func (m *Mocks) Named(name string) (Resource, bool) {
 func Await(ctx *pulumi.Context, o pulumi.Output) (value any, secret bool, err error) {
 	r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
 	return r.Value, r.Secret, err
+}
+
+// Plain unwraps secrets and known outputs, which carry their value inside.
+func Plain(v resource.PropertyValue) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsSecret():
+			v = v.SecretValue().Element
+		case v.IsOutput() && v.OutputValue().Known:
+			v = v.OutputValue().Element
+		default:
+			return v
+		}
+	}
+}
+
+// String is v's string, unwrapped, or "" when v holds no string.
+func String(v resource.PropertyValue) string {
+	if v = Plain(v); v.IsString() {
+		return v.StringValue()
+	}
+	return ""
+}
+
+// UserData is the user data text a machine or launch template carries;
+// launch templates take it base64-encoded.
+func (r Resource) UserData() (string, error) {
+	text := String(r.Inputs["userData"])
+	if r.Type != "aws:ec2/launchTemplate:LaunchTemplate" {
+		return text, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return "", fmt.Errorf("launch template %s: user data is not base64: %w", r.Name, err)
+	}
+	return string(b), nil
 }

@@ -1,7 +1,6 @@
 package rehearsal
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -147,27 +146,28 @@ func UserData(cluster string, args components.ClusterArgs) (*Plan, error) {
 	in := comp[0].Inputs
 	plan := &Plan{
 		Cluster:     cluster,
-		Flavor:      cloudconfig.Flavor(str(in["flavor"])),
-		WorkerProxy: cloudconfig.WorkerProxy(str(in["workerProxy"])),
+		Flavor:      cloudconfig.Flavor(pulumitest.String(in["flavor"])),
+		WorkerProxy: cloudconfig.WorkerProxy(pulumitest.String(in["workerProxy"])),
 	}
-	centralCount := int(plain(in["centralCount"]).NumberValue())
+	centralCount := int(pulumitest.Plain(in["centralCount"]).NumberValue())
 	byName := map[string]Node{}
 	templates, groupSize := 0, 0
 	var templateData string
 	for _, r := range m.Resources() {
+		ip := map[string]resource.PropertyKey{awsInstance: "privateIp", doDroplet: "ipv4AddressPrivate"}[r.Type]
 		switch r.Type {
-		case awsInstance:
-			byName[r.Name] = Node{Name: r.Name, CloudIP: str(r.Outputs["privateIp"]), UserData: str(r.Inputs["userData"])}
-		case doDroplet:
-			byName[r.Name] = Node{Name: r.Name, CloudIP: str(r.Outputs["ipv4AddressPrivate"]), UserData: str(r.Inputs["userData"])}
-		case awsLaunchTemplate:
-			b, err := base64.StdEncoding.DecodeString(str(r.Inputs["userData"]))
+		case awsInstance, doDroplet, awsLaunchTemplate:
+			text, err := r.UserData()
 			if err != nil {
-				return nil, fmt.Errorf("launch template %s: user data is not base64: %w", r.Name, err)
+				return nil, err
 			}
-			templates, templateData = templates+1, string(b)
+			if r.Type == awsLaunchTemplate {
+				templates, templateData = templates+1, text
+				continue
+			}
+			byName[r.Name] = Node{Name: r.Name, CloudIP: pulumitest.String(r.Outputs[ip]), UserData: text}
 		case awsGroup:
-			groupSize += int(plain(r.Inputs["desiredCapacity"]).NumberValue())
+			groupSize += int(pulumitest.Plain(r.Inputs["desiredCapacity"]).NumberValue())
 		}
 	}
 	for i := range centralCount {
@@ -203,25 +203,7 @@ func UserData(cluster string, args components.ClusterArgs) (*Plan, error) {
 	return plan, nil
 }
 
-// plain unwraps secrets and known outputs.
-func plain(v resource.PropertyValue) resource.PropertyValue {
-	for {
-		switch {
-		case v.IsSecret():
-			v = v.SecretValue().Element
-		case v.IsOutput() && v.OutputValue().Known:
-			v = v.OutputValue().Element
-		default:
-			return v
-		}
-	}
-}
-
-func str(v resource.PropertyValue) string {
-	if v = plain(v); v.IsString() {
-		return v.StringValue()
-	}
-	return ""
-}
+func plain(v resource.PropertyValue) resource.PropertyValue { return pulumitest.Plain(v) }
+func str(v resource.PropertyValue) string                   { return pulumitest.String(v) }
 
 func keys(m map[string]Node) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
