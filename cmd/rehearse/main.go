@@ -89,7 +89,7 @@ func run() int {
 		for _, f := range strings.Split(*sizes, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "rehearse: --bench-sizes %q: %v\n", *sizes, err)
+				fmt.Fprintf(os.Stderr, "rehearse: --bench-sizes %q: %q is not a whole number; want node counts such as 5,9,15\n", *sizes, f)
 				return 2
 			}
 			bo.Sizes = append(bo.Sizes, n)

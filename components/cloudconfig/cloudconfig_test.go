@@ -90,6 +90,18 @@ func TestValidator(t *testing.T) {
 	}
 }
 
+// TestValidatorCatchesMistakes keeps TestValidator honest: the same
+// renderings with one value broken are reported.
+func TestValidatorCatchesMistakes(t *testing.T) {
+	for name, text := range render(t) {
+		broken := strings.Replace(text, "#cloud-config", "#cloud-config\nhostname: [not, a, string]", 1)
+		report, err := validate.Validate([]byte(broken))
+		if err == nil && len(report.Entries()) == 0 {
+			t.Errorf("%s: a list where a string belongs goes unreported", name)
+		}
+	}
+}
+
 func TestRenderRejects(t *testing.T) {
 	good := cloudconfig.Cluster{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, DiscoveryURL: discoveryURL}
 	cases := []struct {
