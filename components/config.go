@@ -151,11 +151,12 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 
 	if s.CentralCount < 1 || s.CentralCount > 7 || s.CentralCount%2 == 0 {
 		fail("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount)
+	} else {
+		for i := range s.CentralCount {
+			s.centralNames = append(s.centralNames, CentralName(name, i))
+		}
 	}
-	for i := range max(s.CentralCount, 0) {
-		s.centralNames = append(s.centralNames, CentralName(name, i))
-	}
-	if s.RollCentral != "" && !slices.Contains(s.centralNames, s.RollCentral) {
+	if s.RollCentral != "" && s.centralNames != nil && !slices.Contains(s.centralNames, s.RollCentral) {
 		fail("rollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(s.centralNames, ", "))
 	}
 	if s.WorkerCount < 0 {

@@ -18,6 +18,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"even central count", func(a *components.ClusterArgs) { a.CentralCount = 4 }, []string{"centralCount: 4", "1, 3, 5 or 7"}},
 		{"zero central count", func(a *components.ClusterArgs) { a.CentralCount = 0 }, []string{"centralCount: 0", "1, 3, 5 or 7"}},
 		{"central count above 7", func(a *components.ClusterArgs) { a.CentralCount = 9 }, []string{"centralCount: 9", "1, 3, 5 or 7"}},
+		{"huge central count", func(a *components.ClusterArgs) { a.CentralCount = 1 << 40 }, []string{"centralCount: 1099511627776"}},
 		{"negative worker count", func(a *components.ClusterArgs) { a.WorkerCount = -1 }, []string{"workerCount: -1", "0 or more"}},
 		{"unknown cloud", func(a *components.ClusterArgs) { a.Cloud = "gcp" }, []string{`cloud: "gcp"`, "aws or digitalocean"}},
 		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
@@ -64,12 +65,24 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 }
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
-	args := validArgs("aws")
-	args.CentralCount, args.WorkerCount, args.Flavor, args.RollCentral = 2, -3, "debian", "etcd-dev-central-9"
-	_, _, err := provision(t, args)
-	for _, key := range []string{"centralCount", "workerCount", "flavor", "rollCentral"} {
-		if err == nil || !strings.Contains(err.Error(), key+":") {
-			t.Errorf("error does not report %s: %v", key, err)
+	for _, tc := range []struct {
+		change func(*components.ClusterArgs)
+		keys   []string
+	}{
+		{func(a *components.ClusterArgs) { a.CentralCount, a.WorkerCount, a.Flavor = 2, -3, "debian" },
+			[]string{"centralCount", "workerCount", "flavor"}},
+		{func(a *components.ClusterArgs) {
+			a.WorkerCount, a.RollCentral, a.VpcCidr = -3, "etcd-dev-central-9", "10.0.0.0/8"
+		},
+			[]string{"workerCount", "rollCentral", "vpcCidr"}},
+	} {
+		args := validArgs("aws")
+		tc.change(&args)
+		_, _, err := provision(t, args)
+		for _, key := range tc.keys {
+			if err == nil || !strings.Contains(err.Error(), key+":") {
+				t.Errorf("error does not report %s: %v", key, err)
+			}
 		}
 	}
 }
