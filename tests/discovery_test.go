@@ -6,27 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-)
 
-// discoveryServer serves one token the way etcd's v2 keys API does.
-func discoveryServer(t *testing.T, size string, members ...string) string {
-	t.Helper()
-	const token = "/v2/keys/discovery/6c007a14875d53d9bf0ef5a6fc0257c8"
-	mux := http.NewServeMux()
-	mux.HandleFunc(token+"/_config/size", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"action":"get","node":{"key":"/discovery/x/_config/size","value":%q}}`, size)
-	})
-	mux.HandleFunc(token, func(w http.ResponseWriter, r *http.Request) {
-		nodes := []string{`{"key":"/discovery/x/_config","dir":true,"createdIndex":1}`}
-		for i, m := range members {
-			nodes = append(nodes, fmt.Sprintf(`{"key":"/discovery/x/%x","value":"%s=http://10.21.0.%d:2380","createdIndex":%d}`, i+10, m, i+10, i+2))
-		}
-		fmt.Fprintf(w, `{"action":"get","node":{"key":"/discovery/x","dir":true,"nodes":[%s]}}`, strings.Join(nodes, ","))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL + token
-}
+	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
+)
 
 // TestDiscoveryPreflight: the component reads the token before registering
 // anything, and stops with a plain explanation when it cannot be used.
@@ -40,12 +22,12 @@ func TestDiscoveryPreflight(t *testing.T) {
 		url  func(t *testing.T) string
 		want string // empty: the cluster is provisioned
 	}{
-		{"fresh token of the right size", func(t *testing.T) string { return discoveryServer(t, "3") }, ""},
+		{"fresh token of the right size", func(t *testing.T) string { return discoverytest.Server(t, "3") }, ""},
 		{"own members already registered", func(t *testing.T) string {
-			return discoveryServer(t, "3", "etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2")
+			return discoverytest.Server(t, "3", "etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2")
 		}, ""},
-		{"token minted for another size", func(t *testing.T) string { return discoveryServer(t, "5") }, "created for 5 members, but centralCount is 3"},
-		{"another cluster's members", func(t *testing.T) string { return discoveryServer(t, "3", "etcd-prod-central-0") }, "already used by another cluster: members etcd-prod-central-0"},
+		{"token minted for another size", func(t *testing.T) string { return discoverytest.Server(t, "5") }, "created for 5 members, but centralCount is 3"},
+		{"another cluster's members", func(t *testing.T) string { return discoverytest.Server(t, "3", "etcd-prod-central-0") }, "already used by another cluster: members etcd-prod-central-0"},
 		{"unreachable service", func(t *testing.T) string { return closed.URL + "/v2/keys/discovery/abc" }, "discoveryCheck false"},
 		{"garbage answers", func(t *testing.T) string { return garbage.URL + "/v2/keys/discovery/abc" }, "discoveryCheck false"},
 	}

@@ -2,54 +2,20 @@ package discovery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
 )
 
-const token = "6c007a14875d53d9bf0ef5a6fc0257c8"
-
-type registration struct {
-	id, value string
-	created   uint64
-}
-
-// fakeEtcd serves one token under /v2/keys/discovery/ the way etcd's v2 keys
-// API does; an empty size means the token does not exist.
-func fakeEtcd(size string, regs ...registration) http.HandlerFunc {
-	dir := "/discovery/" + token
-	return func(w http.ResponseWriter, r *http.Request) {
-		key := strings.TrimPrefix(r.URL.Path, "/v2/keys")
-		w.Header().Set("Content-Type", "application/json")
-		var answer any
-		switch {
-		case size == "" || (key != dir && key != dir+"/_config/size"):
-			w.WriteHeader(http.StatusNotFound)
-			answer = map[string]any{"errorCode": 100, "message": "Key not found", "cause": key, "index": 9}
-		case key == dir+"/_config/size":
-			answer = map[string]any{"action": "get", "node": map[string]any{
-				"key": key, "value": size, "modifiedIndex": 4, "createdIndex": 4}}
-		default:
-			nodes := []map[string]any{{"key": dir + "/_config", "dir": true, "modifiedIndex": 4, "createdIndex": 4}}
-			for _, reg := range regs {
-				nodes = append(nodes, map[string]any{"key": dir + "/" + reg.id, "value": reg.value,
-					"modifiedIndex": reg.created, "createdIndex": reg.created})
-			}
-			answer = map[string]any{"action": "get", "node": map[string]any{
-				"key": dir, "dir": true, "nodes": nodes, "modifiedIndex": 4, "createdIndex": 4}}
-		}
-		json.NewEncoder(w).Encode(answer)
-	}
-}
-
 var (
-	central0 = registration{"8e9e05c52164694d", "etcd-dev-central-0=http://10.21.0.10:2380", 7}
-	central1 = registration{"91bc3c398fb3c146", "etcd-dev-central-1=http://10.21.0.11:2380", 8}
-	stranger = registration{"fd422379fda50e48", "infra0=http://10.0.1.10:2380", 6}
+	central0 = discoverytest.Registration{ID: "8e9e05c52164694d", Value: "etcd-dev-central-0=http://10.21.0.10:2380", Created: 7}
+	central1 = discoverytest.Registration{ID: "91bc3c398fb3c146", Value: "etcd-dev-central-1=http://10.21.0.11:2380", Created: 8}
+	stranger = discoverytest.Registration{ID: "fd422379fda50e48", Value: "infra0=http://10.0.1.10:2380", Created: 6}
 )
 
 func TestCheck(t *testing.T) {
@@ -60,23 +26,23 @@ func TestCheck(t *testing.T) {
 		wantErr error
 		errHas  string
 	}{
-		{name: "fresh token", handler: fakeEtcd("3")},
-		{name: "own members registered", handler: fakeEtcd("3", central1, central0)},
+		{name: "fresh token", handler: discoverytest.Handler("3")},
+		{name: "own members registered", handler: discoverytest.Handler("3", central1, central0)},
 		{
 			name:    "wrong size",
-			handler: fakeEtcd("5"),
+			handler: discoverytest.Handler("5"),
 			wantErr: &SizeMismatchError{Size: 5, Want: 3},
 			errHas:  "created for 5 members, but centralCount is 3",
 		},
 		{
 			name:    "foreign members",
-			handler: fakeEtcd("3", central0, stranger),
+			handler: discoverytest.Handler("3", central0, stranger),
 			wantErr: &ForeignMembersError{Foreign: []string{"infra0"}, Want: want},
 			errHas:  "already used by another cluster: members infra0 registered",
 		},
 		{
 			name:    "token not found",
-			handler: fakeEtcd(""),
+			handler: discoverytest.Handler(""),
 			wantErr: ErrTokenNotFound,
 			errHas:  "about a week",
 		},
@@ -104,13 +70,13 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:    "size not a number",
-			handler: fakeEtcd("three"),
+			handler: discoverytest.Handler("three"),
 			wantErr: ErrBadAnswer,
 			errHas:  `"three"`,
 		},
 		{
 			name:    "registration not name=peerURL",
-			handler: fakeEtcd("3", registration{"1", "junk", 5}),
+			handler: discoverytest.Handler("3", discoverytest.Registration{ID: "1", Value: "junk", Created: 5}),
 			wantErr: ErrBadAnswer,
 			errHas:  `"junk"`,
 		},
@@ -119,7 +85,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, ctx := serve(t, tt.handler)
 
-			err := Check(ctx, srv.Client(), srv.URL+"/v2/keys/discovery/"+token, want)
+			err := Check(ctx, srv.Client(), srv.URL+"/v2/keys/discovery/"+discoverytest.Token, want)
 
 			if tt.wantErr == nil {
 				if err != nil {
@@ -147,7 +113,7 @@ func TestCheck(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.errHas) {
 				t.Errorf("error %v\ndoes not say %q", err, tt.errHas)
 			}
-			if strings.Contains(err.Error(), token) {
+			if strings.Contains(err.Error(), discoverytest.Token) {
 				t.Errorf("error shows the whole token, which may be a secret: %v", err)
 			}
 		})
@@ -155,11 +121,11 @@ func TestCheck(t *testing.T) {
 }
 
 func TestRead(t *testing.T) {
-	srv := httptest.NewServer(fakeEtcd("3", central1,
-		registration{"2", "etcd-dev-central-0=http://10.21.0.10:2380,etcd-dev-central-0=http://[fd00::10]:2380", 5}))
+	srv := httptest.NewServer(discoverytest.Handler("3", central1,
+		discoverytest.Registration{ID: "2", Value: "etcd-dev-central-0=http://10.21.0.10:2380,etcd-dev-central-0=http://[fd00::10]:2380", Created: 5}))
 	defer srv.Close()
 
-	got, err := Read(t.Context(), srv.Client(), srv.URL+"/v2/keys/discovery/"+token+"/")
+	got, err := Read(t.Context(), srv.Client(), srv.URL+"/v2/keys/discovery/"+discoverytest.Token+"/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/isolatedetcd/cluster/internal/fakecloud"
 )
 
 // Project and Stack are the names programs run under.
@@ -37,19 +39,18 @@ type Resource struct {
 	Outputs resource.PropertyMap
 }
 
-// Mocks answers the engine's calls like a cloud would, and records resources.
+// Mocks answers the engine's calls as fakecloud does, and records resources.
 type Mocks struct {
-	// AMI is what the Flatcar AMI lookup returns; Zones the availability zones.
-	AMI   string
-	Zones []string
+	// Cloud answers data-source calls; tests may change its AMI and zones.
+	fakecloud.Cloud
 
 	mu        sync.Mutex
 	resources []Resource
 }
 
-// New returns mocks with a fixed AMI and three zones.
+// New returns mocks answering as fakecloud.New.
 func New() *Mocks {
-	return &Mocks{AMI: "ami-0123456789abcdef0", Zones: []string{"us-east-2a", "us-east-2b", "us-east-2c"}}
+	return &Mocks{Cloud: fakecloud.New()}
 }
 
 // Run runs program under these mocks.
@@ -58,38 +59,15 @@ func (m *Mocks) Run(program pulumi.RunFunc) error {
 }
 
 // NewResource records the registration and answers with the inputs plus the
-// fields a cloud computes (ids, addresses).
+// fields the cloud computes. Ids and invented values derive from the name,
+// so two runs of a program answer alike whatever order the engine registers
+// resources in.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	outs := args.Inputs.Copy()
-	id := args.Name + "-id"
-	// Ids and addresses derive from the name, so two runs of a program
-	// answer alike whatever order the engine registers resources in.
 	h := fnv.New32a()
 	h.Write([]byte(args.Name))
-	n := h.Sum32()
-	private := fmt.Sprintf("10.21.%d.%d", n>>8%256, n%250+2)
-	public := fmt.Sprintf("203.0.113.%d", n%250+2)
-	switch args.TypeToken {
-	case "aws:ec2/instance:Instance":
-		if !outs.HasValue("privateIp") {
-			outs["privateIp"] = resource.NewStringProperty(private)
-		}
-		outs["publicIp"] = resource.NewStringProperty(public)
-		id = fmt.Sprintf("i-%017x", n)
-	case "digitalocean:index/droplet:Droplet":
-		outs["ipv4AddressPrivate"] = resource.NewStringProperty(private)
-		outs["ipv4Address"] = resource.NewStringProperty(public)
-		id = fmt.Sprint(n)
-	case "digitalocean:index/customImage:CustomImage":
-		outs["imageId"] = resource.NewNumberProperty(424242)
-	case "aws:autoscaling/group:Group":
-		if !outs.HasValue("name") {
-			outs["name"] = resource.NewStringProperty(args.Name)
-		}
-	case "aws:ec2/launchTemplate:LaunchTemplate":
-		outs["latestVersion"] = resource.NewNumberProperty(1)
+	_, outs := fakecloud.Create(args.TypeToken, args.Inputs, h.Sum32())
+	if key := fakecloud.AutonameKey(args.TypeToken); key != "" && !outs.HasValue(resource.PropertyKey(key)) {
+		outs[resource.PropertyKey(key)] = resource.NewStringProperty(args.Name)
 	}
 	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs, Outputs: outs}
 	if rpc := args.RegisterRPC; rpc != nil {
@@ -99,19 +77,15 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.Dependencies = rpc.GetDependencies()
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.resources = append(m.resources, r)
-	return id, outs, nil
+	return args.Name + "-id", outs, nil
 }
 
 // Call answers the invokes the backends make.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	switch args.Token {
-	case "aws:ec2/getAmi:getAmi":
-		return resource.NewPropertyMapFromMap(map[string]any{"id": m.AMI, "imageId": m.AMI, "name": "Flatcar-stable-4459.2.1-hvm"}), nil
-	case "aws:index/getAvailabilityZones:getAvailabilityZones":
-		return resource.NewPropertyMapFromMap(map[string]any{"id": "zones", "names": m.Zones}), nil
-	}
-	return nil, fmt.Errorf("pulumitest: no mock for invoke %s", args.Token)
+	return m.Invoke(args.Token, args.Args)
 }
 
 // Resources returns every registration, in order.

@@ -1,0 +1,160 @@
+// Package fakecloud answers for the AWS and DigitalOcean APIs in tests: what a
+// cloud computes when it creates a resource (ids, addresses, versions), what
+// its data sources return, and which input changes make it replace a resource.
+// The mock engine and the stand-in providers under the real engine both ask it,
+// so the two kinds of test see one fake cloud.
+package fakecloud
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// Cloud is the state a fake cloud answers from.
+type Cloud struct {
+	// AMI is the newest Flatcar AMI the lookup returns; Zones the
+	// availability zones of every region.
+	AMI   string
+	Zones []string
+}
+
+// New returns a cloud with a fixed AMI and three zones.
+func New() Cloud {
+	return Cloud{AMI: "ami-0123456789abcdef0", Zones: []string{"us-east-2a", "us-east-2b", "us-east-2c"}}
+}
+
+// kind is what the fake knows of one resource type.
+type kind struct {
+	// replaceOn are the inputs whose change makes the cloud replace the
+	// resource rather than update it (ForceNew in the clouds' Terraform
+	// providers, which the Pulumi providers wrap).
+	replaceOn []string
+	// autoname is the input the provider fills with a generated name when
+	// the program sets none.
+	autoname string
+	// id is the id the cloud assigns, from a number unique to the resource;
+	// nil leaves the id to the caller.
+	id func(n uint32) string
+	// computed adds what the cloud computes on create.
+	computed func(outs resource.PropertyMap, n uint32)
+}
+
+var kinds = map[string]kind{
+	"aws:ec2/vpc:Vpc":                                     {replaceOn: []string{"cidrBlock", "instanceTenancy"}, id: hexID("vpc-")},
+	"aws:ec2/subnet:Subnet":                               {replaceOn: []string{"vpcId", "cidrBlock", "availabilityZone"}, id: hexID("subnet-")},
+	"aws:ec2/internetGateway:InternetGateway":             {id: hexID("igw-")},
+	"aws:ec2/routeTable:RouteTable":                       {replaceOn: []string{"vpcId"}, id: hexID("rtb-")},
+	"aws:ec2/routeTableAssociation:RouteTableAssociation": {replaceOn: []string{"subnetId", "gatewayId"}, id: hexID("rtbassoc-")},
+	"aws:ec2/securityGroup:SecurityGroup":                 {replaceOn: []string{"name", "namePrefix", "description", "vpcId"}, autoname: "name", id: hexID("sg-")},
+	"aws:ebs/volume:Volume":                               {replaceOn: []string{"availabilityZone", "encrypted", "kmsKeyId", "snapshotId"}, id: hexID("vol-")},
+	"aws:ec2/instance:Instance": {
+		// userData is not here: without userDataReplaceOnChange the provider
+		// stops the instance, changes it and starts it again.
+		replaceOn: []string{"ami", "availabilityZone", "subnetId", "privateIp", "rootBlockDevice", "keyName"},
+		id:        hexID("i-"),
+		computed: func(outs resource.PropertyMap, n uint32) {
+			if !outs.HasValue("privateIp") {
+				outs["privateIp"] = resource.NewStringProperty(privateIP(n))
+			}
+			outs["publicIp"] = resource.NewStringProperty(publicIP(n))
+		},
+	},
+	"aws:ec2/volumeAttachment:VolumeAttachment": {replaceOn: []string{"deviceName", "instanceId", "volumeId"}},
+	"aws:ec2/launchTemplate:LaunchTemplate": {
+		replaceOn: []string{"name", "namePrefix"},
+		autoname:  "name",
+		id:        hexID("lt-"),
+		computed: func(outs resource.PropertyMap, _ uint32) {
+			outs["latestVersion"] = resource.NewNumberProperty(1)
+		},
+	},
+	"aws:autoscaling/group:Group": {replaceOn: []string{"name", "namePrefix"}, autoname: "name"},
+
+	"digitalocean:index/tag:Tag": {replaceOn: []string{"name"}},
+	"digitalocean:index/vpc:Vpc": {replaceOn: []string{"region", "ipRange"}, id: uuid},
+	"digitalocean:index/customImage:CustomImage": {
+		replaceOn: []string{"url", "distribution"},
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["imageId"] = resource.NewNumberProperty(float64(100000000 + n%100000000))
+		},
+	},
+	"digitalocean:index/firewall:Firewall": {id: uuid},
+	"digitalocean:index/volume:Volume":     {replaceOn: []string{"region", "name", "filesystemType", "snapshotId"}, id: uuid},
+	"digitalocean:index/droplet:Droplet": {
+		replaceOn: []string{"image", "region", "userData", "vpcUuid", "sshKeys"},
+		id:        func(n uint32) string { return fmt.Sprint(n) },
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["ipv4AddressPrivate"] = resource.NewStringProperty(privateIP(n))
+			outs["ipv4Address"] = resource.NewStringProperty(publicIP(n))
+		},
+	},
+}
+
+// Known tells whether the fake knows resource type typ.
+func Known(typ string) bool {
+	_, ok := kinds[typ]
+	return ok
+}
+
+// ReplaceOn returns the inputs of typ whose change replaces the resource.
+func ReplaceOn(typ string) []string { return slices.Clone(kinds[typ].replaceOn) }
+
+// AutonameKey returns the input typ fills with a generated name, or "".
+func AutonameKey(typ string) string { return kinds[typ].autoname }
+
+// Create answers the creation of a resource of type typ from its inputs: the
+// id the cloud assigns ("" where the caller chooses) and the outputs, which
+// are the inputs plus what the cloud computes. n makes invented values
+// unique; equal n give equal answers.
+func Create(typ string, inputs resource.PropertyMap, n uint32) (id string, outputs resource.PropertyMap) {
+	k := kinds[typ]
+	outputs = inputs.Copy()
+	if k.computed != nil {
+		k.computed(outputs, n)
+	}
+	if k.id != nil {
+		id = k.id(n)
+	}
+	return id, outputs
+}
+
+// Update answers an in-place update: the new inputs plus what the cloud
+// computed before, and what an update changes (a launch template's version).
+func Update(typ string, oldOutputs, newInputs resource.PropertyMap) resource.PropertyMap {
+	outs := newInputs.Copy()
+	for k, v := range oldOutputs {
+		if _, set := newInputs[k]; !set {
+			outs[k] = v
+		}
+	}
+	if typ == "aws:ec2/launchTemplate:LaunchTemplate" {
+		if v := oldOutputs["latestVersion"]; v.IsNumber() {
+			outs["latestVersion"] = resource.NewNumberProperty(v.NumberValue() + 1)
+		}
+	}
+	return outs
+}
+
+// Invoke answers the data-source calls the backends make.
+func (c Cloud) Invoke(token string, _ resource.PropertyMap) (resource.PropertyMap, error) {
+	switch token {
+	case "aws:ec2/getAmi:getAmi":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": c.AMI, "imageId": c.AMI, "name": "Flatcar-stable-4459.2.1-hvm"}), nil
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "zones", "names": c.Zones}), nil
+	}
+	return nil, fmt.Errorf("fakecloud: no answer for invoke %s", token)
+}
+
+func hexID(prefix string) func(uint32) string {
+	return func(n uint32) string { return fmt.Sprintf("%s%017x", prefix, n) }
+}
+
+func uuid(n uint32) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n) }
+
+// privateIP and publicIP are in the default VPC block and in a documentation
+// range (RFC 5737).
+func privateIP(n uint32) string { return fmt.Sprintf("10.21.%d.%d", n>>8%256, n%250+2) }
+func publicIP(n uint32) string  { return fmt.Sprintf("203.0.113.%d", n%250+2) }
