@@ -15,7 +15,7 @@ func main() {
 
 func program(ctx *pulumi.Context) error {
 	key := func(k string) string { return ctx.Project() + ":" + k }
-	args, err := components.ArgsFromConfig(ctx.Stack(),
+	args, err := components.ArgsFromConfig(
 		func(k string) (string, bool) { return ctx.GetConfig(key(k)) },
 		func(k string) bool { return ctx.IsConfigSecret(key(k)) },
 	)

@@ -55,11 +55,11 @@ const (
 	DefaultVpcCidr      = "10.21.0.0/16"
 )
 
-// ArgsFromConfig reads the config of stack through get, which returns a key's
+// ArgsFromConfig reads the stack config through get, which returns a key's
 // raw value and whether it is set, and isSecret, which tells whether the
 // stack stores it as a secret. Values that are not the right type fail here,
 // naming the key; everything else is checked by NewCluster.
-func ArgsFromConfig(stack string, get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
+func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
 	var errs []error
 	str := func(key string) string { v, _ := get(key); return v }
 	integer := func(key string, def int) int {
@@ -111,8 +111,7 @@ func ArgsFromConfig(stack string, get func(key string) (string, bool), isSecret 
 		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
 		SSHAllowedCidrs:    list("sshAllowedCidrs"),
 		VpcCidr:            str("vpcCidr"),
-		// Only a dev stack may be torn down without unprotecting it first.
-		ProtectCentral: boolean("protectCentral", stack != "dev"),
+		ProtectCentral:     boolean("protectCentral", true),
 		RollCentral:    str("rollCentral"),
 	}
 	if v, ok := get("tags"); ok && v != "" {

@@ -97,7 +97,7 @@ func TestArgsFromConfig(t *testing.T) {
 		"tags":            `{"team":"platform"}`,
 	}
 	get := func(k string) (string, bool) { v, ok := raw[k]; return v, ok }
-	args, err := components.ArgsFromConfig("prod", get, func(k string) bool { return k == "discoveryUrl" })
+	args, err := components.ArgsFromConfig(get, func(k string) bool { return k == "discoveryUrl" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestArgsFromConfig(t *testing.T) {
 	}
 
 	raw["centralCount"], raw["sshAllowedCidrs"], raw["tags"] = "three", "198.51.100.0/24", "team=platform"
-	_, err = components.ArgsFromConfig("prod", get, func(string) bool { return false })
+	_, err = components.ArgsFromConfig(get, func(string) bool { return false })
 	for _, want := range []string{`centralCount: "three"`, `sshAllowedCidrs: "198.51.100.0/24"`, `tags: "team=platform"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not contain %q: %v", want, err)

