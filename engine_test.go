@@ -121,7 +121,7 @@ func sshKey(t *testing.T) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " operator@example"
 }
 
-// changes is what an engine run did to each resource, by resource name.
+// changes is what an engine run did to each resource, by "type name".
 type changes map[string]apitype.OpType
 
 // record collects the engine's per-resource steps from an event stream.
@@ -130,15 +130,18 @@ func record(ch <-chan events.EngineEvent) changes {
 	for e := range ch {
 		if e.ResourcePreEvent != nil {
 			m := e.ResourcePreEvent.Metadata
-			name := m.URN[strings.LastIndex(m.URN, "::")+2:]
+			key := m.Type + " " + m.URN[strings.LastIndex(m.URN, "::")+2:]
 			// A replacement is several steps; keep the one that says so.
-			if prev, seen := c[name]; !seen || prev == apitype.OpSame || m.Op == apitype.OpReplace {
-				c[name] = m.Op
+			if prev, seen := c[key]; !seen || prev == apitype.OpSame || m.Op == apitype.OpReplace {
+				c[key] = m.Op
 			}
 		}
 	}
 	return c
 }
+
+// op is what the run did to the resource of type typ called name.
+func (c changes) op(typ, name string) apitype.OpType { return c[typ+" "+name] }
 
 // stack drives one stack of an engine through the README's steps and the
 // Automation API, recording what each preview or update did.
@@ -289,7 +292,7 @@ func TestEngineREADMEDeploy(t *testing.T) {
 				switch strings.Join(step, " ") {
 				case "pulumi preview":
 					previewed = true
-					if c[components.ClusterName(s.name)] != apitype.OpCreate {
+					if c.op(components.ClusterType, components.ClusterName(s.name)) != apitype.OpCreate {
 						t.Errorf("preview of a new stack does not create the cluster: %v", c)
 					}
 				case "pulumi up":
@@ -321,3 +324,117 @@ func changed(c changes) []string {
 }
 
 var _ = optdestroy.Message
+
+// machineType and volumeType are each cloud's central machine and data
+// volume resource types.
+var machineType = map[string]string{"aws": "aws:ec2/instance:Instance", "digitalocean": "digitalocean:index/droplet:Droplet"}
+var volumeType = map[string]string{"aws": "aws:ebs/volume:Volume", "digitalocean": "digitalocean:index/volume:Volume"}
+
+// touchedCentral lists the central resources a run changed.
+func touchedCentral(c changes) []string {
+	var out []string
+	for _, ch := range changed(c) {
+		if strings.Contains(ch, "central") {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// TestEngineDay2 runs the routine changes of docs/operations.md on a deployed
+// dev stack of each cloud through the engine: worker changes and newer images
+// leave every central resource alone, rollCentral replaces exactly one central
+// machine and keeps its data volume, and protection stops a destroy.
+func TestEngineDay2(t *testing.T) {
+	for _, cloud := range []string{"aws", "digitalocean"} {
+		t.Run(cloud, func(t *testing.T) {
+			e := enginetest.New(t, ".")
+			s := newStack(t, e, "dev")
+			e.Run(t, "stack", "init", "dev")
+			if cloud == "digitalocean" {
+				s.config("cloud", "digitalocean")
+				s.config("region", "nyc3")
+			}
+			e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, "3"))
+			s.up()
+			cluster := components.ClusterName("dev")
+			central1 := components.CentralName(cluster, 1)
+
+			steps := []struct {
+				name   string
+				change func()
+			}{
+				{"more workers", func() { s.config("workerCount", "4") }},
+				{"larger workers", func() { s.config("workerSize", map[string]string{"aws": "m6i.large", "digitalocean": "s-4vcpu-8gb"}[cloud]) }},
+				{"another image", func() { s.config("image", map[string]string{"aws": "ami-0fedcba9876543210", "digitalocean": "214201456"}[cloud]) }},
+			}
+			if cloud == "aws" {
+				steps = append(steps, struct {
+					name   string
+					change func()
+				}{"newer Flatcar AMI from the lookup", func() {
+					e.Run(t, "config", "rm", "image")
+					s.stack().Workspace().SetEnvVar("FAKECLOUD_AMI", "ami-0aaaaaaaaaaaaaaaa")
+				}})
+			}
+			for _, step := range steps {
+				step.change()
+				c := s.up()
+				if len(changed(c)) == 0 {
+					t.Errorf("%s: nothing changed; the step proves nothing", step.name)
+				}
+				if touched := touchedCentral(c); len(touched) != 0 {
+					t.Errorf("%s changed central resources: %v", step.name, touched)
+				}
+			}
+
+			// The central machines still run the image they were created with;
+			// rolling one lets it, and only it, take the current one.
+			s.config("rollCentral", central1)
+			c := s.up()
+			if op := c.op(machineType[cloud], central1); op != apitype.OpReplace {
+				t.Errorf("rollCentral: %s was %q, want replace", central1, op)
+			}
+			// Workers may follow (on DigitalOcean the new droplet has a new
+			// address, which the workers' gateway lists); voters may not.
+			var replaced []string
+			for i := range 3 {
+				if c.op(machineType[cloud], components.CentralName(cluster, i)) == apitype.OpReplace {
+					replaced = append(replaced, components.CentralName(cluster, i))
+				}
+			}
+			if len(replaced) != 1 {
+				t.Errorf("rollCentral replaced central machines %v, want exactly %s", replaced, central1)
+			}
+			if op := c.op(volumeType[cloud], central1+"-data"); op != apitype.OpSame {
+				t.Errorf("rollCentral: data volume of %s was %q, want it kept (same)", central1, op)
+			}
+			e.Run(t, "config", "rm", "rollCentral")
+
+			// protectCentral: on, a destroy stops at the central machines and
+			// volumes; off (the dev stack's own setting), the stack goes.
+			s.config("protectCentral", "true")
+			s.up()
+			_, err := s.stack().Destroy(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "protect") {
+				t.Fatalf("destroy with protectCentral on: %v, want it refused as protected", err)
+			}
+			state, err := s.stack().Export(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				for _, name := range []string{components.CentralName(cluster, i), components.CentralName(cluster, i) + "-data"} {
+					if !strings.Contains(string(state.Deployment), "::"+name+`"`) {
+						t.Errorf("after the refused destroy, %s is gone from the state", name)
+					}
+				}
+			}
+			s.config("protectCentral", "false")
+			s.up()
+			if _, err := s.stack().Destroy(context.Background()); err != nil {
+				t.Errorf("destroy with protectCentral off: %v", err)
+			}
+		})
+	}
+}
