@@ -7,6 +7,7 @@ package main
 // Pulumi.yaml or a stack file.
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -22,7 +23,6 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
@@ -31,6 +31,7 @@ import (
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
 	"github.com/isolatedetcd/cluster/internal/enginetest"
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
 // readmeSteps returns the pulumi commands of the README's code block under
@@ -299,10 +300,9 @@ func TestEngineREADMEDeploy(t *testing.T) {
 					deployed = true
 				}
 			}
-			if !deployed {
-				t.Fatalf("the README's %s steps never run pulumi up", heading)
+			if !previewed || !deployed {
+				t.Fatalf("the README's %s steps must run pulumi preview and pulumi up", heading)
 			}
-			_ = previewed
 			checkDeployed(t, e, s.name, discoveryURL)
 			if c := s.preview(); len(changed(c)) != 0 {
 				t.Errorf("a preview right after pulumi up changes %v", changed(c))
@@ -323,7 +323,6 @@ func changed(c changes) []string {
 	return out
 }
 
-var _ = optdestroy.Message
 
 // machineType and volumeType are each cloud's central machine and data
 // volume resource types.
@@ -436,5 +435,41 @@ func TestEngineDay2(t *testing.T) {
 				t.Errorf("destroy with protectCentral off: %v", err)
 			}
 		})
+	}
+}
+
+// TestEnginePreviewWorkflow runs the pull-request preview as preview.yml
+// asks pulumi/actions to, for every stack of its matrix, on stacks set up as
+// the stack files' own comments say (a discovery token of the stack's
+// central count, stored as a secret).
+func TestEnginePreviewWorkflow(t *testing.T) {
+	w := loadWorkflow(t, filepath.Join(".github", "workflows", "preview.yml"))
+	e := enginetest.New(t, ".")
+	for name, j := range w.Jobs {
+		steps := j.pulumiSteps(t, "preview.yml: job "+name)
+		if len(steps) != 1 {
+			t.Fatalf("preview.yml: job %s has %d pulumi/actions steps, want 1", name, len(steps))
+		}
+		with := steps[0]
+		if with["command"] != "preview" || with["refresh"] != "false" {
+			t.Fatalf("preview.yml: job %s runs command %q with refresh %q; this test knows a preview without refresh", name, with["command"], with["refresh"])
+		}
+		var opts []optpreview.Option
+		if with["diff"] == "true" {
+			opts = append(opts, optpreview.Diff())
+		}
+		for _, stackName := range j.Strategy.Matrix.Stack {
+			t.Run(stackName, func(t *testing.T) {
+				config := stackConfig(t, "Pulumi."+stackName+".yaml")
+				size := cmp.Or(config[pulumitest.Project+":centralCount"], "3")
+				s := newStack(t, e, stackName)
+				e.Run(t, "stack", "init", stackName)
+				e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, size))
+				c := s.preview(opts...)
+				if c.op(components.ClusterType, components.ClusterName(stackName)) != apitype.OpCreate {
+					t.Errorf("preview of stack %s does not create its cluster: %v", stackName, changed(c))
+				}
+			})
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package tests
+package main
 
 // The GitHub workflows are code too: a broken one fails here, under
 // `go test ./...`, rather than in the operator's repository after a merge.
@@ -51,10 +51,10 @@ func init() {
 	}
 }
 
-// repoRoot is the repository root: this package lives one level below it.
+// repoRoot is the repository root, where the program lives.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
 	}
