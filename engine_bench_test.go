@@ -23,10 +23,12 @@ const (
 )
 
 // BenchmarkEnginePreview previews a DigitalOcean cluster of 5 central nodes
-// and 1,000 workers through the real engine (impl=program), beside a minimal
-// program that registers as many resources, droplets with no more inputs
-// than DigitalOcean requires (impl=minimal). It reports the engine's peak
-// memory: the largest resident set of the CLI or a plugin it ran.
+// and 1,000 workers through the real engine (impl=program), beside two
+// programs that register as many resources with none of the component's
+// work: droplets with no more inputs than DigitalOcean requires
+// (impl=minimal), and droplets shaped like the program's workers, with the
+// same inputs, unknowns and dependencies (impl=shaped). It reports the
+// engine's peak memory: the largest resident set of the CLI or a plugin it ran.
 //
 //	go test -run '^$' -bench EnginePreview -count 6 . | tee engine.txt
 //	benchstat -col /impl engine.txt
@@ -46,14 +48,14 @@ func BenchmarkEnginePreview(b *testing.B) {
 	}{
 		{"program", program},
 		{"minimal", minimalProgram(resources)},
+		{"shaped", shapedProgram(resources)},
 	} {
+		name := "bench-" + bench.impl
+		s := e.Stack(b, name, bench.program)
+		for k, v := range config {
+			e.Run(b, "config", "set", "--stack", name, k, v)
+		}
 		b.Run("impl="+bench.impl, func(b *testing.B) {
-			name := "bench-" + bench.impl
-			e.Run(b, "stack", "init", name)
-			for k, v := range config {
-				e.Run(b, "config", "set", "--stack", name, k, v)
-			}
-			s := e.Stack(b, name, bench.program)
 			var peak int64
 			for b.Loop() {
 				if _, err := s.Preview(context.Background(), optpreview.SuppressProgress()); err != nil {
@@ -97,6 +99,63 @@ func minimalProgram(n int) pulumi.RunFunc {
 				Region: pulumi.String("nyc3"),
 				Size:   pulumi.String("s-2vcpu-4gb"),
 			}, pulumi.Parent(parent)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// shapedProgram registers n resources shaped like the program's on
+// DigitalOcean: a VPC, an imported image, three tags and two firewalls, then
+// droplets whose image, VPC and user data are unknown at preview and which
+// wait for the tags and firewalls, as the program's do.
+func shapedProgram(n int) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		parent := &struct{ pulumi.ResourceState }{}
+		if err := ctx.RegisterComponentResource("bench:index:Shaped", "shaped", parent); err != nil {
+			return err
+		}
+		in := pulumi.Parent(parent)
+		vpc, err := digitalocean.NewVpc(ctx, "shaped-vpc", &digitalocean.VpcArgs{Region: pulumi.String("nyc3"), IpRange: pulumi.String("10.21.0.0/16")}, in)
+		if err != nil {
+			return err
+		}
+		img, err := digitalocean.NewCustomImage(ctx, "shaped-image", &digitalocean.CustomImageArgs{
+			Url: pulumi.String("https://example.com/image.bin.bz2"), Regions: pulumi.StringArray{pulumi.String("nyc3")}, Distribution: pulumi.String("CoreOS"),
+		}, in)
+		if err != nil {
+			return err
+		}
+		image := img.ImageId.ApplyT(strconv.Itoa).(pulumi.StringOutput)
+		var waitFor []pulumi.Resource
+		for _, t := range []string{"shaped", "shaped-central", "shaped-worker"} {
+			tag, err := digitalocean.NewTag(ctx, "shaped-tag-"+t, &digitalocean.TagArgs{Name: pulumi.String(t)}, in)
+			if err != nil {
+				return err
+			}
+			waitFor = append(waitFor, tag)
+		}
+		for _, role := range []string{"central", "worker"} {
+			fw, err := digitalocean.NewFirewall(ctx, "shaped-"+role+"-firewall", &digitalocean.FirewallArgs{Tags: pulumi.StringArray{pulumi.String("shaped-" + role)}}, in)
+			if err != nil {
+				return err
+			}
+			waitFor = append(waitFor, fw)
+		}
+		ipRange := vpc.IpRange.ApplyT(func(r string) string { return "#cloud-config\n# " + r }).(pulumi.StringOutput)
+		for i := range n - 8 {
+			if _, err := digitalocean.NewDroplet(ctx, fmt.Sprintf("shaped-%d", i), &digitalocean.DropletArgs{
+				Name:       pulumi.String(fmt.Sprintf("shaped-%d", i)),
+				Image:      image,
+				Region:     pulumi.String("nyc3"),
+				Size:       pulumi.String("s-2vcpu-4gb"),
+				VpcUuid:    vpc.ID(),
+				UserData:   ipRange,
+				Tags:       pulumi.ToStringArray([]string{"shaped", "shaped-worker"}),
+				Monitoring: pulumi.Bool(false),
+				Ipv6:       pulumi.Bool(false),
+			}, in, pulumi.DependsOn(waitFor)); err != nil {
 				return err
 			}
 		}
