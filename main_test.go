@@ -42,8 +42,14 @@ func TestProjectFileIsValid(t *testing.T) {
 	}
 	for _, key := range []string{"cloud", "region", "centralCount", "workerCount", "centralSize", "workerSize", "flavor",
 		"workerProxy", "image", "discoveryUrl", "discoveryCheck", "protectCentral", "rollCentral", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
-		if decl, ok := p.Config[key]; !ok || decl.Description == "" {
+		decl, ok := p.Config[key]
+		if !ok || decl.Description == "" {
 			t.Errorf("config key %s is not declared with a description in Pulumi.yaml", key)
+		}
+		// The engine requires every declared key without a default; the
+		// program checks required values itself, with a better message.
+		if ok && decl.Default == nil {
+			t.Errorf("config key %s has no default in Pulumi.yaml, so the engine refuses every stack that leaves it unset", key)
 		}
 	}
 }

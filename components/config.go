@@ -182,6 +182,9 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	}
 	proxy := cloudconfig.WorkerProxy(s.WorkerProxy)
 	switch {
+	case s.WorkerProxy == "":
+		// Unset, and no default because the flavor is unknown: that is the
+		// flavor's error, reported above.
 	case proxy != cloudconfig.Gateway && proxy != cloudconfig.V2Proxy:
 		fail("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy)
 	case s.os != "" && !flavor.Supports(proxy):
@@ -201,7 +204,8 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		}
 	}
 	for key, size := range map[string]string{"centralSize": s.CentralSize, "workerSize": s.WorkerSize} {
-		if !machineSize.MatchString(size) {
+		// Unset with an unknown cloud has no default: the cloud's error says it.
+		if size != "" && !machineSize.MatchString(size) || size == "" && s.provider != nil {
 			fail("%s: %q is not a machine size; want the cloud's name for one, such as t3.medium or s-2vcpu-4gb", key, size)
 		}
 	}

@@ -60,6 +60,11 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 			if n := len(m.Resources()); n != 0 {
 				t.Errorf("%d resources registered before the error", n)
 			}
+			// One bad value, one error: no knock-on complaints about keys the
+			// operator never set.
+			if _, problems, _ := strings.Cut(err.Error(), "invalid cluster settings:\n"); strings.Count(strings.TrimSpace(problems), "\n") != 0 {
+				t.Errorf("one bad value gave several errors:\n%v", err)
+			}
 		})
 	}
 }
