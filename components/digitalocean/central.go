@@ -29,7 +29,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 			Tags:        t.forRole(t.central),
 		}, with(opts, pulumi.Protect(spec.ProtectCentral))...)
 		if err != nil {
-			return nil, fmt.Errorf("digitalocean: central data volume %s: %w", node.Name, err)
+			return nil, fmt.Errorf("central data volume %s: %w", node.Name, err)
 		}
 		d, err := digitalocean.NewDroplet(ctx, node.Name, &digitalocean.DropletArgs{
 			Name:       pulumi.String(node.Name),
@@ -44,7 +44,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 			Ipv6:       pulumi.Bool(false),
 		}, with(opts, node.MachineOptions(spec.ProtectCentral, "image")...)...)
 		if err != nil {
-			return nil, fmt.Errorf("digitalocean: central droplet %s: %w", node.Name, err)
+			return nil, fmt.Errorf("central droplet %s: %w", node.Name, err)
 		}
 		droplets[i] = d
 	}

@@ -40,7 +40,7 @@ func newFirewall(ctx *pulumi.Context, name, tag string, inbound digitalocean.Fir
 		OutboundRules: outboundAll(),
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("digitalocean: firewall %s: %w", name, err)
+		return nil, fmt.Errorf("firewall %s: %w", name, err)
 	}
 	return fw, nil
 }

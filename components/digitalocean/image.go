@@ -30,7 +30,7 @@ func newImage(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption
 		Description:  pulumi.String("Flatcar Container Linux, stable channel, for etcd cluster " + spec.Name),
 	}, opts...)
 	if err != nil {
-		return nil, false, fmt.Errorf("digitalocean: flatcar image in %s: %w", spec.Region, err)
+		return nil, false, fmt.Errorf("flatcar image in %s: %w", spec.Region, err)
 	}
 	id := img.ImageId.ApplyT(func(id int) string { return strconv.Itoa(id) }).(pulumi.StringOutput)
 	return id, true, nil

@@ -17,7 +17,7 @@ func newVpc(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) 
 		Description: pulumi.String("etcd cluster " + spec.Name),
 	}, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("digitalocean: vpc %s in %s: %w", spec.VpcCidr, spec.Region, err)
+		return nil, fmt.Errorf("vpc %s in %s: %w", spec.VpcCidr, spec.Region, err)
 	}
 	return vpc, nil
 }

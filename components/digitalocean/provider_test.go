@@ -3,6 +3,7 @@ package digitalocean_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -243,7 +244,7 @@ func TestImage(t *testing.T) {
 			want := tc.want
 			if tc.custom {
 				img := images[0]
-				want = fmt.Sprint(img.Outputs["imageId"].NumberValue())
+				want = strconv.Itoa(int(img.Outputs["imageId"].NumberValue()))
 				if got := str(img, "url"); got != "https://stable.release.flatcar-linux.net/amd64-usr/current/flatcar_production_digitalocean_image.bin.bz2" {
 					t.Errorf("url %q", got)
 				}
@@ -287,7 +288,7 @@ func TestClusterOutputs(t *testing.T) {
 		"vpcId":             "etcd-vpc-id",
 		"centralFirewallId": "etcd-central-firewall-id",
 		"workerFirewallId":  "etcd-worker-firewall-id",
-		"imageId":           fmt.Sprint(m.OfType(imageType)[0].Outputs["imageId"].NumberValue()),
+		"imageId":           strconv.Itoa(int(m.OfType(imageType)[0].Outputs["imageId"].NumberValue())),
 	}
 	for k, v := range want {
 		if fmt.Sprint(out.Network[k]) != v {

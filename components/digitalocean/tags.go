@@ -36,7 +36,7 @@ func newTags(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption)
 			Name: pulumi.String(name),
 		}, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("digitalocean: tag %q: %w", name, err)
+			return nil, fmt.Errorf("tag %q: %w", name, err)
 		}
 		t.resources = append(t.resources, tag)
 	}

@@ -13,7 +13,7 @@ import (
 // has no auto scaling group for plain droplets; the worker tag groups them.
 func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, centralPrivateIPs pulumi.StringArrayOutput, opts []pulumi.ResourceOption) error {
 	if spec.WorkerUserData == nil {
-		return fmt.Errorf("digitalocean: no worker user data")
+		return fmt.Errorf("no worker user data")
 	}
 	// Rendered even for zero workers: the cluster reports what workers carry.
 	userData := spec.WorkerUserData(centralPrivateIPs)
@@ -31,7 +31,7 @@ func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 			Ipv6:       pulumi.Bool(false),
 		}, opts...)
 		if err != nil {
-			return fmt.Errorf("digitalocean: worker droplet %s: %w", name, err)
+			return fmt.Errorf("worker droplet %s: %w", name, err)
 		}
 	}
 	return nil
