@@ -4,12 +4,24 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components"
 )
 
 func main() {
+	// The Pulumi CLI starts the program with the engine's address; run by
+	// hand it has none, and the SDK's own failure says only "exit status 32".
+	if os.Getenv(pulumi.EnvMonitor) == "" {
+		fmt.Fprintln(os.Stderr, `isolated-etcd is a Pulumi program: the Pulumi CLI runs it.
+  pulumi preview             show what a stack would create (see README.md, Quick start)
+  pulumi up                  create or update it
+  go run ./cmd/rehearse      boot the dev stack's cluster locally on real etcd, no cloud needed`)
+		os.Exit(2)
+	}
 	pulumi.Run(program)
 }
 
