@@ -7,9 +7,11 @@ package fakecloud
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // Cloud is the state a fake cloud answers from.
@@ -158,3 +160,25 @@ func uuid(n uint32) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", n, 
 // range (RFC 5737).
 func privateIP(n uint32) string { return fmt.Sprintf("10.21.%d.%d", n>>8%256, n%250+2) }
 func publicIP(n uint32) string  { return fmt.Sprintf("203.0.113.%d", n%250+2) }
+
+// Mocks answers the Pulumi SDK's mock engine as the fake cloud does. Ids
+// and invented values derive from each resource's name, so two runs of a
+// program answer alike whatever order the engine registers resources in.
+type Mocks struct{ Cloud }
+
+// NewResource answers a registration with Create, and fills the generated
+// name the cloud's provider would.
+func (m Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	h := fnv.New32a()
+	h.Write([]byte(args.Name))
+	_, outs := Create(args.TypeToken, args.Inputs, h.Sum32())
+	if key := AutonameKey(args.TypeToken); key != "" && !outs.HasValue(resource.PropertyKey(key)) {
+		outs[resource.PropertyKey(key)] = resource.NewStringProperty(args.Name)
+	}
+	return args.Name + "-id", outs, nil
+}
+
+// Call answers a data-source call with Invoke.
+func (m Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return m.Invoke(args.Token, args.Args)
+}

@@ -6,7 +6,6 @@ package pulumitest
 import (
 	"encoding/base64"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"sync"
 
@@ -39,10 +38,11 @@ type Resource struct {
 	Outputs resource.PropertyMap
 }
 
-// Mocks answers the engine's calls as fakecloud does, and records resources.
+// Mocks answers the engine's calls as the fake cloud does, and records
+// every registration.
 type Mocks struct {
-	// Cloud answers data-source calls; tests may change its AMI and zones.
-	fakecloud.Cloud
+	// Mocks answers; tests may change its AMI and zones.
+	fakecloud.Mocks
 
 	mu        sync.Mutex
 	resources []Resource
@@ -50,7 +50,7 @@ type Mocks struct {
 
 // New returns mocks answering as fakecloud.New.
 func New() *Mocks {
-	return &Mocks{Cloud: fakecloud.New()}
+	return &Mocks{Mocks: fakecloud.Mocks{Cloud: fakecloud.New()}}
 }
 
 // Run runs program under these mocks.
@@ -58,17 +58,9 @@ func (m *Mocks) Run(program pulumi.RunFunc) error {
 	return pulumi.RunErr(program, pulumi.WithMocks(Project, Stack, m))
 }
 
-// NewResource records the registration and answers with the inputs plus the
-// fields the cloud computes. Ids and invented values derive from the name,
-// so two runs of a program answer alike whatever order the engine registers
-// resources in.
+// NewResource records the registration and answers as the fake cloud does.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	h := fnv.New32a()
-	h.Write([]byte(args.Name))
-	_, outs := fakecloud.Create(args.TypeToken, args.Inputs, h.Sum32())
-	if key := fakecloud.AutonameKey(args.TypeToken); key != "" && !outs.HasValue(resource.PropertyKey(key)) {
-		outs[resource.PropertyKey(key)] = resource.NewStringProperty(args.Name)
-	}
+	id, outs, err := m.Mocks.NewResource(args)
 	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs, Outputs: outs}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
@@ -80,12 +72,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resources = append(m.resources, r)
-	return args.Name + "-id", outs, nil
-}
-
-// Call answers the invokes the backends make.
-func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return m.Invoke(args.Token, args.Args)
+	return id, outs, err
 }
 
 // Resources returns every registration, in order.
