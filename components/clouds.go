@@ -9,16 +9,17 @@ import (
 	"github.com/isolatedetcd/cluster/components/digitalocean"
 )
 
-// clouds maps each supported value of the cloud key to its backend.
-var clouds = map[string]func() cloud.Provider{
+// Clouds maps each supported value of the cloud key to its backend: a new
+// cloud is a package implementing cloud.Provider and one entry here.
+var Clouds = map[string]func() cloud.Provider{
 	"aws":          aws.New,
 	"digitalocean": digitalocean.New,
 }
 
 // cloudNames lists the supported clouds for error messages.
 func cloudNames() string {
-	names := make([]string, 0, len(clouds))
-	for n := range clouds {
+	names := make([]string, 0, len(Clouds))
+	for n := range Clouds {
 		names = append(names, n)
 	}
 	slices.Sort(names)

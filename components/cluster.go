@@ -24,7 +24,13 @@ const ClusterType = "isolatedetcd:index:Cluster"
 type Cluster struct {
 	pulumi.ResourceState
 
-	DiscoveryURL        pulumi.StringOutput      `pulumi:"discoveryUrl"`
+	DiscoveryURL pulumi.StringOutput `pulumi:"discoveryUrl"`
+	// Flavor and WorkerProxy say what the nodes run, defaults applied.
+	Flavor      pulumi.StringOutput `pulumi:"flavor"`
+	WorkerProxy pulumi.StringOutput `pulumi:"workerProxy"`
+	// CentralNames name the central nodes, which are also their etcd
+	// members' names, in node order.
+	CentralNames        pulumi.StringArrayOutput `pulumi:"centralNames"`
 	CentralPrivateIPs   pulumi.StringArrayOutput `pulumi:"centralPrivateIps"`
 	CentralPublicIPs    pulumi.StringArrayOutput `pulumi:"centralPublicIps"`
 	EtcdClientEndpoints pulumi.StringArrayOutput `pulumi:"etcdClientEndpoints"`
@@ -100,6 +106,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 
 	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
+	c.Flavor = pulumi.String(s.Flavor).ToStringOutput()
+	c.WorkerProxy = pulumi.String(s.WorkerProxy).ToStringOutput()
+	c.CentralNames = pulumi.ToStringArray(s.centralNames).ToStringArrayOutput()
 	c.CentralPrivateIPs = res.CentralPrivateIPs
 	c.CentralPublicIPs = res.CentralPublicIPs
 	c.EtcdClientEndpoints = urls(res.CentralPrivateIPs, cloudconfig.ClientPort)
@@ -116,6 +125,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 func (c *Cluster) Outputs() pulumi.Map {
 	return pulumi.Map{
 		"discoveryUrl":        c.DiscoveryURL,
+		"flavor":              c.Flavor,
+		"workerProxy":         c.WorkerProxy,
+		"centralNames":        c.CentralNames,
 		"centralPrivateIps":   c.CentralPrivateIPs,
 		"centralPublicIps":    c.CentralPublicIPs,
 		"etcdClientEndpoints": c.EtcdClientEndpoints,

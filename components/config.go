@@ -142,7 +142,7 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	if s.Cloud == "" {
 		s.Cloud = DefaultCloud
 	}
-	if newProvider, ok := clouds[s.Cloud]; ok {
+	if newProvider, ok := Clouds[s.Cloud]; ok {
 		s.provider = newProvider()
 	} else {
 		fail("cloud: %q is not supported; want %s", s.Cloud, cloudNames())

@@ -30,85 +30,125 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isolatedetcd/cluster/internal/plan"
 	"github.com/isolatedetcd/cluster/internal/rehearsal"
+	"github.com/isolatedetcd/cluster/internal/topobench"
 )
 
 func main() {
-	os.Exit(run())
+	c, code := parseFlags(os.Args[1:])
+	if c == nil {
+		os.Exit(code)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if c.bench != nil {
+		os.Exit(runBench(ctx, *c.bench, c.asJSON, c.benchOut))
+	}
+	os.Exit(rehearse(ctx, c.rehearsal, c.asJSON, c.verbose))
 }
 
-func run() int {
-	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
-	var (
-		o       rehearsal.Options
-		central = fs.Int("central", -1, "centralCount, instead of the stack's")
-		workers = fs.Int("workers", -1, "workerCount, instead of the stack's")
-		asJSON  = fs.Bool("json", false, "print the report as JSON")
-		boot    = fs.Duration("boot-timeout", 60*time.Second, "how long a cluster may take to boot")
+// command is what the flags ask for.
+type command struct {
+	rehearsal       rehearsal.Options
+	asJSON, verbose bool
+	bench           *topobench.Options // nil: rehearse
+	benchOut        string
+}
 
-		bench     = fs.Bool("bench", false, "measure etcd everywhere against isolated etcd instead of rehearsing")
-		sizes     = fs.String("bench-sizes", "5,9,15", "bench: node counts N, comma-separated, each more than 3")
-		runs      = fs.Int("bench-runs", 2, "bench: runs per N and topology")
-		writes    = fs.Int("bench-writes", 300, "bench: measured sequential writes per run")
-		warmup    = fs.Int("bench-warmup", 30, "bench: writes before the measured ones")
-		maxLoad   = fs.Float64("bench-max-load", 0, "bench: first wait until the 1-minute load average is below this (0: do not wait)")
-		loadWait  = fs.Duration("bench-load-wait", 10*time.Minute, "bench: wait at most this long for --bench-max-load")
-		benchOut  = fs.String("bench-out", "docs", "bench: directory, under --dir, for performance.md and etcd-topologies.svg (empty: write nothing)")
-		benchBoot = fs.Duration("bench-boot-timeout", 120*time.Second, "bench: how long a cluster may take to boot")
-	)
+// optionalInt is an int flag that may stay unset, so the stack's own value
+// applies.
+type optionalInt struct{ v *int }
+
+func (o *optionalInt) String() string {
+	if o == nil || o.v == nil {
+		return ""
+	}
+	return strconv.Itoa(*o.v)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	o.v = &n
+	return nil
+}
+
+// parseFlags reads args into a command; a nil command means exit with code.
+func parseFlags(args []string) (*command, int) {
+	fs := flag.NewFlagSet("rehearse", flag.ContinueOnError)
+	c := &command{}
+	o := &c.rehearsal
+	var central, workers optionalInt
+	fs.Var(&central, "central", "centralCount (default: the stack's)")
+	fs.Var(&workers, "workers", "workerCount (default: the stack's)")
 	fs.StringVar(&o.Stack, "stack", "dev", "the stack whose Pulumi.<stack>.yaml to rehearse")
 	fs.StringVar(&o.Dir, "dir", ".", "the project directory (Pulumi.yaml)")
-	fs.StringVar(&o.Overrides.Flavor, "flavor", "", "flavor, instead of the stack's: flatcar or coreos-etcd2")
-	fs.StringVar(&o.Overrides.WorkerProxy, "worker-proxy", "", "workerProxy, instead of the stack's: gateway or v2-proxy")
-	fs.StringVar(&o.Overrides.Image, "image", "", "image, instead of the stack's (coreos-etcd2 requires one)")
+	fs.StringVar(&o.Overrides.Flavor, "flavor", "", "flavor: flatcar or coreos-etcd2 (default: the stack's)")
+	fs.StringVar(&o.Overrides.WorkerProxy, "worker-proxy", "", "workerProxy: gateway or v2-proxy (default: the stack's)")
+	fs.StringVar(&o.Overrides.Image, "image", "", "image (default: the stack's; coreos-etcd2 requires one)")
 	fs.BoolVar(&o.Drills, "drills", true, "run the fault drills (lines 3)")
 	fs.BoolVar(&o.Demos, "demos", true, "run the pre-flight demos (lines 4)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		return 2
+	fs.DurationVar(&o.BootTimeout, "boot-timeout", 60*time.Second, "how long a cluster may take to boot")
+	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON, with every claim and all evidence")
+	fs.BoolVar(&c.verbose, "verbose", false, "print every claim in full with all of its evidence")
+
+	bench := fs.Bool("bench", false, "measure etcd everywhere against isolated etcd instead of rehearsing")
+	sizes := fs.String("bench-sizes", "5,9,15", "bench: node counts N, comma-separated, each more than 3")
+	b := topobench.Options{}
+	fs.IntVar(&b.Runs, "bench-runs", 2, "bench: runs per N and topology")
+	fs.IntVar(&b.Writes, "bench-writes", 300, "bench: measured sequential writes per run")
+	fs.IntVar(&b.Warmup, "bench-warmup", 30, "bench: writes before the measured ones")
+	fs.Float64Var(&b.MaxLoad, "bench-max-load", 0, "bench: first wait until the 1-minute load average is below this (0: do not wait)")
+	fs.DurationVar(&b.LoadWait, "bench-load-wait", 10*time.Minute, "bench: wait at most this long for --bench-max-load")
+	fs.StringVar(&c.benchOut, "bench-out", "docs", "bench: directory, under --dir, for performance.md and etcd-topologies.svg (empty: write nothing)")
+	fs.DurationVar(&b.BootTimeout, "bench-boot-timeout", 120*time.Second, "bench: how long a cluster may take to boot")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0
+		}
+		return nil, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "rehearse: unexpected arguments %q\n", fs.Args())
-		return 2
+		return nil, 2
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "central":
-			o.Overrides.Central = central
-		case "workers":
-			o.Overrides.Workers = workers
-		}
-	})
-	o.BootTimeout = *boot
+	o.Overrides.Central, o.Overrides.Workers = central.v, workers.v
 	o.Log = func(s string) { fmt.Fprintln(os.Stderr, "rehearse:", s) }
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *bench {
-		bo := rehearsal.BenchOptions{Dir: o.Dir, Stack: o.Stack, Runs: *runs, Writes: *writes, Warmup: *warmup,
-			MaxLoad: *maxLoad, LoadWait: *loadWait, BootTimeout: *benchBoot, Log: o.Log}
-		for _, f := range strings.Split(*sizes, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "rehearse: --bench-sizes %q: %q is not a whole number; want node counts such as 5,9,15\n", *sizes, f)
-				return 2
-			}
-			bo.Sizes = append(bo.Sizes, n)
-		}
-		return runBench(ctx, bo, *asJSON, *benchOut)
+	if !*bench {
+		return c, 0
 	}
+	b.Dir, b.Stack, b.Log = o.Dir, o.Stack, o.Log
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "rehearse: --bench-sizes %q: %q is not a whole number; want node counts such as 5,9,15\n", *sizes, f)
+			return nil, 2
+		}
+		b.Sizes = append(b.Sizes, n)
+	}
+	c.bench = &b
+	return c, 0
+}
+
+// rehearse runs the rehearsal and prints its report; it returns the exit
+// status.
+func rehearse(ctx context.Context, o rehearsal.Options, asJSON, verbose bool) int {
 	rep, err := rehearsal.Run(ctx, o)
-	if errors.As(err, new(rehearsal.ConfigError)) {
+	if errors.As(err, new(plan.ConfigError)) {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	if rep != nil {
-		write := rep.WriteTable
-		if *asJSON {
-			write = rep.WriteJSON
+		var werr error
+		if asJSON {
+			werr = rep.WriteJSON(os.Stdout)
+		} else {
+			werr = rep.WriteTable(os.Stdout, verbose)
 		}
-		if werr := write(os.Stdout); werr != nil && err == nil {
-			err = werr
-		}
+		err = errors.Join(err, werr)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rehearse:", err)
@@ -122,9 +162,9 @@ func run() int {
 
 // runBench runs the benchmark, prints its table (or JSON) and writes the
 // docs page and plot into out under the project directory.
-func runBench(ctx context.Context, o rehearsal.BenchOptions, asJSON bool, out string) int {
-	rep, err := rehearsal.Bench(ctx, o)
-	if errors.As(err, new(rehearsal.ConfigError)) {
+func runBench(ctx context.Context, o topobench.Options, asJSON bool, out string) int {
+	rep, err := topobench.Run(ctx, o)
+	if errors.As(err, new(plan.ConfigError)) {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -146,7 +186,7 @@ func runBench(ctx context.Context, o rehearsal.BenchOptions, asJSON bool, out st
 			dir = filepath.Join(o.Dir, out)
 		}
 		if err = rep.WriteDocs(dir, command); err == nil {
-			fmt.Fprintf(os.Stderr, "rehearse: wrote %s and %s\n", filepath.Join(dir, rehearsal.BenchPage), filepath.Join(dir, rehearsal.BenchPlot))
+			fmt.Fprintf(os.Stderr, "rehearse: wrote %s and %s\n", filepath.Join(dir, topobench.Page), filepath.Join(dir, topobench.Plot))
 		}
 	}
 	if err != nil {

@@ -172,20 +172,14 @@ type tokenURL struct {
 }
 
 func parseTokenURL(raw string) (tokenURL, error) {
-	u, err := url.Parse(raw)
-	token := ""
-	if err == nil {
-		u.Path = strings.TrimRight(u.Path, "/")
-		token = path.Base(u.Path)
+	d, err := ParseURL(raw)
+	if err != nil {
+		return tokenURL{}, fmt.Errorf("discoveryUrl: %w; mint one with `go run ./cmd/discovery-url --size <centralCount>`", err)
 	}
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || token == "." {
-		return tokenURL{}, errors.New("discoveryUrl is not a token URL such as https://discovery.etcd.io/<token>; " +
-			"mint one with `go run ./cmd/discovery-url --size <centralCount>`")
-	}
-	short := token[:min(4, len(token))] + "..."
-	hide := strings.NewReplacer(token, short)
-	shown := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: hide.Replace(u.Path)}
-	return tokenURL{u: u, shown: shown.String(), hide: hide}, nil
+	short := d.Token[:min(4, len(d.Token))] + "..."
+	hide := strings.NewReplacer(d.Token, short)
+	shown := &url.URL{Scheme: d.Scheme, Host: d.Host, Path: hide.Replace(d.Path)}
+	return tokenURL{u: d.URL, shown: shown.String(), hide: hide}, nil
 }
 
 // get reads the node at elem under the token, turning every failure into an

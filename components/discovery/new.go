@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -40,8 +39,7 @@ func New(ctx context.Context, client *http.Client, service string, size int) (st
 			ErrBadAnswer, endpoint, status, http.StatusText(status), snippet(body))
 	}
 	minted := strings.TrimSpace(string(body))
-	if u, err := url.Parse(minted); err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
-		u.Host == "" || strings.Trim(u.Path, "/") == "" {
+	if _, err := ParseURL(minted); err != nil {
 		return "", fmt.Errorf("%w: GET %s answered 200 but not with a token URL: %s; check --service points at a discovery server",
 			ErrBadAnswer, endpoint, snippet(body))
 	}

@@ -13,15 +13,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/coreos-cloudinit/config"
-
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/components/discovery"
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/nodeboot"
 )
 
-const (
-	claimReplace         = "a member whose data is lost, replaced as docs/operations.md says, is a caught-up voter again; discovery unused"
-	claimReplaceOldToken = "booted on the old discovery URL instead, the replacement never becomes a voter"
+var (
+	claimReplace         = claim{id: "3e", title: "lost member replaced as the docs say", text: "a member whose data is lost, replaced as docs/operations.md says, is a caught-up voter again; discovery unused"}
+	claimReplaceOldToken = claim{id: "3f", title: "replacement on the old token: no voter", text: "booted on the old discovery URL instead, the replacement never becomes a voter"}
 )
 
 // operationsDoc is where the replacement procedure the drill follows is
@@ -110,30 +111,11 @@ func (p replaceProcedure) clearData(flavor cloudconfig.Flavor, dataDir string) e
 }
 
 // env is the node's own environment with the procedure's drop-in applied
-// after it, as systemd applies a later drop-in: the same keys, new values.
-func (p replaceProcedure) env(n *node, initialCluster string) ([]string, error) {
-	override := map[string]string{}
+// after it, as systemd applies a later drop-in.
+func (p replaceProcedure) env(n *localetcd.Node, initialCluster string) ([]string, error) {
 	d := strings.Replace(p.dropIn, initialClusterPlaceholder, initialCluster, 1)
-	if err := dropIn("etcd-member.service", dropInOf("30-replace.conf", d), override); err != nil {
-		return nil, err
-	}
-	return withEnv(n.Env, override), nil
-}
-
-// withEnv returns env (KEY=value, sorted) with the keys of set replaced or
-// added.
-func withEnv(env []string, set map[string]string) []string {
-	var out []string
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); !hasKey(set, k) {
-			out = append(out, kv)
-		}
-	}
-	for k, v := range set {
-		out = append(out, k+"="+v)
-	}
-	slices.Sort(out)
-	return out
+	proc, err := n.Process.WithDropIn("30-replace.conf", d)
+	return proc.Env, err
 }
 
 // drillReplaceCentral loses the last central member's data and replaces the
@@ -141,15 +123,15 @@ func withEnv(env []string, set map[string]string) []string {
 // node's private address). On the way it shows what the new machine does at
 // first boot, before the operator steps in: it runs its user data, with the
 // old discovery URL (line 3f).
-func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line {
-	replace, oldToken := Line{ID: "3e", Claim: claimReplace}, Line{ID: "3f", Claim: claimReplaceOldToken}
+func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *localetcd.Nodes) []Line {
+	replace, oldToken := claimReplace.line(), claimReplaceOldToken.line()
 	skipBoth := func(format string, v ...any) []Line {
 		return []Line{replace.skip(format, v...), oldToken.skip(format, v...)}
 	}
-	if len(c.central) < 3 || len(c.workers) == 0 {
-		return skipBoth("needs 3 or more central nodes and a worker; this cluster has %d and %d", len(c.central), len(c.workers))
+	if len(c.Central) < 3 || len(c.Workers) == 0 {
+		return skipBoth("needs 3 or more central nodes and a worker; this cluster has %d and %d", len(c.Central), len(c.Workers))
 	}
-	if c.plan.Flavor != cloudconfig.Flatcar {
+	if c.Plan.Flavor != cloudconfig.Flatcar {
 		return skipBoth("%s's procedure is written for flatcar's etcd-member.service", operationsDoc)
 	}
 	doc, err := readReplaceProcedure(filepath.Join(r.project, operationsDoc))
@@ -159,50 +141,50 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line 
 		return []Line{replace.fail("%v", err), oldToken.skip("the procedure cannot be followed")}
 	}
 
-	i := len(c.central) - 1
-	n, healthy := c.central[i], c.central[0]
+	i := len(c.Central) - 1
+	n, healthy := c.Central[i], c.Central[0]
 	// Before the failure: a key the replacement must catch up on, and the
 	// token's registrations, which the replacement must leave alone.
 	key, value := "/rehearsal/before-replacing/"+n.Node, "written before "+n.Node+" lost its data"
-	if err := retry(ctx, drillTimeout, func() error { return c.workers[0].endpoint().put(ctx, key, value) }); err != nil {
-		return []Line{replace.fail("put via %s: %v", c.workers[0].Node, err), oldToken.skip("the cluster does not take writes")}
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return c.Workers[0].Endpoint().Put(ctx, key, value) }); err != nil {
+		return []Line{replace.fail("put via %s: %v", c.Workers[0].Node, err), oldToken.skip("the cluster does not take writes")}
 	}
 	regBefore := -1
-	if r.disc != nil {
-		if regBefore, err = r.disc.registered(ctx, c.discoveryURL); err != nil {
+	if r.Discovery != nil {
+		if regBefore, err = r.Discovery.Registered(ctx, c.DiscoveryURL); err != nil {
 			return []Line{replace.fail("registrations under the token: %v", err), oldToken.skip("the token cannot be read")}
 		}
 	}
 
 	// The failure: the machine and its data volume are gone.
-	n.stop(5 * time.Second)
-	if err := os.RemoveAll(n.dataDir()); err != nil {
+	n.Stop(5 * time.Second)
+	if err := os.RemoveAll(n.DataDir()); err != nil {
 		return []Line{replace.fail("lose %s's data: %v", n.Node, err), oldToken.skip("no failure to replace")}
 	}
 	oldToken = r.bootOnOldToken(ctx, c, i, doc)
 
 	// Step 1, from a healthy member: remove the dead member, add the new one
 	// with the same name and peer URL.
-	ms, err := healthy.endpoint().members(ctx)
+	ms, err := healthy.Endpoint().Members(ctx)
 	if err != nil {
 		return []Line{replace.fail("member list from %s: %v", healthy.Node, err), oldToken}
 	}
-	dead := slices.IndexFunc(ms, func(m member) bool { return m.Name == n.Node })
+	dead := slices.IndexFunc(ms, func(m localetcd.Member) bool { return m.Name == n.Node })
 	if dead < 0 {
 		return []Line{replace.fail("%s is not in the member list", n.Node), oldToken}
 	}
-	if err := healthy.endpoint().memberRemove(ctx, ms[dead].ID); err != nil {
+	if err := healthy.Endpoint().MemberRemove(ctx, ms[dead].ID); err != nil {
 		return []Line{replace.fail("member remove %s (%s): %v", n.Node, ms[dead].ID, err), oldToken}
 	}
 	peerURLs := strings.Split(n.Getenv("ETCD_INITIAL_ADVERTISE_PEER_URLS"), ",")
 	// etcd refuses to add a voter until every member has been connected for
 	// 5 s ("unhealthy cluster"), as after the restart of drill 3b: repeat.
-	var added member
-	var all []member
-	err = retry(ctx, drillTimeout, func() error {
-		added, all, err = healthy.endpoint().memberAdd(ctx, peerURLs)
+	var added localetcd.Member
+	var all []localetcd.Member
+	err = localetcd.Retry(ctx, drillTimeout, func() error {
+		added, all, err = healthy.Endpoint().MemberAdd(ctx, peerURLs)
 		if err != nil && !strings.Contains(err.Error(), "unhealthy cluster") {
-			return retryDone{err}
+			return localetcd.Permanent(err)
 		}
 		return err
 	})
@@ -213,38 +195,38 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line 
 
 	// Step 2, on the replacement node: stop etcd, delete what the doc
 	// deletes, write the override, start.
-	n.stop(5 * time.Second)
-	if err := doc.clearData(c.plan.Flavor, n.dataDir()); err != nil {
+	n.Stop(5 * time.Second)
+	if err := doc.clearData(c.Plan.Flavor, n.DataDir()); err != nil {
 		return []Line{replace.fail("%s: %v", operationsDoc, err), oldToken}
 	}
 	env, err := doc.env(n, initialCluster)
 	if err != nil {
 		return []Line{replace.fail("%s: the override: %v", operationsDoc, err), oldToken}
 	}
-	logFrom := logSize(n.proc)
-	n.proc = &proc{name: n.Node, dir: n.dir, bin: r.bin, args: n.Args, env: env}
-	if err := r.startProc(n.proc); err != nil {
+	logFrom := localetcd.LogSize(n.Proc)
+	n.Proc = localetcd.NewProc(n.Node, n.Proc.Dir(), r.Bin, n.Args, env)
+	if err := r.Start(n.Proc); err != nil {
 		return []Line{replace.fail("start the replacement: %v", err), oldToken}
 	}
 	caughtUp := func() error {
-		if err := n.exitError(); err != nil {
+		if err := n.ExitError(); err != nil {
 			return err
 		}
-		st, err := n.endpoint().status(ctx)
+		st, err := n.Endpoint().Status(ctx)
 		if err != nil {
 			return err
 		}
 		if st.Header.MemberID != added.ID {
 			return fmt.Errorf("answers as member %s, want the added %s", st.Header.MemberID, added.ID)
 		}
-		got, err := n.endpoint().get(ctx, key, true)
+		got, err := n.Endpoint().Get(ctx, key, true)
 		if err == nil && got != value {
 			err = fmt.Errorf("has %q, want %q", got, value)
 		}
 		return err
 	}
-	if err := retry(ctx, drillTimeout, caughtUp); err != nil {
-		return []Line{replace.fail("replacement %s not a caught-up member within %s: %v; log:\n%s", n.Node, drillTimeout, err, n.logTail(5)), oldToken}
+	if err := localetcd.Retry(ctx, drillTimeout, caughtUp); err != nil {
+		return []Line{replace.fail("replacement %s not a caught-up member within %s: %v; log:\n%s", n.Node, drillTimeout, err, n.LogTail(5)), oldToken}
 	}
 
 	// The proofs: a voter among voters, no proxy, writes through every
@@ -252,19 +234,19 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line 
 	if why := votersOnly(ctx, n, c); why != "" {
 		return []Line{replace.fail("after replacing %s: %s", n.Node, why), oldToken}
 	}
-	if _, err := os.Stat(filepath.Join(n.dataDir(), "proxy")); err == nil {
+	if _, err := os.Stat(filepath.Join(n.DataDir(), "proxy")); err == nil {
 		return []Line{replace.fail("%s's data dir holds proxy/", n.Node), oldToken}
 	}
 	if _, _, err := writeViaWorkers(ctx, c, "after-replacing-"+n.Node); err != nil {
 		return []Line{replace.fail("after replacing %s: %v", n.Node, err), oldToken}
 	}
 	token := "discovery unused: the override empties ETCD_DISCOVERY"
-	if r.disc != nil {
-		regAfter, err := r.disc.registered(ctx, c.discoveryURL)
+	if r.Discovery != nil {
+		regAfter, err := r.Discovery.Registered(ctx, c.DiscoveryURL)
 		if err != nil || regAfter != regBefore {
 			return []Line{replace.fail("registrations under the token: %d before, %d after (%v)", regBefore, regAfter, err), oldToken}
 		}
-		if tp, _ := tokenPath(c.discoveryURL); strings.Contains(logSince(n.proc, logFrom), filepath.Base(tp)) {
+		if u, err := discovery.ParseURL(c.DiscoveryURL); err == nil && strings.Contains(localetcd.LogSince(n.Proc, logFrom), u.Token) {
 			return []Line{replace.fail("the replacement's log names the discovery token"), oldToken}
 		}
 		token = fmt.Sprintf("the token still has %d registrations and the replacement's log never names it", regAfter)
@@ -272,21 +254,21 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *cluster) []Line 
 
 	// Step 3: the override removed, the member restarts from its data as
 	// the node's own user data starts it.
-	n.stop(5 * time.Second)
-	n.proc = &proc{name: n.Node, dir: n.dir, bin: r.bin, args: n.Args, env: n.Env}
-	if err := r.startProc(n.proc); err != nil {
+	n.Stop(5 * time.Second)
+	n.Proc = localetcd.NewProc(n.Node, n.Proc.Dir(), r.Bin, n.Args, n.Env)
+	if err := r.Start(n.Proc); err != nil {
 		return []Line{replace.fail("restart without the override: %v", err), oldToken}
 	}
-	if err := retry(ctx, drillTimeout, caughtUp); err != nil {
-		return []Line{replace.fail("%s restarted without the override: %v; log:\n%s", n.Node, err, n.logTail(5)), oldToken}
+	if err := localetcd.Retry(ctx, drillTimeout, caughtUp); err != nil {
+		return []Line{replace.fail("%s restarted without the override: %v; log:\n%s", n.Node, err, n.LogTail(5)), oldToken}
 	}
 	return []Line{replace.pass("%s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
-		n.Node, ms[dead].ID, strings.Join(peerURLs, ","), initialCluster, added.ID, len(c.central), key, token, added.ID), oldToken}
+		n.Node, ms[dead].ID, strings.Join(peerURLs, ","), initialCluster, added.ID, len(c.Central), key, token, added.ID), oldToken}
 }
 
 // initialClusterOf is ETCD_INITIAL_CLUSTER as `etcdctl member add` prints
 // it: every member's name=peerURL, the added member under its new name.
-func initialClusterOf(members []member, addedID, name string) string {
+func initialClusterOf(members []localetcd.Member, addedID, name string) string {
 	var conf []string
 	for _, m := range members {
 		mn := m.Name
@@ -303,14 +285,14 @@ func initialClusterOf(members []member, addedID, name string) string {
 // votersOnly checks, through n's own endpoint, that the member list is the
 // program's central nodes, every one started and voting; it returns what is
 // wrong, or "".
-func votersOnly(ctx context.Context, n *node, c *cluster) string {
-	ms, err := n.endpoint().members(ctx)
+func votersOnly(ctx context.Context, n *localetcd.Node, c *localetcd.Nodes) string {
+	ms, err := n.Endpoint().Members(ctx)
 	if err != nil {
 		return fmt.Sprintf("member list via %s: %v", n.Node, err)
 	}
 	var got, want []string
-	for i := range c.central {
-		want = append(want, components.CentralName(c.plan.Cluster, i))
+	for i := range c.Central {
+		want = append(want, components.CentralName(c.Plan.Cluster, i))
 	}
 	for _, m := range ms {
 		switch {
@@ -332,36 +314,36 @@ func votersOnly(ctx context.Context, n *node, c *cluster) string {
 // unchanged, the old discovery URL in it: at the dead member's address (AWS),
 // and at a new address (DigitalOcean). Neither may become a member. The
 // procedure's deletions must leave the data dir blank after either.
-func (r *rehearsal) bootOnOldToken(ctx context.Context, c *cluster, i int, doc replaceProcedure) Line {
-	l := Line{ID: "3f", Claim: claimReplaceOldToken}
-	n := c.central[i]
+func (r *rehearsal) bootOnOldToken(ctx context.Context, c *localetcd.Nodes, i int, doc replaceProcedure) Line {
+	l := claimReplaceOldToken.line()
+	n := c.Central[i]
 	central := map[string]string{}
-	for k, cn := range c.central {
-		central[c.plan.Central[k].CloudIP] = cn.Addr
+	for k, cn := range c.Central {
+		central[c.Plan.Central[k].CloudIP] = cn.Addr
 	}
 	var outcomes []string
 	for _, at := range []struct{ where, addr, dir string }{
-		{"at its own address (AWS)", n.Addr, n.dir},
-		{"at a new address (DigitalOcean)", centralAddr(r.block, len(c.central)), filepath.Join(r.dir, n.Node+"-new-address")},
+		{"at its own address (AWS)", n.Addr, n.Proc.Dir()},
+		{"at a new address (DigitalOcean)", localetcd.CentralAddr(r.Block, len(c.Central)), filepath.Join(r.Dir, n.Node+"-new-address")},
 	} {
-		p, err := Interpret(c.plan.Flavor, c.plan.Central[i], at.addr, central)
+		p, err := nodeboot.Interpret(c.Plan.Flavor, c.Plan.Central[i], at.addr, central)
 		if err != nil {
 			return l.fail("%v", err)
 		}
 		if p.Getenv("ETCD_DISCOVERY") == "" {
 			return l.skip("%s's user data names no discovery URL", n.Node)
 		}
-		b := &node{Process: p, proc: &proc{name: n.Node, dir: at.dir, bin: r.bin, args: p.Args, env: p.Env}}
-		from := logSize(b.proc)
-		if err := r.startProc(b.proc); err != nil {
+		b := &localetcd.Node{Process: p, Proc: localetcd.NewProc(n.Node, at.dir, r.Bin, p.Args, p.Env)}
+		from := localetcd.LogSize(b.Proc)
+		if err := r.Start(b.Proc); err != nil {
 			return l.fail("%v", err)
 		}
 		outcome, err := proxyOrExit(ctx, b, from)
-		b.stop(5 * time.Second)
+		b.Stop(5 * time.Second)
 		if err != nil {
 			return l.fail("%s %s: %v", n.Node, at.where, err)
 		}
-		ms, err := c.central[0].endpoint().members(ctx)
+		ms, err := c.Central[0].Endpoint().Members(ctx)
 		if err != nil {
 			return l.fail("member list: %v", err)
 		}
@@ -369,10 +351,10 @@ func (r *rehearsal) bootOnOldToken(ctx context.Context, c *cluster, i int, doc r
 		if m := memberAt(ms, at.addr); m != "" && at.addr != n.Addr {
 			return l.fail("%s %s joined as member %s", n.Node, at.where, m)
 		}
-		if err := doc.clearData(c.plan.Flavor, b.dataDir()); err != nil {
+		if err := doc.clearData(c.Plan.Flavor, b.DataDir()); err != nil {
 			return l.fail("%s: %v", operationsDoc, err)
 		}
-		if left := leftInDataDir(b.dataDir()); left != "" {
+		if left := leftInDataDir(b.DataDir()); left != "" {
 			return l.fail("%s %s %s; the procedure's rm -rf %s leaves %s in the data dir, so etcd would start from it again",
 				n.Node, at.where, outcome, strings.Join(doc.remove, " "), left)
 		}
@@ -394,7 +376,7 @@ func leftInDataDir(dir string) string {
 }
 
 // memberAt returns the name (or id) of the member whose peer URL is at addr.
-func memberAt(ms []member, addr string) string {
+func memberAt(ms []localetcd.Member, addr string) string {
 	for _, m := range ms {
 		for _, u := range m.PeerURLs {
 			if strings.Contains(u, "//"+addr+":") {
@@ -405,26 +387,20 @@ func memberAt(ms []member, addr string) string {
 	return ""
 }
 
-func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
-
-func dropInOf(name, content string) config.UnitDropIn {
-	return config.UnitDropIn{Name: name, Content: content}
-}
-
 // proxyOrExit waits until a would-be member started on a full token runs as
 // a proxy or exits, and says which, with etcd's own last words for an exit
 // (its log from logFrom on).
-func proxyOrExit(ctx context.Context, n *node, logFrom int64) (string, error) {
-	proxyDir := filepath.Join(n.dataDir(), "proxy")
+func proxyOrExit(ctx context.Context, n *localetcd.Node, logFrom int64) (string, error) {
+	proxyDir := filepath.Join(n.DataDir(), "proxy")
 	var outcome string
-	err := retry(ctx, drillTimeout, func() error {
+	err := localetcd.Retry(ctx, drillTimeout, func() error {
 		if _, err := os.Stat(proxyDir); err == nil {
 			outcome = "silently runs as a proxy (its data dir holds proxy/, not member/)"
 			return nil
 		}
-		if err := n.exitError(); err != nil {
+		if err := n.ExitError(); err != nil {
 			outcome = "fails: " + err.Error()
-			if w := lastWarnings(logSince(n.proc, logFrom), 4); w != "" {
+			if w := localetcd.LastWarnings(localetcd.LogSince(n.Proc, logFrom), 4); w != "" {
 				outcome += " (" + w + ")"
 			}
 			return nil
@@ -432,7 +408,7 @@ func proxyOrExit(ctx context.Context, n *node, logFrom int64) (string, error) {
 		return fmt.Errorf("still starting")
 	})
 	if err != nil {
-		return "", fmt.Errorf("neither proxy nor failure within %s; log:\n%s", drillTimeout, n.logTail(5))
+		return "", fmt.Errorf("neither proxy nor failure within %s; log:\n%s", drillTimeout, n.LogTail(5))
 	}
 	return outcome, nil
 }

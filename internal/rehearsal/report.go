@@ -20,9 +20,16 @@ const (
 	Skip Status = "skip"
 )
 
+// claim is what one report line proves: in a few words, and in full.
+type claim struct{ id, title, text string }
+
+func (c claim) line() Line { return Line{ID: c.id, Title: c.title, Claim: c.text} }
+
 // Line is one proof: what is claimed, whether it held, and the evidence.
 type Line struct {
-	ID       string `json:"id"`
+	ID string `json:"id"`
+	// Title is the claim in a few words, for the short report.
+	Title    string `json:"title"`
 	Claim    string `json:"claim"`
 	Status   Status `json:"status"`
 	Evidence string `json:"evidence"`
@@ -35,8 +42,6 @@ func (l Line) with(s Status, format string, v ...any) Line {
 	l.Status, l.Evidence = s, fmt.Sprintf(format, v...)
 	return l
 }
-
-func skipped(id, claim, why string) Line { return Line{ID: id, Claim: claim}.skip("%s", why) }
 
 // Timings are wall-clock seconds per phase.
 type Timings struct {
@@ -84,16 +89,28 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return e.Encode(r)
 }
 
-// WriteTable writes the report for people.
-func (r *Report) WriteTable(w io.Writer) error {
+// reportWidth is the terminal width the short report fits.
+const reportWidth = 100
+
+// WriteTable writes the report for people: a line per proof with its
+// result and, cut to fit reportWidth columns, its evidence; verbose adds
+// every claim in full with all of its evidence.
+func (r *Report) WriteTable(w io.Writer, verbose bool) error {
 	r.sort()
 	fmt.Fprintf(w, "rehearsal of stack %s: cluster %s, %s with %s workers, %d central + %d workers\n\n",
 		r.Stack, r.Cluster, r.Flavor, r.WorkerProxy, r.Central, r.Workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRESULT\tCLAIM\tEVIDENCE")
+	if verbose {
+		fmt.Fprintln(tw, "ID\tRESULT\tCLAIM\tEVIDENCE")
+	}
 	for _, l := range r.Lines {
 		ev, _, _ := strings.Cut(l.Evidence, "\n")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, strings.ToUpper(string(l.Status)), l.Claim, ev)
+		if verbose {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, strings.ToUpper(string(l.Status)), l.Claim, ev)
+			continue
+		}
+		head := fmt.Sprintf("%-3s %-4s %-40s ", l.ID, strings.ToUpper(string(l.Status)), l.Title)
+		fmt.Fprintln(tw, head+cut(ev, reportWidth-len(head)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -111,6 +128,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "\n%s. seconds: etcd binary %.1f, boot %.1f, verify %.1f, drills %.1f, demos %.1f, total %.1f\n",
 		verdict, t.EtcdBinary, t.Boot, t.Verify, t.Drills, t.Demos, t.Total)
 	return err
+}
+
+// cut shortens s to n runes, marking the cut.
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func (r *Report) sort() {

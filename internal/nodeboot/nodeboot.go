@@ -1,4 +1,4 @@
-package rehearsal
+package nodeboot
 
 import (
 	"fmt"
@@ -13,7 +13,11 @@ import (
 	"github.com/coreos/coreos-cloudinit/config"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/plan"
 )
+
+// etcdImageEntrypoint is where the etcd image keeps its binary.
+const etcdImageEntrypoint = "/usr/local/bin/etcd"
 
 // Kind is what an etcd process on a node is.
 type Kind string
@@ -28,7 +32,7 @@ const (
 // already on loopback.
 type Process struct {
 	Node string
-	Role Role
+	Role plan.Role
 	// Addr is the node's loopback address: its private, public and local
 	// address at once.
 	Addr string
@@ -50,11 +54,38 @@ func (p Process) Getenv(key string) string {
 	return ""
 }
 
+// WithEnv is p with the keys of set replaced or added in its environment.
+func (p Process) WithEnv(set map[string]string) Process {
+	var env []string
+	for _, kv := range p.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, replaced := set[k]; !replaced {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range set {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	p.Env = env
+	return p
+}
+
+// WithDropIn is p as systemd runs it once a drop-in called name, holding
+// content, is added to its unit: the keys it sets take their new values.
+func (p Process) WithDropIn(name, content string) (Process, error) {
+	set := map[string]string{}
+	if err := dropIn(p.Unit, config.UnitDropIn{Name: name, Content: content}, set); err != nil {
+		return p, err
+	}
+	return p.WithEnv(set), nil
+}
+
 // Interpret reads node's cloud-config the way its OS would and returns the
 // etcd process it would run. addr is the node's loopback address; central maps
 // each central node's cloud private IP to its loopback address. Anything the
 // rehearsal cannot interpret is an error naming the node and the line.
-func Interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[string]string) (Process, error) {
+func Interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central map[string]string) (Process, error) {
 	p, err := interpret(flavor, node, addr, central)
 	if err != nil {
 		return Process{}, fmt.Errorf("node %s: %w", node.Name, err)
@@ -62,7 +93,7 @@ func Interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[st
 	return p, nil
 }
 
-func interpret(flavor cloudconfig.Flavor, node Node, addr string, central map[string]string) (Process, error) {
+func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central map[string]string) (Process, error) {
 	if !config.IsCloudConfig(node.UserData) {
 		return Process{}, fmt.Errorf("user data is not a #cloud-config")
 	}

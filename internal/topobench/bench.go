@@ -1,4 +1,7 @@
-package rehearsal
+// Package topobench measures etcd on every node against isolated etcd on
+// real local etcd processes, and writes the figures, plot and page of
+// docs/performance.md, section 3.
+package topobench
 
 import (
 	"context"
@@ -13,6 +16,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/nodeboot"
+	"github.com/isolatedetcd/cluster/internal/plan"
 )
 
 // Topology is how a benchmarked cluster of N nodes runs etcd.
@@ -32,8 +39,8 @@ var Topologies = []Topology{Everywhere, Isolated}
 // isolatedMembers is how many voting members the isolated topology has.
 const isolatedMembers = 3
 
-// BenchOptions choose what the benchmark measures.
-type BenchOptions struct {
+// Options choose what the benchmark measures.
+type Options struct {
 	// Dir and Stack name the project and stack whose flatcar user data the
 	// nodes run (the central nodes' for members, the gateway workers').
 	Dir, Stack string
@@ -53,8 +60,8 @@ type BenchOptions struct {
 	Log func(string)
 }
 
-// BenchRun is one cluster booted, measured and torn down.
-type BenchRun struct {
+// Result is one cluster booted, measured and torn down.
+type Result struct {
 	Topology Topology `json:"topology"`
 	N        int      `json:"n"`
 	Run      int      `json:"run"`
@@ -77,8 +84,8 @@ type BenchRun struct {
 	Transferred bool `json:"transferred,omitempty"`
 }
 
-// BenchReport is every run of one benchmark, with the machine it ran on.
-type BenchReport struct {
+// Report is every run of one benchmark, with the machine it ran on.
+type Report struct {
 	Machine Machine `json:"machine"`
 	Started string  `json:"started"`
 	// LoadBefore is the load average (1, 5, 15 min) the first run started
@@ -93,7 +100,7 @@ type BenchReport struct {
 	Warmup      int        `json:"warmup"`
 	Writes      int        `json:"writes"`
 	Etcd        string     `json:"etcd"`
-	Runs        []BenchRun `json:"runs"`
+	Runs        []Result   `json:"runs"`
 	TotalS      float64    `json:"totalS"`
 }
 
@@ -107,12 +114,12 @@ const (
 	defaultBenchBoot = 120 * time.Second
 )
 
-// Bench boots, for every size N and run, a cluster of N nodes in each
+// Run boots, for every size N and run, a cluster of N nodes in each
 // topology on loopback, measures sequential write latency and the recovery
 // from a killed leader through the last node's local endpoint, and tears it
 // down. Every process and temporary directory is gone when Bench returns,
 // also when ctx is cancelled.
-func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
+func Run(ctx context.Context, o Options) (*Report, error) {
 	start := time.Now()
 	if o.Log == nil {
 		o.Log = func(string) {}
@@ -132,12 +139,12 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	if _, err := benchPlan(o, o.Sizes[0], "http://127.0.0.1:2379/v2/keys/discovery/check"); err != nil {
 		return nil, err
 	}
-	bin, err := EtcdBinary(ctx, o.Log)
+	bin, err := localetcd.Binary(ctx, o.Log)
 	if err != nil {
 		return nil, err
 	}
-	rep := &BenchReport{Machine: ThisMachine(), Started: start.UTC().Format(time.RFC3339), Sizes: o.Sizes, RunsEach: o.Runs,
-		Warmup: o.Warmup, Writes: o.Writes, Etcd: EtcdModuleVersion, MaxLoad: o.MaxLoad}
+	rep := &Report{Machine: ThisMachine(), Started: start.UTC().Format(time.RFC3339), Sizes: o.Sizes, RunsEach: o.Runs,
+		Warmup: o.Warmup, Writes: o.Writes, Etcd: localetcd.Version, MaxLoad: o.MaxLoad}
 	t := time.Now()
 	if rep.LoadBefore, err = waitLoad(ctx, o.MaxLoad, o.LoadWait, o.Log); err != nil {
 		return nil, err
@@ -169,95 +176,90 @@ const benchCluster = "etcd-bench"
 
 // benchPlan is the program's flatcar user data for 3 central nodes and n-3
 // gateway workers on the stack of o.
-func benchPlan(o BenchOptions, n int, discoveryURL string) (*Plan, error) {
+func benchPlan(o Options, n int, discoveryURL string) (*plan.Plan, error) {
 	central, workers := isolatedMembers, n-isolatedMembers
-	args, err := StackArgs(o.Dir, o.Stack, Overrides{Central: &central, Workers: &workers, Flavor: "flatcar", WorkerProxy: "gateway"})
+	args, err := plan.StackArgs(o.Dir, o.Stack, plan.Overrides{Central: &central, Workers: &workers, Flavor: "flatcar", WorkerProxy: "gateway"})
 	if err != nil {
 		return nil, err
 	}
 	args.DiscoveryURL, args.SkipDiscoveryCheck = discoveryURL, true
-	return UserData(benchCluster, args)
+	return plan.Read(benchCluster, args)
 }
 
 // benchNodes are the nodes of one topology of n nodes on block: isolated is
 // the program's cluster; everywhere runs the central user data on all n
 // nodes, each under its own name.
-func benchNodes(plan *Plan, topo Topology, n, block int) (*cluster, error) {
-	c := &cluster{plan: plan}
+func benchNodes(pl *plan.Plan, topo Topology, n, block int) (*localetcd.Nodes, error) {
 	if topo == Isolated {
-		nodes, err := prepare(plan, block)
-		if err != nil {
-			return nil, err
-		}
-		c.central, c.workers = split(nodes)
-		return c, nil
+		return localetcd.Prepare(pl, block, "")
 	}
+	c := &localetcd.Nodes{Plan: pl}
 	for i := range n {
-		p, err := Interpret(plan.Flavor, plan.Central[0], centralAddr(block, i), nil)
+		p, err := nodeboot.Interpret(pl.Flavor, pl.Central[0], localetcd.CentralAddr(block, i), nil)
 		if err != nil {
 			return nil, err
 		}
 		p.Node = benchCluster + "-node-" + strconv.Itoa(i)
-		p.Env = withEnv(p.Env, map[string]string{"ETCD_NAME": p.Node})
-		c.central = append(c.central, &node{Process: p})
+		p = p.WithEnv(map[string]string{"ETCD_NAME": p.Node})
+		c.Central = append(c.Central, &localetcd.Node{Process: p})
 	}
 	return c, nil
 }
 
 // benchOne boots one cluster, measures it and tears it down.
-func benchOne(ctx context.Context, bin string, o BenchOptions, topo Topology, n int) (BenchRun, error) {
-	res := BenchRun{Topology: topo, N: n}
-	block, err := freeBlock()
+func benchOne(ctx context.Context, bin string, o Options, topo Topology, n int) (Result, error) {
+	res := Result{Topology: topo, N: n}
+	block, err := localetcd.FreeBlock()
 	if err != nil {
 		return res, err
 	}
-	r := &rehearsal{bin: bin, block: block, bootTimeout: o.BootTimeout, log: o.Log}
-	if r.dir, err = os.MkdirTemp("", "rehearse-bench-*"); err != nil {
-		return res, err
-	}
-	defer r.cleanup()
-	tokenURL := newTokenURL(discoveryAddr(block))
-	plan, err := benchPlan(o, n, tokenURL)
+	r, err := localetcd.NewHost(bin, block, o.BootTimeout)
 	if err != nil {
 		return res, err
 	}
-	c, err := benchNodes(plan, topo, n, block)
+	defer r.Close()
+	tokenURL := localetcd.NewTokenURL(localetcd.DiscoveryAddr(block))
+	pl, err := benchPlan(o, n, tokenURL)
 	if err != nil {
 		return res, err
 	}
-	res.Voters = len(c.central)
+	c, err := benchNodes(pl, topo, n, block)
+	if err != nil {
+		return res, err
+	}
+	res.Voters = len(c.Central)
 	t := time.Now()
-	if err := r.startDiscovery(ctx, tokenURL, res.Voters); err != nil {
+	if err := r.StartDiscovery(ctx, tokenURL, res.Voters); err != nil {
 		return res, err
 	}
-	if err := r.boot(ctx, c); err != nil {
+	if err := r.Boot(ctx, c); err != nil {
 		return res, err
 	}
 	res.BootS = since(t)
-	all := append(slices.Clone(c.central), c.workers...)
+	all := append(slices.Clone(c.Central), c.Workers...)
 	last := all[len(all)-1]
-	res.Endpoint = map[Kind]string{Member: "member", Gateway: "gateway", V2Proxy: "v2 proxy"}[last.Kind]
-	if ms, err := last.endpoint().members(ctx); err != nil || len(ms) != res.Voters {
+	res.Endpoint = map[nodeboot.Kind]string{nodeboot.Member: "member", nodeboot.Gateway: "gateway", nodeboot.V2Proxy: "v2 proxy"}[last.Kind]
+	if ms, err := last.Endpoint().Members(ctx); err != nil || len(ms) != res.Voters {
 		return res, fmt.Errorf("%d members via %s, want %d: %v", len(ms), last.Node, res.Voters, err)
 	}
 
 	// (a) Sequential writes over one kept-open connection, as a client on
 	// the node keeps its connection.
-	hc := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
+	hc := &http.Client{Timeout: localetcd.RequestTimeout, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}}
 	defer hc.CloseIdleConnections()
-	ep := last.endpoint()
-	if err := retry(ctx, drillTimeout, func() error { return ep.putWith(ctx, hc, "/bench/warmup", benchValue) }); err != nil {
+	ep := last.Endpoint()
+	if err := localetcd.Retry(ctx, firstWriteTimeout, func() error { return ep.PutWith(ctx, hc, "/bench/warmup", benchValue) }); err != nil {
 		return res, fmt.Errorf("first write via %s: %w", last.Node, err)
 	}
 	for i := range o.Warmup {
-		if err := ep.putWith(ctx, hc, fmt.Sprintf("/bench/warmup/%d", i), benchValue); err != nil {
+		if err := ep.PutWith(ctx, hc, fmt.Sprintf("/bench/warmup/%d", i), benchValue); err != nil {
 			return res, fmt.Errorf("warm-up write via %s: %w", last.Node, err)
 		}
 	}
 	lat := make([]time.Duration, o.Writes)
 	for i := range lat {
 		t := time.Now()
-		if err := ep.putWith(ctx, hc, fmt.Sprintf("/bench/k/%d", i), benchValue); err != nil {
+		if err := ep.PutWith(ctx, hc, fmt.Sprintf("/bench/k/%d", i), benchValue); err != nil {
 			return res, fmt.Errorf("write %d via %s: %w", i, last.Node, err)
 		}
 		lat[i] = time.Since(t)
@@ -272,7 +274,7 @@ func benchOne(ctx context.Context, bin string, o BenchOptions, topo Topology, n 
 	}
 	res.Transferred = transferred
 	t0 := time.Now()
-	if err := leader.kill(5 * time.Second); err != nil {
+	if err := leader.Kill(5 * time.Second); err != nil {
 		return res, err
 	}
 	d, attempts, err := firstWrite(ctx, ep, t0)
@@ -286,19 +288,19 @@ func benchOne(ctx context.Context, bin string, o BenchOptions, topo Topology, n 
 
 // benchLeader returns the leader, first moving leadership off the last node
 // when it leads: the endpoint under test must outlive the kill.
-func benchLeader(ctx context.Context, c *cluster, last *node) (*node, bool, error) {
-	byID := func() (*node, map[string]*node, error) {
-		st, err := c.central[0].endpoint().status(ctx)
+func benchLeader(ctx context.Context, c *localetcd.Nodes, last *localetcd.Node) (*localetcd.Node, bool, error) {
+	byID := func() (*localetcd.Node, map[string]*localetcd.Node, error) {
+		st, err := c.Central[0].Endpoint().Status(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("status of %s: %w", c.central[0].Node, err)
+			return nil, nil, fmt.Errorf("status of %s: %w", c.Central[0].Node, err)
 		}
-		ms, err := c.central[0].endpoint().members(ctx)
+		ms, err := c.Central[0].Endpoint().Members(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		ids := map[string]*node{}
+		ids := map[string]*localetcd.Node{}
 		for _, m := range ms {
-			for _, n := range c.central {
+			for _, n := range c.Central {
 				if n.Node == m.Name {
 					ids[m.ID] = n
 				}
@@ -320,10 +322,10 @@ func benchLeader(ctx context.Context, c *cluster, last *node) (*node, bool, erro
 			break
 		}
 	}
-	if err := leader.endpoint().transferLeadership(ctx, target); err != nil {
+	if err := leader.Endpoint().TransferLeadership(ctx, target); err != nil {
 		return nil, false, fmt.Errorf("move leadership off %s: %w", last.Node, err)
 	}
-	err = retry(ctx, transferBound, func() error {
+	err = localetcd.Retry(ctx, transferBound, func() error {
 		if leader, _, err = byID(); err == nil && leader == last {
 			err = errors.New("the last node still leads")
 		}
@@ -336,7 +338,7 @@ func benchLeader(ctx context.Context, c *cluster, last *node) (*node, bool, erro
 // recoveryAttempt, and returns the time from t0 to the end of the first that
 // succeeds, and how many were started. Each attempt opens its own
 // connection, as a client reconnects. Bounded by recoveryBound.
-func firstWrite(ctx context.Context, ep endpoint, t0 time.Time) (time.Duration, int, error) {
+func firstWrite(ctx context.Context, ep localetcd.Endpoint, t0 time.Time) (time.Duration, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, recoveryBound)
 	defer cancel()
 	type result struct {
@@ -357,7 +359,7 @@ func firstWrite(ctx context.Context, ep endpoint, t0 time.Time) (time.Duration, 
 		wg.Go(func() {
 			actx, acancel := context.WithTimeout(ctx, recoveryAttempt)
 			defer acancel()
-			err := ep.put(actx, key, benchValue)
+			err := ep.Put(actx, key, benchValue)
 			select {
 			case results <- result{time.Now(), err}:
 			case <-ctx.Done():
@@ -457,7 +459,7 @@ func waitLoad(ctx context.Context, max float64, wait time.Duration, log func(str
 
 // ThisMachine describes the machine the process runs on (Linux /proc).
 func ThisMachine() Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Kernel: strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")), TempFS: tempFS()}
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Kernel: strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")), TempFS: localetcd.TempFS()}
 	for line := range strings.Lines(readFile("/proc/cpuinfo")) {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
 			m.CPU = strings.TrimSpace(v)
@@ -502,7 +504,7 @@ func spreadOf(v []float64) Spread {
 }
 
 // Summaries are the report's runs per size and topology, by size.
-func (b *BenchReport) Summaries() []Summary {
+func (b *Report) Summaries() []Summary {
 	var out []Summary
 	for _, n := range b.Sizes {
 		for _, topo := range Topologies {
@@ -523,3 +525,8 @@ func (b *BenchReport) Summaries() []Summary {
 	}
 	return out
 }
+
+// firstWriteTimeout bounds the first write through a freshly booted cluster.
+const firstWriteTimeout = 15 * time.Second
+
+func since(t time.Time) float64 { return time.Since(t).Round(10 * time.Millisecond).Seconds() }

@@ -1,4 +1,4 @@
-package rehearsal
+package topobench
 
 import (
 	"errors"
@@ -14,15 +14,15 @@ import (
 // Where the bench writes its results, and the markers around the part of
 // the page it owns: text outside them is kept as it is.
 const (
-	BenchPage  = "performance.md"
-	BenchPlot  = "etcd-topologies.svg"
+	Page       = "performance.md"
+	Plot       = "etcd-topologies.svg"
 	benchBegin = "<!-- begin: written by `go run ./cmd/rehearse --bench`; edit outside these markers -->"
 	benchEnd   = "<!-- end: written by `go run ./cmd/rehearse --bench` -->"
 )
 
 // WriteMarkdown writes the machine, the command, the summary table, the
 // plot and every run.
-func (b *BenchReport) WriteMarkdown(w io.Writer, command string) error {
+func (b *Report) WriteMarkdown(w io.Writer, command string) error {
 	m := b.Machine
 	started, _ := time.Parse(time.RFC3339, b.Started)
 	var p strings.Builder
@@ -45,7 +45,7 @@ func (b *BenchReport) WriteMarkdown(w io.Writer, command string) error {
 		fmt.Fprintf(&p, "| %d | %s | %d | %s | %s | %s | %s |\n", s.N, s.Topology, s.Voters, s.Endpoint,
 			spread(s.P50, 2), spread(s.P99, 2), spread(s.RecoveryMs, 0))
 	}
-	fmt.Fprintf(&p, "\n![write latency and leader-kill recovery against N, both topologies](%s)\n\n", BenchPlot)
+	fmt.Fprintf(&p, "\n![write latency and leader-kill recovery against N, both topologies](%s)\n\n", Plot)
 	p.WriteString("<details><summary>Every run</summary>\n\n")
 	p.WriteString("| N | topology | run | boot (s) | write p50 (ms) | write p99 (ms) | leader kill → write (ms) | writes tried | leadership moved off the last node first |\n")
 	p.WriteString("|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
@@ -68,9 +68,9 @@ func spread(s Spread, digits int) string {
 }
 
 // WriteDocs writes the plot to dir/etcd-topologies.svg and the results into
-// dir/performance.md (BenchPage) between its markers, keeping the rest of the page;
+// dir/performance.md (Page) between its markers, keeping the rest of the page;
 // a missing page is created with a title.
-func (b *BenchReport) WriteDocs(dir, command string) error {
+func (b *Report) WriteDocs(dir, command string) error {
 	svg, err := b.SVG()
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (b *BenchReport) WriteDocs(dir, command string) error {
 	if err := b.WriteMarkdown(&md, command); err != nil {
 		return err
 	}
-	page := filepath.Join(dir, BenchPage)
+	page := filepath.Join(dir, Page)
 	old, err := os.ReadFile(page)
 	if errors.Is(err, fs.ErrNotExist) {
 		old, err = []byte("# etcd everywhere or isolated: measured\n\n"+benchBegin+"\n"+benchEnd+"\n"), nil
@@ -96,7 +96,7 @@ func (b *BenchReport) WriteDocs(dir, command string) error {
 		return fmt.Errorf("%s: the markers %q and %q are missing; put them where the results go", page, benchBegin, benchEnd)
 	}
 	text := before + benchBegin + "\n" + md.String() + benchEnd + after
-	if err := os.WriteFile(filepath.Join(dir, BenchPlot), svg, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, Plot), svg, 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(page, []byte(text), 0o644)

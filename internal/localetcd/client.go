@@ -1,4 +1,4 @@
-package rehearsal
+package localetcd
 
 import (
 	"bytes"
@@ -14,24 +14,24 @@ import (
 	"time"
 )
 
-// requestTimeout bounds every request to an etcd endpoint.
-const requestTimeout = 3 * time.Second
+// RequestTimeout bounds every request to an etcd endpoint.
+const RequestTimeout = 3 * time.Second
 
 // client talks to etcd over plain HTTP JSON: the v3 API through its gRPC
 // gateway, the v2 API directly. Every host is a loopback address.
-var client = &http.Client{Timeout: requestTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+var client = &http.Client{Timeout: RequestTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
-// endpoint is one etcd client address, host:port.
-type endpoint string
+// Endpoint is one etcd client address, host:port.
+type Endpoint string
 
-func (e endpoint) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+func (e Endpoint) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
 	return e.doWith(ctx, client, method, path, contentType, body, out)
 }
 
 // doWith sends a request with hc, which may keep connections open (client
 // does not).
-func (e endpoint) doWith(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+func (e Endpoint) doWith(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+string(e)+path, body)
 	if err != nil {
@@ -58,7 +58,7 @@ func (e endpoint) doWith(ctx context.Context, hc *http.Client, method, path, con
 }
 
 // v3 posts a JSON request to a v3 gRPC-gateway path.
-func (e endpoint) v3(ctx context.Context, path string, in, out any) error {
+func (e Endpoint) v3(ctx context.Context, path string, in, out any) error {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -68,13 +68,13 @@ func (e endpoint) v3(ctx context.Context, path string, in, out any) error {
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// put writes key=value through the v3 API.
-func (e endpoint) put(ctx context.Context, key, value string) error {
-	return e.putWith(ctx, client, key, value)
+// Put writes key=value through the v3 API.
+func (e Endpoint) Put(ctx context.Context, key, value string) error {
+	return e.PutWith(ctx, client, key, value)
 }
 
-// putWith writes key=value through the v3 API with hc.
-func (e endpoint) putWith(ctx context.Context, hc *http.Client, key, value string) error {
+// PutWith writes key=value through the v3 API with hc.
+func (e Endpoint) PutWith(ctx context.Context, hc *http.Client, key, value string) error {
 	b, err := json.Marshal(map[string]string{"key": b64(key), "value": b64(value)})
 	if err != nil {
 		return err
@@ -82,9 +82,9 @@ func (e endpoint) putWith(ctx context.Context, hc *http.Client, key, value strin
 	return e.doWith(ctx, hc, http.MethodPost, "/v3/kv/put", "application/json", bytes.NewReader(b), nil)
 }
 
-// get reads key through the v3 API; serializable reads the endpoint's own
+// Get reads key through the v3 API; serializable reads the endpoint's own
 // copy without asking the leader.
-func (e endpoint) get(ctx context.Context, key string, serializable bool) (string, error) {
+func (e Endpoint) Get(ctx context.Context, key string, serializable bool) (string, error) {
 	var r struct {
 		Kvs []struct{ Value string } `json:"kvs"`
 	}
@@ -98,8 +98,8 @@ func (e endpoint) get(ctx context.Context, key string, serializable bool) (strin
 	return string(v), err
 }
 
-// member is one entry of the member list.
-type member struct {
+// Member is one entry of the member list.
+type Member struct {
 	ID         string   `json:"ID"`
 	Name       string   `json:"name"`
 	PeerURLs   []string `json:"peerURLs"`
@@ -107,53 +107,52 @@ type member struct {
 	IsLearner  bool     `json:"isLearner"`
 }
 
-func (e endpoint) members(ctx context.Context) ([]member, error) {
+func (e Endpoint) Members(ctx context.Context) ([]Member, error) {
 	var r struct {
-		Members []member `json:"members"`
+		Members []Member `json:"members"`
 	}
 	err := e.v3(ctx, "/v3/cluster/member/list", map[string]any{}, &r)
 	return r.Members, err
 }
 
-// memberRemove removes the member with id (decimal, as the member list
+// MemberRemove removes the member with id (decimal, as the member list
 // gives it) from the cluster.
-func (e endpoint) memberRemove(ctx context.Context, id string) error {
+func (e Endpoint) MemberRemove(ctx context.Context, id string) error {
 	return e.v3(ctx, "/v3/cluster/member/remove", map[string]any{"ID": id}, nil)
 }
 
-// memberAdd announces a new voting member at peerURLs and returns it and the
-// member list that includes it.
-func (e endpoint) memberAdd(ctx context.Context, peerURLs []string) (member, []member, error) {
+// MemberAdd announces a new voting member at peerURLs and returns it and the
+// Member list that includes it.
+func (e Endpoint) MemberAdd(ctx context.Context, peerURLs []string) (Member, []Member, error) {
 	var r struct {
-		Member  member   `json:"member"`
-		Members []member `json:"members"`
+		Member  Member   `json:"member"`
+		Members []Member `json:"members"`
 	}
 	err := e.v3(ctx, "/v3/cluster/member/add", map[string]any{"peerURLs": peerURLs}, &r)
 	return r.Member, r.Members, err
 }
 
-// transferLeadership asks the leader at e to hand leadership to member id.
-func (e endpoint) transferLeadership(ctx context.Context, id string) error {
+// TransferLeadership asks the leader at e to hand leadership to member id.
+func (e Endpoint) TransferLeadership(ctx context.Context, id string) error {
 	return e.v3(ctx, "/v3/maintenance/transfer-leadership", map[string]any{"targetID": id}, nil)
 }
 
-// status is a member's own view: its id and the leader it follows.
-type status struct {
+// Status is a member's own view: its id and the leader it follows.
+type Status struct {
 	Header struct {
 		MemberID string `json:"member_id"`
 	} `json:"header"`
-	Leader   string `json:"leader"`
-	RaftTerm string `json:"raftTerm"`
+	Leader string `json:"leader"`
 }
 
-func (e endpoint) status(ctx context.Context) (status, error) {
-	var s status
+func (e Endpoint) Status(ctx context.Context) (Status, error) {
+	var s Status
 	err := e.v3(ctx, "/v3/maintenance/status", map[string]any{}, &s)
 	return s, err
 }
 
-// healthy reports the /health answer.
-func (e endpoint) healthy(ctx context.Context) error {
+// Healthy reports the /health answer.
+func (e Endpoint) Healthy(ctx context.Context) error {
 	var h struct {
 		Health string `json:"health"`
 		Reason string `json:"reason"`
@@ -167,15 +166,15 @@ func (e endpoint) healthy(ctx context.Context) error {
 	return nil
 }
 
-// v2Set writes key=value through the v2 API.
-func (e endpoint) v2Set(ctx context.Context, key, value string) error {
+// V2Set writes key=value through the v2 API.
+func (e Endpoint) V2Set(ctx context.Context, key, value string) error {
 	form := url.Values{"value": {value}}.Encode()
 	return e.do(ctx, http.MethodPut, "/v2/keys"+key, "application/x-www-form-urlencoded", strings.NewReader(form), nil)
 }
 
-// v2Get reads key through the v2 API, through the leader (quorum), so a
-// member that has not applied the write yet does not answer.
-func (e endpoint) v2Get(ctx context.Context, key string) (string, error) {
+// V2Get reads key through the v2 API, through the leader (quorum), so a
+// Member that has not applied the write yet does not answer.
+func (e Endpoint) V2Get(ctx context.Context, key string) (string, error) {
 	var r struct {
 		Node struct {
 			Value string `json:"value"`
@@ -185,8 +184,8 @@ func (e endpoint) v2Get(ctx context.Context, key string) (string, error) {
 	return r.Node.Value, err
 }
 
-// v2Children counts the nodes under a v2 directory.
-func (e endpoint) v2Children(ctx context.Context, dir string) (int, error) {
+// V2Children counts the nodes under a v2 directory.
+func (e Endpoint) V2Children(ctx context.Context, dir string) (int, error) {
 	var r struct {
 		Node struct {
 			Nodes []json.RawMessage `json:"nodes"`
@@ -196,9 +195,17 @@ func (e endpoint) v2Children(ctx context.Context, dir string) (int, error) {
 	return len(r.Node.Nodes), err
 }
 
-// retry calls f until it succeeds or timeout passes, and returns the last
-// error. f stops it early by returning a retryDone.
-func retry(ctx context.Context, timeout time.Duration, f func() error) error {
+// Permanent wraps an error that repeating will not cure: Retry returns it
+// at once.
+func Permanent(err error) error { return permanent{err} }
+
+type permanent struct{ err error }
+
+func (e permanent) Error() string { return e.err.Error() }
+
+// Retry calls f until it succeeds or timeout passes, and returns the last
+// error. f stops it early by returning a Permanent error.
+func Retry(ctx context.Context, timeout time.Duration, f func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
@@ -206,7 +213,7 @@ func retry(ctx context.Context, timeout time.Duration, f func() error) error {
 		if err == nil {
 			return nil
 		}
-		if done, ok := errors.AsType[retryDone](err); ok {
+		if done, ok := errors.AsType[permanent](err); ok {
 			return done.err
 		}
 		select {

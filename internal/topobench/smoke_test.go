@@ -1,4 +1,4 @@
-package tests
+package topobench_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isolatedetcd/cluster/internal/rehearsal"
+	"github.com/isolatedetcd/cluster/internal/topobench"
 )
 
 // TestBenchEtcdSmoke runs the topology benchmark at its smallest (N=5, one
@@ -17,22 +17,25 @@ import (
 // and writes its page and plot. No timing thresholds: CI machines differ.
 // The full measurement: make bench-etcd (docs/performance.md, section 3).
 func TestBenchEtcdSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots etcd processes; skipped with -short")
+	}
 	if runtime.GOOS != "linux" {
 		t.Skip("the bench needs every 127.x.y.z address to be local, as on Linux")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	rep, err := rehearsal.Bench(ctx, rehearsal.BenchOptions{
-		Dir: "..", Stack: "dev", Sizes: []int{5}, Runs: 1, Warmup: 3, Writes: 20,
+	rep, err := topobench.Run(ctx, topobench.Options{
+		Dir: filepath.Join("..", ".."), Stack: "dev", Sizes: []int{5}, Runs: 1, Warmup: 3, Writes: 20,
 		Log: func(s string) { t.Log(s) },
 	})
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	want := map[rehearsal.Topology]struct {
+	want := map[topobench.Topology]struct {
 		voters   int
 		endpoint string
-	}{rehearsal.Everywhere: {5, "member"}, rehearsal.Isolated: {3, "gateway"}}
+	}{topobench.Everywhere: {5, "member"}, topobench.Isolated: {3, "gateway"}}
 	if len(rep.Runs) != len(want) {
 		t.Fatalf("%d runs, want one per topology: %+v", len(rep.Runs), rep.Runs)
 	}
@@ -53,7 +56,7 @@ func TestBenchEtcdSmoke(t *testing.T) {
 	if err := rep.WriteDocs(dir, "go test"); err != nil {
 		t.Fatal(err)
 	}
-	page, _ := os.ReadFile(filepath.Join(dir, rehearsal.BenchPage))
+	page, _ := os.ReadFile(filepath.Join(dir, topobench.Page))
 	if !strings.Contains(string(page), "| 5 | everywhere | 5 | member |") || !strings.Contains(string(page), "| 5 | isolated | 3 | gateway |") {
 		t.Errorf("page:\n%s", page)
 	}

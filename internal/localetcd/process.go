@@ -1,4 +1,4 @@
-package rehearsal
+package localetcd
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// proc is one running etcd process: a node's, or the discovery endpoint's.
-type proc struct {
+// Proc is one running etcd process: a node's, or the discovery endpoint's.
+type Proc struct {
 	name string
 	dir  string // the node's disk: data dir and log
 	bin  string
@@ -25,18 +25,30 @@ type proc struct {
 	done chan struct{} // closed when the process has exited
 }
 
-// dataDir is where the process keeps its state: the node's disk.
-func (p *proc) dataDir() string { return filepath.Join(p.dir, "data") }
+// NewProc describes the process called name that runs bin with args and
+// exactly env, keeping its data and log in dir; Start runs it.
+func NewProc(name, dir, bin string, args, env []string) *Proc {
+	return &Proc{name: name, dir: dir, bin: bin, args: args, env: env}
+}
 
-func (p *proc) logPath() string { return filepath.Join(p.dir, "etcd.log") }
+// Dir is the process's directory: its node's disk.
+func (p *Proc) Dir() string { return p.dir }
 
-// start runs the process in its own process group, logging to dir/etcd.log.
+// Name is the process's name: its node's.
+func (p *Proc) Name() string { return p.name }
+
+// DataDir is where the process keeps its state: the node's disk.
+func (p *Proc) DataDir() string { return filepath.Join(p.dir, "data") }
+
+func (p *Proc) LogPath() string { return filepath.Join(p.dir, "etcd.log") }
+
+// Start runs the process in its own process group, logging to dir/etcd.log.
 // It keeps the data dir across restarts, as a machine keeps its disk.
-func (p *proc) start() error {
+func (p *Proc) Start() error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	log, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	log, err := os.OpenFile(p.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -45,7 +57,7 @@ func (p *proc) start() error {
 	cmd.Dir = p.dir
 	// Only what the node's config sets, and the node's disk: nothing of the
 	// caller's environment (an ETCD_* there would change the node).
-	cmd.Env = append([]string{"ETCD_DATA_DIR=" + p.dataDir()}, p.env...)
+	cmd.Env = append([]string{"ETCD_DATA_DIR=" + p.DataDir()}, p.env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -56,8 +68,8 @@ func (p *proc) start() error {
 	return nil
 }
 
-// running reports whether the process is started and has not exited.
-func (p *proc) running() bool {
+// Running reports whether the process is started and has not exited.
+func (p *Proc) Running() bool {
 	if p.cmd == nil {
 		return false
 	}
@@ -69,9 +81,9 @@ func (p *proc) running() bool {
 	}
 }
 
-// stop ends the process group: SIGTERM, then SIGKILL after grace.
-func (p *proc) stop(grace time.Duration) {
-	if !p.running() {
+// Stop ends the process group: SIGTERM, then SIGKILL after grace.
+func (p *Proc) Stop(grace time.Duration) {
+	if !p.Running() {
 		return
 	}
 	pgid := -p.cmd.Process.Pid
@@ -84,10 +96,10 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-// kill ends the process group at once with SIGKILL, as a machine that
+// Kill ends the process group at once with SIGKILL, as a machine that
 // loses power, and waits (at most grace) until the process has exited.
-func (p *proc) kill(grace time.Duration) error {
-	if !p.running() {
+func (p *Proc) Kill(grace time.Duration) error {
+	if !p.Running() {
 		return fmt.Errorf("%s is not running", p.name)
 	}
 	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil {
@@ -101,9 +113,9 @@ func (p *proc) kill(grace time.Duration) error {
 	}
 }
 
-// logTail is the end of the process's log, for evidence.
-func (p *proc) logTail(lines int) string {
-	b, err := os.ReadFile(p.logPath())
+// LogTail is the end of the process's log, for evidence.
+func (p *Proc) LogTail(lines int) string {
+	b, err := os.ReadFile(p.LogPath())
 	if err != nil {
 		return ""
 	}
@@ -111,9 +123,9 @@ func (p *proc) logTail(lines int) string {
 	return string(bytes.Join(all[max(0, len(all)-lines):], []byte("\n")))
 }
 
-// exitError says how the process ended, or nil while it runs.
-func (p *proc) exitError() error {
-	if p.running() || p.cmd == nil {
+// ExitError says how the process ended, or nil while it runs.
+func (p *Proc) ExitError() error {
+	if p.Running() || p.cmd == nil {
 		return nil
 	}
 	if st := p.cmd.ProcessState; st != nil {
@@ -122,28 +134,28 @@ func (p *proc) exitError() error {
 	return errors.New(p.name + " exited")
 }
 
-// logSize is how long the process's log is now, to read what a later start
-// writes with logSince.
-func logSize(p *proc) int64 {
-	fi, err := os.Stat(p.logPath())
+// LogSize is how long the process's log is now, to read what a later start
+// writes with LogSince.
+func LogSize(p *Proc) int64 {
+	fi, err := os.Stat(p.LogPath())
 	if err != nil {
 		return 0
 	}
 	return fi.Size()
 }
 
-// logSince is the process's log from offset on.
-func logSince(p *proc, offset int64) string {
-	b, err := os.ReadFile(p.logPath())
+// LogSince is the process's log from offset on.
+func LogSince(p *Proc, offset int64) string {
+	b, err := os.ReadFile(p.LogPath())
 	if err != nil || offset > int64(len(b)) {
 		return ""
 	}
 	return string(b[offset:])
 }
 
-// lastWarnings are the messages of the last n warning or error lines of an
+// LastWarnings are the messages of the last n warning or error lines of an
 // etcd log (JSON lines), for evidence.
-func lastWarnings(log string, n int) string {
+func LastWarnings(log string, n int) string {
 	var msgs []string
 	for line := range strings.Lines(log) {
 		var l struct{ Level, Msg string }

@@ -1,4 +1,4 @@
-package rehearsal
+package topobench
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ func (m medianRange) YError(i int) (float64, float64) {
 // SVG draws the report: write latency (p50 and p99) and the recovery from
 // a killed leader against N, one line per topology and figure, each point
 // the median over runs with a bar from the least to the greatest run.
-func (b *BenchReport) SVG() ([]byte, error) {
+func (b *Report) SVG() ([]byte, error) {
 	c := vgsvg.New(plotWidth, plotHeight)
 	if err := b.draw(draw.New(c)); err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (b *BenchReport) SVG() ([]byte, error) {
 const plotWidth, plotHeight = 9 * vg.Inch, 3.6 * vg.Inch
 
 // draw draws the two panels of the plot side by side on dc.
-func (b *BenchReport) draw(dc draw.Canvas) error {
+func (b *Report) draw(dc draw.Canvas) error {
 	defer func(f font.Font) { plot.DefaultFont = f }(plot.DefaultFont)
 	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
 	sums := b.Summaries()

@@ -1,16 +1,22 @@
-package tests
+package rehearsal_test
 
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/plan"
 	"github.com/isolatedetcd/cluster/internal/rehearsal"
 )
+
+// root is the project directory, whose stack files the rehearsals read.
+var root = filepath.Join("..", "..")
 
 // rehearsalLines are the proofs every small rehearsal must pass: the
 // topology (1, 2) and the fault drills (3).
@@ -18,18 +24,21 @@ var rehearsalLines = []string{"1", "2a", "2b", "2c", "3a", "3b", "3c", "3d"}
 
 // rehearse boots the dev stack with overrides and returns its report. The
 // first call may build etcd (a few minutes on two cores); later ones reuse it.
-func rehearse(tb testing.TB, o rehearsal.Overrides, drills bool) *rehearsal.Report {
+func rehearse(tb testing.TB, o plan.Overrides, drills bool) *rehearsal.Report {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("boots etcd processes; skipped with -short")
+	}
 	if runtime.GOOS != "linux" {
 		tb.Skip("the rehearsal needs every 127.x.y.z address to be local, as on Linux")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	if _, err := rehearsal.EtcdBinary(ctx, func(s string) { tb.Log(s) }); err != nil {
+	if _, err := localetcd.Binary(ctx, func(s string) { tb.Log(s) }); err != nil {
 		tb.Fatalf("etcd: %v", err)
 	}
 	rep, err := rehearsal.Run(ctx, rehearsal.Options{
-		Dir: "..", Stack: "dev", Overrides: o, Drills: drills,
+		Dir: root, Stack: "dev", Overrides: o, Drills: drills,
 		BootTimeout: 45 * time.Second,
 	})
 	if err != nil {
@@ -45,21 +54,21 @@ func TestRehearsal(t *testing.T) {
 	three := 3
 	for _, tc := range []struct {
 		name string
-		o    rehearsal.Overrides
+		o    plan.Overrides
 		// more are lines this flavor proves besides rehearsalLines: the
 		// member replacement of docs/operations.md is written for flatcar.
 		more []string
 	}{
-		{"flatcar/gateway", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
-		{"flatcar/v2-proxy", rehearsal.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}, []string{"3e", "3f"}},
-		{"coreos-etcd2/v2-proxy", rehearsal.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, nil},
+		{"flatcar/gateway", plan.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
+		{"flatcar/v2-proxy", plan.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}, []string{"3e", "3f"}},
+		{"coreos-etcd2/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, nil},
 	} {
 		// Not parallel: every rehearsal uses the same loopback addresses.
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Central, tc.o.Workers = &three, &three
 			rep := rehearse(t, tc.o, true)
 			var table strings.Builder
-			_ = rep.WriteTable(&table)
+			_ = rep.WriteTable(&table, true)
 			t.Log("\n" + table.String())
 			for _, id := range append(slices.Clone(rehearsalLines), tc.more...) {
 				l, ok := rep.Line(id)
@@ -77,22 +86,22 @@ func TestRehearsal(t *testing.T) {
 // message for settings the program rejects, before starting anything.
 func TestRehearsalRejectsBadCounts(t *testing.T) {
 	four := 4
-	_, err := rehearsal.Run(context.Background(), rehearsal.Options{Dir: "..", Stack: "dev", Overrides: rehearsal.Overrides{Central: &four}})
-	var cfg rehearsal.ConfigError
+	_, err := rehearsal.Run(context.Background(), rehearsal.Options{Dir: root, Stack: "dev", Overrides: plan.Overrides{Central: &four}})
+	var cfg plan.ConfigError
 	if !errors.As(err, &cfg) || !strings.Contains(err.Error(), "centralCount: 4 is not allowed") {
 		t.Fatalf("err = %v, want the program's centralCount message", err)
 	}
 }
 
 // BenchmarkRehearsal boots and verifies 3 central + 20 workers (lines 1 and
-// 2). Run: go test ./tests -run '^$' -bench Rehearsal -benchtime 1x
+// 2). Run: go test ./internal/rehearsal -run '^$' -bench Rehearsal -benchtime 1x
 func BenchmarkRehearsal(b *testing.B) {
 	central, workers := 3, 20
 	for b.Loop() {
-		rep := rehearse(b, rehearsal.Overrides{Central: &central, Workers: &workers}, false)
+		rep := rehearse(b, plan.Overrides{Central: &central, Workers: &workers}, false)
 		if !rep.OK() {
 			var table strings.Builder
-			_ = rep.WriteTable(&table)
+			_ = rep.WriteTable(&table, true)
 			b.Fatalf("rehearsal failed:\n%s", table.String())
 		}
 		b.ReportMetric(rep.Timings.Boot, "boot-s")

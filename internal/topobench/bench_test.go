@@ -1,4 +1,4 @@
-package rehearsal
+package topobench
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isolatedetcd/cluster/internal/localetcd"
 )
 
 func TestPercentile(t *testing.T) {
@@ -26,16 +28,16 @@ func TestPercentile(t *testing.T) {
 // TestWriteDocs keeps the page's own text and replaces only what lies
 // between the markers; the plot is an SVG.
 func TestWriteDocs(t *testing.T) {
-	rep := &BenchReport{Sizes: []int{5, 9}, RunsEach: 2, Writes: 10, Etcd: EtcdModuleVersion, Machine: ThisMachine(), Started: time.Now().UTC().Format(time.RFC3339)}
+	rep := &Report{Sizes: []int{5, 9}, RunsEach: 2, Writes: 10, Etcd: localetcd.Version, Machine: ThisMachine(), Started: time.Now().UTC().Format(time.RFC3339)}
 	for _, n := range rep.Sizes {
 		for run := 1; run <= 2; run++ {
 			for _, topo := range Topologies {
-				rep.Runs = append(rep.Runs, BenchRun{Topology: topo, N: n, Run: run, Voters: n, P50Ms: float64(n), P99Ms: float64(2 * n), RecoveryMs: 1000 + float64(run)})
+				rep.Runs = append(rep.Runs, Result{Topology: topo, N: n, Run: run, Voters: n, P50Ms: float64(n), P99Ms: float64(2 * n), RecoveryMs: 1000 + float64(run)})
 			}
 		}
 	}
 	dir := t.TempDir()
-	page := filepath.Join(dir, BenchPage)
+	page := filepath.Join(dir, Page)
 	if err := os.WriteFile(page, []byte("# title\n\nbefore\n\n"+benchBegin+"\nold numbers\n"+benchEnd+"\n\nafter: what they mean\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestWriteDocs(t *testing.T) {
 	if strings.Contains(text, "old numbers") {
 		t.Errorf("old numbers kept:\n%s", text)
 	}
-	svg, err := os.ReadFile(filepath.Join(dir, BenchPlot))
+	svg, err := os.ReadFile(filepath.Join(dir, Plot))
 	if err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "leader SIGKILL") {
 		t.Errorf("plot: %v\n%.300s", err, svg)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package rehearsal
+package localetcd
 
 import "syscall"
 
@@ -10,5 +10,5 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 
-// tempFS names the file system of the temporary directory: unknown here.
-func tempFS() string { return "unknown" }
+// TempFS names the file system of the temporary directory: unknown here.
+func TempFS() string { return "unknown" }

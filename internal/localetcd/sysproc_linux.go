@@ -1,4 +1,4 @@
-package rehearsal
+package localetcd
 
 import (
 	"fmt"
@@ -13,9 +13,9 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// tempFS names the file system of the temporary directory, where the nodes
+// TempFS names the file system of the temporary directory, where the nodes
 // keep their data.
-func tempFS() string {
+func TempFS() string {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(os.TempDir(), &st); err != nil {
 		return "unknown"

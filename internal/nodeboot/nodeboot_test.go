@@ -1,13 +1,13 @@
-package rehearsal
+package nodeboot
 
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/plan"
 )
 
 // goldenCentral are the central addresses the cloudconfig goldens name.
@@ -28,24 +28,24 @@ func TestInterpretGoldens(t *testing.T) {
 	for _, tc := range []struct {
 		file   string
 		flavor cloudconfig.Flavor
-		role   Role
+		role   plan.Role
 		kind   Kind
 		want   []string // in Args or Env
 	}{
-		{"flatcar-gateway-central.yaml", cloudconfig.Flatcar, Central, Member,
+		{"flatcar-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member,
 			[]string{"ETCD_LISTEN_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_NAME=etcd-dev-central-0", "ETCD_ENABLE_V2=true"}},
-		{"flatcar-gateway-worker.yaml", cloudconfig.Flatcar, Worker, Gateway,
+		{"flatcar-gateway-worker.yaml", cloudconfig.Flatcar, plan.Worker, Gateway,
 			[]string{"--listen-addr=127.9.3.1:2379", "--endpoints=127.9.2.1:2379,127.9.2.2:2379,127.9.2.3:2379"}},
-		{"flatcar-v2-proxy-worker.yaml", cloudconfig.Flatcar, Worker, V2Proxy,
+		{"flatcar-v2-proxy-worker.yaml", cloudconfig.Flatcar, plan.Worker, V2Proxy,
 			[]string{"ETCD_PROXY=on", "ETCD_LISTEN_CLIENT_URLS=http://127.9.3.1:2379"}},
-		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, Central, Member,
+		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, plan.Central, Member,
 			[]string{"ETCD_LISTEN_PEER_URLS=http://127.9.2.1:2380", "ETCD_ENABLE_V2=true"}},
-		{"coreos-etcd2-v2-proxy-worker.yaml", cloudconfig.CoreOSEtcd2, Worker, V2Proxy,
+		{"coreos-etcd2-v2-proxy-worker.yaml", cloudconfig.CoreOSEtcd2, plan.Worker, V2Proxy,
 			[]string{"ETCD_PROXY=on", "ETCD_ADVERTISE_CLIENT_URLS=http://127.9.3.1:2379"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			addr := map[Role]string{Central: "127.9.2.1", Worker: "127.9.3.1"}[tc.role]
-			p, err := Interpret(tc.flavor, Node{Name: "n", Role: tc.role, UserData: golden(t, tc.file)}, addr, goldenCentral)
+			addr := map[plan.Role]string{plan.Central: "127.9.2.1", plan.Worker: "127.9.3.1"}[tc.role]
+			p, err := Interpret(tc.flavor, plan.Node{Name: "n", Role: tc.role, UserData: golden(t, tc.file)}, addr, goldenCentral)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,43 +91,11 @@ func TestInterpretRejects(t *testing.T) {
 			if strings.HasPrefix(tc.file, "coreos") {
 				flavor = cloudconfig.CoreOSEtcd2
 			}
-			node := Node{Name: "etcd-dev-worker-0", Role: Worker, UserData: strings.Replace(text, tc.old, tc.new, 1)}
+			node := plan.Node{Name: "etcd-dev-worker-0", Role: plan.Worker, UserData: strings.Replace(text, tc.old, tc.new, 1)}
 			_, err := Interpret(flavor, node, "127.9.3.1", goldenCentral)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "etcd-dev-worker-0") {
 				t.Errorf("err = %v, want one naming the node and %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// TestReplaceProcedure reads the member replacement procedure the drill 3e
-// follows from docs/operations.md, and applies its override to a central
-// node's environment.
-func TestReplaceProcedure(t *testing.T) {
-	doc, err := readReplaceProcedure(filepath.Join("..", "..", operationsDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"/var/lib/etcd/member", "/var/lib/etcd/proxy"} {
-		if !slices.Contains(doc.remove, d) {
-			t.Errorf("the procedure deletes %v, not %s: etcd would start from what the first boot left there", doc.remove, d)
-		}
-	}
-	p, err := Interpret(cloudconfig.Flatcar, Node{Name: "n", Role: Central, UserData: golden(t, "flatcar-gateway-central.yaml")}, "127.9.2.1", goldenCentral)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := doc.env(&node{Process: p}, "a=http://127.9.2.1:2380,b=http://127.9.2.2:2380")
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(env, " ")
-	for _, w := range []string{"ETCD_DISCOVERY= ", "ETCD_INITIAL_CLUSTER=a=http://127.9.2.1:2380,b=http://127.9.2.2:2380 ", "ETCD_INITIAL_CLUSTER_STATE=existing ", "ETCD_NAME=etcd-dev-central-0"} {
-		if !strings.Contains(all+" ", w) {
-			t.Errorf("missing %q in %s", w, all)
-		}
-	}
-	if strings.Count(all, "ETCD_DISCOVERY=") != 1 {
-		t.Errorf("ETCD_DISCOVERY twice in %s", all)
 	}
 }

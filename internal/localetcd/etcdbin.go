@@ -1,4 +1,4 @@
-package rehearsal
+package localetcd
 
 import (
 	"context"
@@ -9,12 +9,9 @@ import (
 	"github.com/isolatedetcd/cluster/internal/gobuild"
 )
 
-// EtcdModuleVersion is the etcd the rehearsal builds: the version in
+// Version is the etcd the rehearsal builds: the version in
 // cloudconfig.EtcdImage, the one every Flatcar node runs.
-const EtcdModuleVersion = "v3.5.21"
-
-// etcdImageEntrypoint is where the etcd image keeps its binary.
-const etcdImageEntrypoint = "/usr/local/bin/etcd"
+const Version = "v3.5.21"
 
 const etcdMain = `// Command etcd is etcd built from go.etcd.io/etcd/server/v3 by the rehearsal.
 package main
@@ -28,17 +25,17 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `
 
-// EtcdBinary returns the path of an etcd binary of EtcdModuleVersion, built
+// Binary returns the path of an etcd binary of Version, built
 // from the Go module proxy into the user cache directory on first use and
 // reused after that. log hears when a build starts.
-func EtcdBinary(ctx context.Context, log func(string)) (string, error) {
-	if !strings.HasSuffix(cloudconfig.EtcdImage, ":"+EtcdModuleVersion) {
-		return "", fmt.Errorf("nodes run %s but the rehearsal builds etcd %s: update EtcdModuleVersion", cloudconfig.EtcdImage, EtcdModuleVersion)
+func Binary(ctx context.Context, log func(string)) (string, error) {
+	if !strings.HasSuffix(cloudconfig.EtcdImage, ":"+Version) {
+		return "", fmt.Errorf("nodes run %s but the rehearsal builds etcd %s: update EtcdModuleVersion", cloudconfig.EtcdImage, Version)
 	}
 	return gobuild.Build(ctx, gobuild.Command{
 		Name:    "etcd",
 		Module:  "go.etcd.io/etcd/server/v3",
-		Version: EtcdModuleVersion,
+		Version: Version,
 		Main:    etcdMain,
 	}, log)
 }

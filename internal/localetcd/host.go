@@ -1,0 +1,197 @@
+package localetcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/isolatedetcd/cluster/internal/nodeboot"
+	"github.com/isolatedetcd/cluster/internal/plan"
+)
+
+// Addresses: block selects 127.<block>.x.y, so clusters booted side by side
+// never share an address. The discovery endpoint is 127.<block>.1.1; central
+// node i is 127.<block>.2.<i+1>; worker j is 127.<block>.<3+j/254>.<1+j%254>.
+func DiscoveryAddr(block int) string  { return fmt.Sprintf("127.%d.1.1", block) }
+func CentralAddr(block, i int) string { return fmt.Sprintf("127.%d.2.%d", block, i+1) }
+func WorkerAddr(block, j int) string {
+	return fmt.Sprintf("127.%d.%d.%d", block, 3+j/254, 1+j%254)
+}
+
+// FreeBlock picks, at random, three consecutive address blocks whose first
+// addresses are free, so clusters booted at once (two test runs, two
+// people) do not collide.
+func FreeBlock() (int, error) {
+	for range 20 {
+		b := 1 + rand.IntN(250)
+		free := true
+		for _, a := range []string{DiscoveryAddr(b), CentralAddr(b, 0), CentralAddr(b+1, 0), CentralAddr(b+2, 0)} {
+			l, err := net.Listen("tcp", net.JoinHostPort(a, "2380"))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return b, nil
+		}
+	}
+	return 0, errors.New("no free block of loopback addresses 127.x.0.0/16 found")
+}
+
+// maxWorkers is how many worker addresses a block has.
+const maxWorkers = (255 - 3) * 254
+
+// Node is one node's etcd: how its OS would start it, and the process.
+type Node struct {
+	nodeboot.Process
+	*Proc
+}
+
+// Endpoint is the node's etcd client endpoint.
+func (n *Node) Endpoint() Endpoint { return Endpoint(n.Addr + ":2379") }
+
+// Nodes is one cluster's nodes on loopback, by role.
+type Nodes struct {
+	Plan         *plan.Plan
+	DiscoveryURL string
+	Central      []*Node
+	Workers      []*Node
+}
+
+// ServesV2 reports whether every member serves the v2 API, and so every
+// worker's proxy does too.
+func (c *Nodes) ServesV2() bool {
+	for _, n := range c.Central {
+		if n.Getenv("ETCD_ENABLE_V2") != "true" {
+			return false
+		}
+	}
+	return true
+}
+
+// Prepare interprets every node of p on the addresses of block, as its OS
+// would boot it there.
+func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
+	if len(p.Workers) > maxWorkers {
+		return nil, fmt.Errorf("%d workers: a block has addresses for %d", len(p.Workers), maxWorkers)
+	}
+	central := map[string]string{}
+	for i, n := range p.Central {
+		central[n.CloudIP] = CentralAddr(block, i)
+	}
+	nodes := &Nodes{Plan: p, DiscoveryURL: discoveryURL}
+	var errs []error
+	for i, n := range append(append([]plan.Node{}, p.Central...), p.Workers...) {
+		addr, list := CentralAddr(block, i), &nodes.Central
+		if n.Role == plan.Worker {
+			addr, list = WorkerAddr(block, i-len(p.Central)), &nodes.Workers
+		}
+		proc, err := nodeboot.Interpret(p.Flavor, n, addr, central)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if (n.Role == plan.Central) != (proc.Kind == nodeboot.Member) {
+			errs = append(errs, fmt.Errorf("node %s: a %s node whose etcd would run as %s", n.Name, n.Role, proc.Kind))
+			continue
+		}
+		*list = append(*list, &Node{Process: proc})
+	}
+	return nodes, errors.Join(errs...)
+}
+
+// Host runs etcd processes on this machine, each node's in a directory of
+// its own under Dir (its disk), and stops them all on Close.
+type Host struct {
+	// Bin is the etcd binary; Block the address block of Prepare.
+	Bin, Dir string
+	Block    int
+	// BootTimeout bounds Boot.
+	BootTimeout time.Duration
+	// Discovery is the endpoint StartDiscovery started, if any.
+	Discovery *Discovery
+
+	mu    sync.Mutex
+	procs []*Proc
+}
+
+// NewHost returns a host running bin in a new temporary directory.
+func NewHost(bin string, block int, bootTimeout time.Duration) (*Host, error) {
+	dir, err := os.MkdirTemp("", "rehearse-*")
+	if err != nil {
+		return nil, err
+	}
+	return &Host{Bin: bin, Dir: dir, Block: block, BootTimeout: bootTimeout}, nil
+}
+
+// Start starts p and remembers it for Close.
+func (h *Host) Start(p *Proc) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := p.Start(); err != nil {
+		return err
+	}
+	h.procs = append(h.procs, p)
+	return nil
+}
+
+// Boot starts every node of c, central nodes first, and waits until every
+// member is healthy and every worker's endpoint answers.
+func (h *Host) Boot(ctx context.Context, c *Nodes) error {
+	all := append(append([]*Node{}, c.Central...), c.Workers...)
+	for _, n := range all {
+		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin, n.Args, n.Env)
+		if err := h.Start(n.Proc); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(h.BootTimeout)
+	for _, n := range all {
+		err := Retry(ctx, time.Until(deadline), func() error {
+			if err := n.ExitError(); err != nil {
+				return err
+			}
+			return n.Endpoint().Healthy(ctx)
+		})
+		if err != nil {
+			return fmt.Errorf("%s (%s) not healthy within %s: %v; log:\n%s", n.Node, n.Addr, h.BootTimeout, err, n.LogTail(8))
+		}
+	}
+	return nil
+}
+
+// StartDiscovery starts a local discovery endpoint on the host's block and
+// creates the token of tokenURL for size members.
+func (h *Host) StartDiscovery(ctx context.Context, tokenURL string, size int) error {
+	h.Discovery = NewDiscovery(h.Bin, h.Dir, DiscoveryAddr(h.Block))
+	if err := h.Start(h.Discovery.Proc); err != nil {
+		return err
+	}
+	if err := h.Discovery.WaitReady(ctx, 15*time.Second); err != nil {
+		return err
+	}
+	if err := h.Discovery.SetSize(ctx, tokenURL, size); err != nil {
+		return fmt.Errorf("discovery token: %w", err)
+	}
+	return nil
+}
+
+// Close stops every process, in parallel, and removes the directory.
+func (h *Host) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range h.procs {
+		wg.Go(func() { p.Stop(5 * time.Second) })
+	}
+	wg.Wait()
+	_ = os.RemoveAll(h.Dir)
+}

@@ -1,0 +1,171 @@
+// Package plan is the cluster a stack would provision, node by node: read
+// from the stack's config and from what the Cluster component exports.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"gopkg.in/yaml.v3"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/fakecloud"
+	"github.com/isolatedetcd/cluster/internal/stackconfig"
+)
+
+// Overrides replace the stack's values; nil or empty leaves a value as the
+// stack has it.
+type Overrides struct {
+	Central     *int
+	Workers     *int
+	Flavor      string
+	WorkerProxy string
+	Image       string
+}
+
+// ConfigError is a stack or flag value the program itself rejects; its
+// message is the program's.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+// StackArgs reads Pulumi.<stack>.yaml in dir the way the program reads its
+// config, then applies o.
+func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
+	project, err := projectName(dir)
+	if err != nil {
+		return components.ClusterArgs{}, err
+	}
+	values, err := stackconfig.Load(filepath.Join(dir, "Pulumi."+stack+".yaml"))
+	if err != nil {
+		return components.ClusterArgs{}, ConfigError{err}
+	}
+	args, err := components.ArgsFromConfig(
+		func(k string) (string, bool) { v, ok := values[project+":"+k]; return v, ok },
+		func(string) bool { return false }, // stackconfig.Load refuses encrypted values
+	)
+	if err != nil {
+		return args, ConfigError{err}
+	}
+	if o.Central != nil {
+		args.CentralCount = *o.Central
+	}
+	if o.Workers != nil {
+		args.WorkerCount = *o.Workers
+	}
+	for _, kv := range []struct {
+		dst *string
+		v   string
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.Image, o.Image}} {
+		if kv.v != "" {
+			*kv.dst = kv.v
+		}
+	}
+	return args, nil
+}
+
+func projectName(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		Name string `yaml:"name"`
+	}
+	if err := yaml.Unmarshal(b, &p); err != nil || p.Name == "" {
+		return "", fmt.Errorf("%s: no project name (%v)", filepath.Join(dir, "Pulumi.yaml"), err)
+	}
+	return p.Name, nil
+}
+
+// Role is what a node is for.
+type Role string
+
+const (
+	Central Role = "central"
+	Worker  Role = "worker"
+)
+
+// Node is one machine as the program provisions it.
+type Node struct {
+	Name string
+	Role Role
+	// CloudIP is the private address the cloud gave a central node; the
+	// worker user data names the members by it.
+	CloudIP  string
+	UserData string
+}
+
+// Plan is every node of one cluster with the user data the program attaches.
+type Plan struct {
+	Cluster     string
+	Flavor      cloudconfig.Flavor
+	WorkerProxy cloudconfig.WorkerProxy
+	Central     []Node
+	Workers     []Node
+}
+
+// Read runs components.NewCluster with args under the SDK's mock engine,
+// answered by the fake cloud, and reads the cluster from the component's
+// outputs: the program's own rendering, never a second one, whatever cloud
+// provisions it. Errors from NewCluster are ConfigErrors.
+func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
+	var out struct {
+		names, ips, central []string
+		worker              string
+		flavor, proxy       string
+	}
+	var cfgErr error
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		c, err := components.NewCluster(ctx, cluster, args)
+		if err != nil {
+			cfgErr = err
+			return err
+		}
+		for _, o := range []struct {
+			v   pulumi.Output
+			dst any
+		}{
+			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.CentralCloudConfig, &out.central},
+			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy},
+		} {
+			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
+			if err != nil {
+				return err
+			}
+			reflect.ValueOf(o.dst).Elem().Set(reflect.ValueOf(r.Value))
+		}
+		return nil
+	}, pulumi.WithMocks("plan", "plan", fakecloud.Mocks{Cloud: fakecloud.New()}))
+	if cfgErr != nil {
+		return nil, ConfigError{cfgErr}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s under the mock engine: %w", cluster, err)
+	}
+	if len(out.ips) != len(out.names) || len(out.central) != len(out.names) {
+		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.central))
+	}
+	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy)}
+	for i, name := range out.names {
+		p.Central = append(p.Central, Node{Name: name, Role: Central, CloudIP: out.ips[i], UserData: out.central[i]})
+	}
+	for j := range args.WorkerCount {
+		p.Workers = append(p.Workers, Node{Name: cloud.WorkerName(cluster, j), Role: Worker, UserData: out.worker})
+	}
+	for _, n := range append(slices.Clone(p.Central), p.Workers...) {
+		if n.UserData == "" {
+			return nil, errors.New("machine " + n.Name + " carries no user data")
+		}
+	}
+	return p, nil
+}

@@ -1,0 +1,70 @@
+package plan_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/internal/plan"
+)
+
+// thirdCloud is a cloud the program does not ship: machines of a type only
+// it knows, at addresses only it chooses.
+type thirdCloud struct{}
+
+func (thirdCloud) Check(region, image string) error       { return nil }
+func (thirdCloud) DefaultSizes() (central, worker string) { return "small", "large" }
+func (thirdCloud) DataDevice(string) string               { return "/dev/vdb" }
+func (thirdCloud) address(i int) string                   { return fmt.Sprintf("10.99.0.%d", 20+i) }
+func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+	var ips []string
+	for i, n := range spec.Central {
+		ips = append(ips, t.address(i))
+		if err := ctx.RegisterResource("thirdcloud:index:Machine", n.Name, pulumi.Map{"userData": n.UserData}, &struct{ pulumi.CustomResourceState }{}, opts...); err != nil {
+			return nil, err
+		}
+	}
+	workers := spec.WorkerUserData(pulumi.ToStringArray(ips).ToStringArrayOutput())
+	if err := ctx.RegisterResource("thirdcloud:index:Pool", spec.Name+"-workers", pulumi.Map{"userData": workers, "size": pulumi.Int(spec.WorkerCount)}, &struct{ pulumi.CustomResourceState }{}, opts...); err != nil {
+		return nil, err
+	}
+	return &cloud.Cluster{
+		CentralPrivateIPs: pulumi.ToStringArray(ips).ToStringArrayOutput(),
+		CentralPublicIPs:  pulumi.ToStringArray(ips).ToStringArrayOutput(),
+		WorkerGroup:       pulumi.String(spec.Name + "-workers").ToStringOutput(),
+		Network:           pulumi.Map{},
+	}, nil
+}
+
+// TestReadThirdCloud: the plan is read from the component's outputs, so a
+// cloud added as one new backend needs nothing of the plan reader.
+func TestReadThirdCloud(t *testing.T) {
+	components.Clouds["thirdcloud"] = func() cloud.Provider { return thirdCloud{} }
+	t.Cleanup(func() { delete(components.Clouds, "thirdcloud") })
+	p, err := plan.Read("etcd-third", components.ClusterArgs{
+		Cloud: "thirdcloud", Region: "anywhere-1", CentralCount: 3, WorkerCount: 4,
+		DiscoveryURL: "http://127.0.0.1:2379/v2/keys/discovery/abc", SkipDiscoveryCheck: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Central) != 3 || len(p.Workers) != 4 || p.Flavor != "flatcar" || p.WorkerProxy != "gateway" {
+		t.Fatalf("plan %+v", p)
+	}
+	var third thirdCloud
+	for i, n := range p.Central {
+		want := components.CentralName("etcd-third", i)
+		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) {
+			t.Errorf("central %d = %s %s %s, want %s at %s with its own user data", i, n.Name, n.Role, n.CloudIP, want, third.address(i))
+		}
+	}
+	for j, w := range p.Workers {
+		if w.Name != cloud.WorkerName("etcd-third", j) || w.Role != plan.Worker || !strings.Contains(w.UserData, "10.99.0.22:2379") {
+			t.Errorf("worker %d = %s %s, user data not rendered from the central addresses:\n%s", j, w.Name, w.Role, w.UserData)
+		}
+	}
+}

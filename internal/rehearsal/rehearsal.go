@@ -1,0 +1,198 @@
+// Package rehearsal proves the isolated topology on real etcd: it boots the
+// user data the Cluster component attaches to every node as local etcd
+// processes, then runs the proofs, drills and demos of the report. Linux
+// only: every 127.x.y.z address is local there.
+package rehearsal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/discovery"
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/plan"
+)
+
+// Options choose the cluster to rehearse and what to prove.
+type Options struct {
+	// Dir holds Pulumi.yaml and Pulumi.<Stack>.yaml.
+	Dir   string
+	Stack string
+	// Overrides replace stack values (the command's flags).
+	Overrides plan.Overrides
+	// Drills runs the fault drills (lines 3), Demos the pre-flight demos
+	// (lines 4).
+	Drills, Demos bool
+	// BootTimeout bounds the boot of each cluster; zero means 60s.
+	BootTimeout time.Duration
+	// Log receives progress lines; nil discards them.
+	Log func(string)
+}
+
+// rehearsal is one run: the host of its processes (address blocks: the
+// main cluster's, then one per pre-flight demo) and what it proves.
+type rehearsal struct {
+	*localetcd.Host
+	// project is the project directory (Options.Dir): the stack files and
+	// docs/operations.md, whose procedures the drills follow.
+	project string
+	log     func(string)
+	// ownDiscovery is set when the rehearsal runs the discovery endpoint,
+	// unset when the stack names its own local one.
+	ownDiscovery bool
+}
+
+// Run rehearses the stack o names and returns the report. An error means the
+// rehearsal could not run (a plan.ConfigError when the program rejects the
+// settings); a proof that fails is a failed line of the report. Every process
+// and temporary directory is gone when Run returns, also when ctx is
+// cancelled.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	start := time.Now()
+	if o.BootTimeout == 0 {
+		o.BootTimeout = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = func(string) {}
+	}
+	block, err := localetcd.FreeBlock()
+	if err != nil {
+		return nil, err
+	}
+	name := components.ClusterName(o.Stack)
+	args, ownDiscovery, err := settings(o, name, block)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Stack: o.Stack, Cluster: name, Flavor: string(args.Flavor), WorkerProxy: string(args.WorkerProxy)}
+
+	t := time.Now()
+	bin, err := localetcd.Binary(ctx, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	rep.Timings.EtcdBinary = since(t)
+	host, err := localetcd.NewHost(bin, block, o.BootTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	r := &rehearsal{Host: host, project: o.Dir, log: o.Log, ownDiscovery: ownDiscovery}
+
+	t = time.Now()
+	c, bootErr := r.bootCluster(ctx, name, args)
+	if c == nil {
+		return nil, bootErr
+	}
+	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
+	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
+	rep.Timings.Boot = since(t)
+
+	t = time.Now()
+	rep.add(prove(ctx, c, bootErr)...)
+	rep.Timings.Verify = since(t)
+	if o.Drills {
+		t = time.Now()
+		rep.add(r.drills(ctx, c)...)
+		rep.Timings.Drills = since(t)
+	}
+	if o.Demos {
+		t = time.Now()
+		rep.add(r.demos(ctx, c, o.Stack, args)...)
+		rep.Timings.Demos = since(t)
+	}
+	if o.Drills {
+		// Last: the demos need the discovery endpoint.
+		t = time.Now()
+		rep.add(r.drillStopDiscovery(ctx, c))
+		rep.Timings.Drills += since(t)
+	}
+	rep.Timings.Total = since(start)
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("rehearsal interrupted: %w", err)
+	}
+	return rep, nil
+}
+
+// settings reads the stack, points it at a discovery endpoint of the
+// rehearsal's own unless it names a local one, and interprets every node
+// once without the discovery pre-flight check (which needs the endpoint up):
+// bad settings and user data the rehearsal cannot interpret fail here, before
+// etcd is built or anything started.
+func settings(o Options, name string, block int) (components.ClusterArgs, bool, error) {
+	args, err := plan.StackArgs(o.Dir, o.Stack, o.Overrides)
+	if err != nil {
+		return args, false, err
+	}
+	own := !isLocalURL(args.DiscoveryURL)
+	if own {
+		args.DiscoveryURL = localetcd.NewTokenURL(localetcd.DiscoveryAddr(block))
+	}
+	offline := args
+	offline.SkipDiscoveryCheck = true
+	p, err := plan.Read(name, offline)
+	if err != nil {
+		return args, own, err
+	}
+	_, err = localetcd.Prepare(p, block, args.DiscoveryURL)
+	return args, own, err
+}
+
+// bootCluster starts the discovery endpoint when it is the rehearsal's,
+// runs the program with its pre-flight check reading the live token, and
+// boots every node. A nil cluster means nothing could boot; otherwise the
+// error says why the boot did not complete, for the report.
+func (r *rehearsal) bootCluster(ctx context.Context, name string, args components.ClusterArgs) (*localetcd.Nodes, error) {
+	if r.ownDiscovery {
+		if err := r.StartDiscovery(ctx, args.DiscoveryURL, args.CentralCount); err != nil {
+			return nil, err
+		}
+	}
+	p, err := plan.Read(name, args)
+	if err != nil {
+		return nil, err
+	}
+	c, err := localetcd.Prepare(p, r.Block, args.DiscoveryURL)
+	if err != nil {
+		return nil, err
+	}
+	r.log(fmt.Sprintf("booting %s: %d central, %d workers (%s, %s)", name, len(p.Central), len(p.Workers), p.Flavor, p.WorkerProxy))
+	return c, r.Boot(ctx, c)
+}
+
+// prove runs lines 1 and 2 against the booted cluster.
+func prove(ctx context.Context, c *localetcd.Nodes, bootErr error) []Line {
+	return []Line{
+		proveMembers(ctx, c, bootErr),
+		proveNoWorkerMembers(ctx, c),
+		proveWorkerEndpoints(ctx, c),
+		proveCrossReads(ctx, c),
+	}
+}
+
+// drills runs the fault drills of lines 3a, 3b, 3d, 3e and 3f.
+func (r *rehearsal) drills(ctx context.Context, c *localetcd.Nodes) []Line {
+	lines := r.drillStopCentral(ctx, c)
+	lines = append(lines, r.drillReplaceCentral(ctx, c)...)
+	return append(lines, r.drillStopWorker(ctx, c))
+}
+
+// demos runs the pre-flight demos of lines 4, which mint tokens on the
+// rehearsal's own discovery endpoint.
+func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string, args components.ClusterArgs) []Line {
+	if !r.ownDiscovery {
+		const why = "the stack's own discovery endpoint is not the rehearsal's to mint tokens on"
+		return []Line{claimWrongSize.line().skip("%s", why), claimUsedToken.line().skip("%s", why)}
+	}
+	return []Line{r.demoWrongSize(ctx, c.Plan.Cluster, args), r.demoUsedToken(ctx, c, stack, args)}
+}
+
+// isLocalURL reports whether a discovery URL points at a loopback address.
+func isLocalURL(raw string) bool {
+	u, err := discovery.ParseURL(raw)
+	return err == nil && u.Loopback()
+}
+
+func since(t time.Time) float64 { return time.Since(t).Round(10 * time.Millisecond).Seconds() }
