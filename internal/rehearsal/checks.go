@@ -16,7 +16,7 @@ import (
 
 // Claims, one per report line.
 var (
-	claimMembers       = claim{id: "1", title: "voting members = centralCount, one leader", text: "exactly centralCount voting members, named as the program names them, all healthy, one leader"}
+	claimMembers       = claim{id: "1", title: "centralCount voters, one leader", text: "exactly centralCount voting members, named as the program names them, all healthy, one leader"}
 	claimNoWorker      = claim{id: "2a", title: "no worker is a member", text: "no worker is in the member list"}
 	claimWorkerAPI     = claim{id: "2b", title: "every worker endpoint reads and writes", text: "every worker's local endpoint serves reads and writes that reach the members"}
 	claimCrossRead     = claim{id: "2c", title: "writes read back across workers", text: "a write through worker i is read back through worker i+1 and through every member"}

@@ -62,6 +62,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	name := components.ClusterName(o.Stack)
+	o.Log(fmt.Sprintf("reading stack %s and rendering every node's user data", o.Stack))
 	args, ownDiscovery, err := settings(o, name, block)
 	if err != nil {
 		return nil, err
@@ -91,15 +92,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Timings.Boot = since(t)
 
 	t = time.Now()
+	o.Log("proving the topology (lines 1, 2)")
 	rep.add(prove(ctx, c, bootErr)...)
 	rep.Timings.Verify = since(t)
 	if o.Drills {
 		t = time.Now()
+		o.Log("fault drills (lines 3): stopping, restarting and replacing nodes")
 		rep.add(r.drills(ctx, c)...)
 		rep.Timings.Drills = since(t)
 	}
 	if o.Demos {
 		t = time.Now()
+		o.Log("pre-flight demos (lines 4): booting on bad tokens")
 		rep.add(r.demos(ctx, c, o.Stack, args)...)
 		rep.Timings.Demos = since(t)
 	}

@@ -109,7 +109,7 @@ func (r *Report) WriteTable(w io.Writer, verbose bool) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.ID, strings.ToUpper(string(l.Status)), l.Claim, ev)
 			continue
 		}
-		head := fmt.Sprintf("%-3s %-4s %-40s ", l.ID, strings.ToUpper(string(l.Status)), l.Title)
+		head := fmt.Sprintf("%-3s %-4s  %-38s  ", l.ID, strings.ToUpper(string(l.Status)), l.Title)
 		fmt.Fprintln(tw, head+cut(ev, reportWidth-len(head)))
 	}
 	if err := tw.Flush(); err != nil {

@@ -1,0 +1,43 @@
+package rehearsal
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// TestShortReportFits: every line of the default report fits reportWidth
+// columns whatever the evidence, and still says which proof and its result;
+// --verbose keeps the whole claim and evidence.
+func TestShortReportFits(t *testing.T) {
+	claims := []claim{claimMembers, claimNoWorker, claimWorkerAPI, claimCrossRead, claimStopCentral, claimRestart,
+		claimStopDiscovery, claimStopWorker, claimWrongSize, claimUsedToken, claimReplace, claimReplaceOldToken}
+	rep := &Report{Stack: "dev", Cluster: "etcd-dev", Flavor: "flatcar", WorkerProxy: "gateway", Central: 3, Workers: 2}
+	long := strings.Repeat("evidence that runs on and on ", 20)
+	for _, c := range claims {
+		rep.add(c.line().pass("%s", long))
+	}
+	var short, verbose strings.Builder
+	if err := rep.WriteTable(&short, false); err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(short.String()) {
+		if n := utf8.RuneCountInString(strings.TrimRight(line, "\n")); n > reportWidth {
+			t.Errorf("%d columns: %q", n, line)
+		}
+	}
+	if err := rep.WriteTable(&verbose, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claims {
+		if !strings.Contains(short.String(), c.id+"  ") || !strings.Contains(short.String(), "PASS  "+c.title) {
+			t.Errorf("short report lacks line %s (%s)", c.id, c.title)
+		}
+		if !strings.Contains(verbose.String(), c.text) {
+			t.Errorf("verbose report lacks the claim %q", c.text)
+		}
+	}
+	if !strings.Contains(verbose.String(), long) {
+		t.Error("verbose report cuts the evidence")
+	}
+}
