@@ -95,7 +95,7 @@ func Build(ctx context.Context, c Command, log func(string)) (string, error) {
 		return "", fmt.Errorf("building %s needs the go tool on PATH: %w", c.Name, err)
 	}
 	tmp := filepath.Join(src, c.Name)
-	log(fmt.Sprintf("building %s %s into %s (first run only; minutes on a small machine)", c.Name, c.Version, bin))
+	log(fmt.Sprintf("building %s %s from the Go module proxy into %s (once; later runs reuse it)", c.Name, c.Version, bin))
 	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-trimpath", "-ldflags", c.LDFlags, "-o", tmp, target}} {
 		cmd := exec.CommandContext(ctx, goTool, args...)
 		cmd.Dir = src

@@ -140,130 +140,185 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *localetcd.Nodes)
 	} else if err != nil {
 		return []Line{replace.fail("%v", err), oldToken.skip("the procedure cannot be followed")}
 	}
-
 	i := len(c.Central) - 1
-	n, healthy := c.Central[i], c.Central[0]
-	// Before the failure: a key the replacement must catch up on, and the
-	// token's registrations, which the replacement must leave alone.
-	key, value := "/rehearsal/before-replacing/"+n.Node, "written before "+n.Node+" lost its data"
-	if err := localetcd.Retry(ctx, drillTimeout, func() error { return c.Workers[0].Endpoint().Put(ctx, key, value) }); err != nil {
-		return []Line{replace.fail("put via %s: %v", c.Workers[0].Node, err), oldToken.skip("the cluster does not take writes")}
+	d := &replacement{rehearsal: r, c: c, doc: doc, n: c.Central[i], healthy: c.Central[0]}
+	if err := d.writeBefore(ctx); err != nil {
+		return []Line{replace.fail("%v", err), oldToken.skip("the cluster does not take writes, or its token cannot be read")}
 	}
-	regBefore := -1
-	if r.Discovery != nil {
-		if regBefore, err = r.Discovery.Registered(ctx, c.DiscoveryURL); err != nil {
-			return []Line{replace.fail("registrations under the token: %v", err), oldToken.skip("the token cannot be read")}
-		}
-	}
-
-	// The failure: the machine and its data volume are gone.
-	n.Stop(5 * time.Second)
-	if err := os.RemoveAll(n.DataDir()); err != nil {
-		return []Line{replace.fail("lose %s's data: %v", n.Node, err), oldToken.skip("no failure to replace")}
+	if err := d.loseNode(); err != nil {
+		return []Line{replace.fail("%v", err), oldToken.skip("no failure to replace")}
 	}
 	oldToken = r.bootOnOldToken(ctx, c, i, doc)
+	for _, step := range []func(context.Context) error{d.swapMember, d.startWithOverride, d.proveVoter, d.restartPlain} {
+		if err := step(ctx); err != nil {
+			return []Line{replace.fail("%v", err), oldToken}
+		}
+	}
+	return []Line{replace.pass("%s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
+		d.n.Node, d.removedID, strings.Join(d.peerURLs, ","), d.initialCluster, d.added.ID, len(c.Central), d.key, d.token, d.added.ID), oldToken}
+}
 
-	// Step 1, from a healthy member: remove the dead member, add the new one
-	// with the same name and peer URL.
-	ms, err := healthy.Endpoint().Members(ctx)
+// replacement is one run of the member-replacement drill: the node that
+// loses its data, and what each step learns for the next.
+type replacement struct {
+	*rehearsal
+	c          *localetcd.Nodes
+	doc        replaceProcedure
+	n, healthy *localetcd.Node
+
+	key, value     string // written before the failure
+	regBefore      int    // registrations under the token before; -1 unknown
+	removedID      string
+	added          localetcd.Member
+	peerURLs       []string
+	initialCluster string
+	logFrom        int64  // where the replacement's own log starts
+	token          string // what the drill saw of the discovery token
+}
+
+// writeBefore writes a key the replacement must catch up on, and counts the
+// token's registrations, which the replacement must leave alone.
+func (d *replacement) writeBefore(ctx context.Context) error {
+	d.key, d.value = "/rehearsal/before-replacing/"+d.n.Node, "written before "+d.n.Node+" lost its data"
+	w := d.c.Workers[0]
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return w.Endpoint().Put(ctx, d.key, d.value) }); err != nil {
+		return fmt.Errorf("put via %s: %v", w.Node, err)
+	}
+	d.regBefore = -1
+	if d.Discovery != nil {
+		n, err := d.Discovery.Registered(ctx, d.c.DiscoveryURL)
+		if err != nil {
+			return fmt.Errorf("registrations under the token: %v", err)
+		}
+		d.regBefore = n
+	}
+	return nil
+}
+
+// loseNode is the failure: the machine and its data volume are gone.
+func (d *replacement) loseNode() error {
+	d.n.Stop(5 * time.Second)
+	if err := os.RemoveAll(d.n.DataDir()); err != nil {
+		return fmt.Errorf("lose %s's data: %v", d.n.Node, err)
+	}
+	return nil
+}
+
+// swapMember is step 1, from a healthy member: remove the dead member, add
+// the new one with the same name and peer URL.
+func (d *replacement) swapMember(ctx context.Context) error {
+	ms, err := d.healthy.Endpoint().Members(ctx)
 	if err != nil {
-		return []Line{replace.fail("member list from %s: %v", healthy.Node, err), oldToken}
+		return fmt.Errorf("member list from %s: %v", d.healthy.Node, err)
 	}
-	dead := slices.IndexFunc(ms, func(m localetcd.Member) bool { return m.Name == n.Node })
+	dead := slices.IndexFunc(ms, func(m localetcd.Member) bool { return m.Name == d.n.Node })
 	if dead < 0 {
-		return []Line{replace.fail("%s is not in the member list", n.Node), oldToken}
+		return fmt.Errorf("%s is not in the member list", d.n.Node)
 	}
-	if err := healthy.Endpoint().MemberRemove(ctx, ms[dead].ID); err != nil {
-		return []Line{replace.fail("member remove %s (%s): %v", n.Node, ms[dead].ID, err), oldToken}
+	d.removedID = ms[dead].ID
+	if err := d.healthy.Endpoint().MemberRemove(ctx, d.removedID); err != nil {
+		return fmt.Errorf("member remove %s (%s): %v", d.n.Node, d.removedID, err)
 	}
-	peerURLs := strings.Split(n.Getenv("ETCD_INITIAL_ADVERTISE_PEER_URLS"), ",")
+	d.peerURLs = strings.Split(d.n.Getenv("ETCD_INITIAL_ADVERTISE_PEER_URLS"), ",")
 	// etcd refuses to add a voter until every member has been connected for
 	// 5 s ("unhealthy cluster"), as after the restart of drill 3b: repeat.
-	var added localetcd.Member
 	var all []localetcd.Member
 	err = localetcd.Retry(ctx, drillTimeout, func() error {
-		added, all, err = healthy.Endpoint().MemberAdd(ctx, peerURLs)
+		d.added, all, err = d.healthy.Endpoint().MemberAdd(ctx, d.peerURLs)
 		if err != nil && !strings.Contains(err.Error(), "unhealthy cluster") {
 			return localetcd.Permanent(err)
 		}
 		return err
 	})
 	if err != nil {
-		return []Line{replace.fail("member add %s %v: %v", n.Node, peerURLs, err), oldToken}
+		return fmt.Errorf("member add %s %v: %v", d.n.Node, d.peerURLs, err)
 	}
-	initialCluster := initialClusterOf(all, added.ID, n.Node)
+	d.initialCluster = initialClusterOf(all, d.added.ID, d.n.Node)
+	return nil
+}
 
-	// Step 2, on the replacement node: stop etcd, delete what the doc
-	// deletes, write the override, start.
-	n.Stop(5 * time.Second)
-	if err := doc.clearData(c.Plan.Flavor, n.DataDir()); err != nil {
-		return []Line{replace.fail("%s: %v", operationsDoc, err), oldToken}
+// startWithOverride is step 2, on the replacement node: stop etcd, delete
+// what the doc deletes, write the override, start, and wait until it is the
+// added member and has caught up.
+func (d *replacement) startWithOverride(ctx context.Context) error {
+	d.n.Stop(5 * time.Second)
+	if err := d.doc.clearData(d.c.Plan.Flavor, d.n.DataDir()); err != nil {
+		return fmt.Errorf("%s: %v", operationsDoc, err)
 	}
-	env, err := doc.env(n, initialCluster)
+	env, err := d.doc.env(d.n, d.initialCluster)
 	if err != nil {
-		return []Line{replace.fail("%s: the override: %v", operationsDoc, err), oldToken}
+		return fmt.Errorf("%s: the override: %v", operationsDoc, err)
 	}
-	logFrom := localetcd.LogSize(n.Proc)
-	n.Proc = localetcd.NewProc(n.Node, n.Proc.Dir(), r.Bin, n.Args, env)
-	if err := r.Start(n.Proc); err != nil {
-		return []Line{replace.fail("start the replacement: %v", err), oldToken}
+	d.logFrom = localetcd.LogSize(d.n.Proc)
+	d.n.Proc = localetcd.NewProc(d.n.Node, d.n.Proc.Dir(), d.Bin, d.n.Args, env)
+	if err := d.Start(d.n.Proc); err != nil {
+		return fmt.Errorf("start the replacement: %v", err)
 	}
-	caughtUp := func() error {
-		if err := n.ExitError(); err != nil {
-			return err
-		}
-		st, err := n.Endpoint().Status(ctx)
-		if err != nil {
-			return err
-		}
-		if st.Header.MemberID != added.ID {
-			return fmt.Errorf("answers as member %s, want the added %s", st.Header.MemberID, added.ID)
-		}
-		got, err := n.Endpoint().Get(ctx, key, true)
-		if err == nil && got != value {
-			err = fmt.Errorf("has %q, want %q", got, value)
-		}
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return d.caughtUp(ctx) }); err != nil {
+		return fmt.Errorf("replacement %s not a caught-up member within %s: %v; log:\n%s", d.n.Node, drillTimeout, err, d.n.LogTail(5))
+	}
+	return nil
+}
+
+// caughtUp reports whether the replacement answers as the added member and
+// holds, in its own copy, the key written before the failure.
+func (d *replacement) caughtUp(ctx context.Context) error {
+	if err := d.n.ExitError(); err != nil {
 		return err
 	}
-	if err := localetcd.Retry(ctx, drillTimeout, caughtUp); err != nil {
-		return []Line{replace.fail("replacement %s not a caught-up member within %s: %v; log:\n%s", n.Node, drillTimeout, err, n.LogTail(5)), oldToken}
+	st, err := d.n.Endpoint().Status(ctx)
+	if err != nil {
+		return err
 	}
+	if st.Header.MemberID != d.added.ID {
+		return fmt.Errorf("answers as member %s, want the added %s", st.Header.MemberID, d.added.ID)
+	}
+	got, err := d.n.Endpoint().Get(ctx, d.key, true)
+	if err == nil && got != d.value {
+		err = fmt.Errorf("has %q, want %q", got, d.value)
+	}
+	return err
+}
 
-	// The proofs: a voter among voters, no proxy, writes through every
-	// worker, and the token untouched.
-	if why := votersOnly(ctx, n, c); why != "" {
-		return []Line{replace.fail("after replacing %s: %s", n.Node, why), oldToken}
+// proveVoter checks the outcome: a voter among voters, no proxy, writes
+// through every worker, and the token untouched.
+func (d *replacement) proveVoter(ctx context.Context) error {
+	if why := votersOnly(ctx, d.n, d.c); why != "" {
+		return fmt.Errorf("after replacing %s: %s", d.n.Node, why)
 	}
-	if _, err := os.Stat(filepath.Join(n.DataDir(), "proxy")); err == nil {
-		return []Line{replace.fail("%s's data dir holds proxy/", n.Node), oldToken}
+	if _, err := os.Stat(filepath.Join(d.n.DataDir(), "proxy")); err == nil {
+		return fmt.Errorf("%s's data dir holds proxy/", d.n.Node)
 	}
-	if _, _, err := writeViaWorkers(ctx, c, "after-replacing-"+n.Node); err != nil {
-		return []Line{replace.fail("after replacing %s: %v", n.Node, err), oldToken}
+	if _, _, err := writeViaWorkers(ctx, d.c, "after-replacing-"+d.n.Node); err != nil {
+		return fmt.Errorf("after replacing %s: %v", d.n.Node, err)
 	}
-	token := "discovery unused: the override empties ETCD_DISCOVERY"
-	if r.Discovery != nil {
-		regAfter, err := r.Discovery.Registered(ctx, c.DiscoveryURL)
-		if err != nil || regAfter != regBefore {
-			return []Line{replace.fail("registrations under the token: %d before, %d after (%v)", regBefore, regAfter, err), oldToken}
-		}
-		if u, err := discovery.ParseURL(c.DiscoveryURL); err == nil && strings.Contains(localetcd.LogSince(n.Proc, logFrom), u.Token) {
-			return []Line{replace.fail("the replacement's log names the discovery token"), oldToken}
-		}
-		token = fmt.Sprintf("the token still has %d registrations and the replacement's log never names it", regAfter)
+	d.token = "discovery unused: the override empties ETCD_DISCOVERY"
+	if d.Discovery == nil {
+		return nil
 	}
+	regAfter, err := d.Discovery.Registered(ctx, d.c.DiscoveryURL)
+	if err != nil || regAfter != d.regBefore {
+		return fmt.Errorf("registrations under the token: %d before, %d after (%v)", d.regBefore, regAfter, err)
+	}
+	if u, err := discovery.ParseURL(d.c.DiscoveryURL); err == nil && strings.Contains(localetcd.LogSince(d.n.Proc, d.logFrom), u.Token) {
+		return fmt.Errorf("the replacement's log names the discovery token")
+	}
+	d.token = fmt.Sprintf("the token still has %d registrations and the replacement's log never names it", regAfter)
+	return nil
+}
 
-	// Step 3: the override removed, the member restarts from its data as
-	// the node's own user data starts it.
-	n.Stop(5 * time.Second)
-	n.Proc = localetcd.NewProc(n.Node, n.Proc.Dir(), r.Bin, n.Args, n.Env)
-	if err := r.Start(n.Proc); err != nil {
-		return []Line{replace.fail("restart without the override: %v", err), oldToken}
+// restartPlain is step 3: the override removed, the member restarts from
+// its data as the node's own user data starts it.
+func (d *replacement) restartPlain(ctx context.Context) error {
+	d.n.Stop(5 * time.Second)
+	d.n.Proc = localetcd.NewProc(d.n.Node, d.n.Proc.Dir(), d.Bin, d.n.Args, d.n.Env)
+	if err := d.Start(d.n.Proc); err != nil {
+		return fmt.Errorf("restart without the override: %v", err)
 	}
-	if err := localetcd.Retry(ctx, drillTimeout, caughtUp); err != nil {
-		return []Line{replace.fail("%s restarted without the override: %v; log:\n%s", n.Node, err, n.LogTail(5)), oldToken}
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return d.caughtUp(ctx) }); err != nil {
+		return fmt.Errorf("%s restarted without the override: %v; log:\n%s", d.n.Node, err, d.n.LogTail(5))
 	}
-	return []Line{replace.pass("%s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
-		n.Node, ms[dead].ID, strings.Join(peerURLs, ","), initialCluster, added.ID, len(c.Central), key, token, added.ID), oldToken}
+	return nil
 }
 
 // initialClusterOf is ETCD_INITIAL_CLUSTER as `etcdctl member add` prints
