@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/localetcd/localetcdtest"
 	"github.com/isolatedetcd/cluster/internal/plan"
 	"github.com/isolatedetcd/cluster/internal/rehearsal"
 )
@@ -23,20 +22,10 @@ var root = filepath.Join("..", "..")
 var rehearsalLines = []string{"1", "2a", "2b", "2c", "3a", "3b", "3c", "3d"}
 
 // rehearse boots the dev stack with overrides and returns its report. The
-// first call may build etcd (a few minutes on two cores); later ones reuse it.
+// first call may build etcd; later ones reuse it.
 func rehearse(tb testing.TB, o plan.Overrides, drills bool) *rehearsal.Report {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("boots etcd processes; skipped with -short")
-	}
-	if runtime.GOOS != "linux" {
-		tb.Skip("the rehearsal needs every 127.x.y.z address to be local, as on Linux")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	if _, err := localetcd.Binary(ctx, func(s string) { tb.Log(s) }); err != nil {
-		tb.Fatalf("etcd: %v", err)
-	}
+	ctx := localetcdtest.Context(tb)
 	rep, err := rehearsal.Run(ctx, rehearsal.Options{
 		Dir: root, Stack: "dev", Overrides: o, Drills: drills,
 		BootTimeout: 45 * time.Second,

@@ -1,14 +1,12 @@
 package topobench_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/isolatedetcd/cluster/internal/localetcd/localetcdtest"
 	"github.com/isolatedetcd/cluster/internal/topobench"
 )
 
@@ -17,14 +15,7 @@ import (
 // and writes its page and plot. No timing thresholds: CI machines differ.
 // The full measurement: make bench-etcd (docs/performance.md, section 3).
 func TestBenchEtcdSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots etcd processes; skipped with -short")
-	}
-	if runtime.GOOS != "linux" {
-		t.Skip("the bench needs every 127.x.y.z address to be local, as on Linux")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := localetcdtest.Context(t)
 	rep, err := topobench.Run(ctx, topobench.Options{
 		Dir: filepath.Join("..", ".."), Stack: "dev", Sizes: []int{5}, Runs: 1, Warmup: 3, Writes: 20,
 		Log: func(s string) { t.Log(s) },
