@@ -1,7 +1,7 @@
-// Package discovery mints and checks etcd v2 discovery tokens, the URLs the
-// central members bootstrap through (DESIGN.md section 4). It speaks plain
-// HTTP to discovery.etcd.io, a self-hosted etcd-discovery server, or any etcd
-// serving the v2 keys API.
+// Package discovery parses, mints and checks etcd v2 discovery tokens, the
+// URLs the central members bootstrap through. It speaks plain HTTP to
+// discovery.etcd.io, a self-hosted etcd-discovery server, or any etcd serving
+// the v2 keys API.
 package discovery
 
 import (

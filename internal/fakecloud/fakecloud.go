@@ -1,8 +1,9 @@
-// Package fakecloud answers for the AWS and DigitalOcean APIs in tests: what a
-// cloud computes when it creates a resource (ids, addresses, versions), what
-// its data sources return, and which input changes make it replace a resource.
-// The mock engine and the stand-in providers under the real engine both ask it,
-// so the two kinds of test see one fake cloud.
+// Package fakecloud answers for the AWS and DigitalOcean APIs where no cloud
+// is: what a cloud computes when it creates a resource (ids, addresses,
+// versions), what its data sources return, and which input changes make it
+// replace a resource. The mock-engine tests, the rehearsal's plan and the
+// stand-in providers under the real engine all ask it, so they see one fake
+// cloud.
 package fakecloud
 
 import (

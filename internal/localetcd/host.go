@@ -1,3 +1,6 @@
+// Package localetcd runs etcd on this machine as clusters of nodes would run
+// it: the pinned etcd binary, processes on loopback addresses of their own,
+// a client for their endpoints, and a local discovery endpoint.
 package localetcd
 
 import (

@@ -1,3 +1,6 @@
+// Package nodeboot does what a node's OS does with its user data: it reads
+// the cloud-config as coreos-cloudinit would and returns the etcd process the
+// node would start, with its addresses on loopback.
 package nodeboot
 
 import (
