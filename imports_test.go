@@ -44,7 +44,7 @@ func TestProgramLinksOnlyNeededSDKPackages(t *testing.T) {
 			rel := strings.TrimPrefix(pkg, base)
 			seen[rel] = true
 			if !slices.Contains(allowed, rel) {
-				t.Errorf("program links %s, which is not on the allow-list in %s; drop the import or add it there", pkg, "tests/imports_test.go")
+				t.Errorf("program links %s, which is not on the allow-list in %s; drop the import or add it there", pkg, "imports_test.go")
 			}
 		}
 	}
