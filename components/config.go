@@ -1,14 +1,12 @@
 package components
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -54,73 +52,6 @@ const (
 	DefaultCentralCount = 3
 	DefaultVpcCidr      = "10.21.0.0/16"
 )
-
-// ArgsFromConfig reads the stack config through get, which returns a key's
-// raw value and whether it is set, and isSecret, which tells whether the
-// stack stores it as a secret. Values that are not the right type fail here,
-// naming the key; everything else is checked by NewCluster.
-func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
-	var errs []error
-	str := func(key string) string { v, _ := get(key); return v }
-	integer := func(key string, def int) int {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", key, v))
-		}
-		return n
-	}
-	boolean := func(key string, def bool) bool {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not true or false", key, v))
-		}
-		return b
-	}
-	list := func(key string) []string {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return nil
-		}
-		var out []string
-		if err := json.Unmarshal([]byte(v), &out); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a list of strings", key, v))
-		}
-		return out
-	}
-	args := ClusterArgs{
-		Cloud:              str("cloud"),
-		Region:             str("region"),
-		CentralCount:       integer("centralCount", DefaultCentralCount),
-		WorkerCount:        integer("workerCount", 0),
-		CentralSize:        str("centralSize"),
-		WorkerSize:         str("workerSize"),
-		Flavor:             str("flavor"),
-		WorkerProxy:        str("workerProxy"),
-		Image:              str("image"),
-		DiscoveryURL:       str("discoveryUrl"),
-		DiscoveryURLSecret: isSecret("discoveryUrl"),
-		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
-		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
-		SSHAllowedCidrs:    list("sshAllowedCidrs"),
-		VpcCidr:            str("vpcCidr"),
-		ProtectCentral:     boolean("protectCentral", true),
-		RollCentral:    str("rollCentral"),
-	}
-	if v, ok := get("tags"); ok && v != "" {
-		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
-			errs = append(errs, fmt.Errorf("tags: %q is not a map of strings to strings", v))
-		}
-	}
-	return args, errors.Join(errs...)
-}
 
 // settings are validated arguments with every default applied.
 type settings struct {

@@ -92,35 +92,6 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 	}
 }
 
-func TestArgsFromConfig(t *testing.T) {
-	raw := map[string]string{
-		"cloud":           "digitalocean",
-		"region":          "fra1",
-		"workerCount":     "12",
-		"discoveryUrl":    discoveryURL,
-		"sshAllowedCidrs": `["198.51.100.0/24"]`,
-		"tags":            `{"team":"platform"}`,
-	}
-	get := func(k string) (string, bool) { v, ok := raw[k]; return v, ok }
-	args, err := components.ArgsFromConfig(get, func(k string) bool { return k == "discoveryUrl" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if args.CentralCount != components.DefaultCentralCount || args.WorkerCount != 12 || !args.DiscoveryURLSecret ||
-		args.SSHAllowedCidrs[0] != "198.51.100.0/24" || args.Tags["team"] != "platform" || args.Cloud != "digitalocean" ||
-		!args.ProtectCentral {
-		t.Errorf("parsed %+v", args)
-	}
-
-	raw["centralCount"], raw["sshAllowedCidrs"], raw["tags"] = "three", "198.51.100.0/24", "team=platform"
-	_, err = components.ArgsFromConfig(get, func(string) bool { return false })
-	for _, want := range []string{`centralCount: "three"`, `sshAllowedCidrs: "198.51.100.0/24"`, `tags: "team=platform"`} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not contain %q: %v", want, err)
-		}
-	}
-}
-
 func TestClusterName(t *testing.T) {
 	for stack, want := range map[string]string{"dev": "etcd-dev", "Prod_EU": "etcd-prod-eu", "org/proj/stg": "etcd-org-proj-stg"} {
 		if got := components.ClusterName(stack); got != want {
