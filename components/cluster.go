@@ -51,11 +51,10 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	central := make([]cloud.CentralNode, len(s.centralNames))
 	centralUserData := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
-		text, err := s.render.Central(node, s.provider.DataDevice(node))
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", name, err)
-		}
-		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
+		device := s.provider.DataDevice(node)
+		centralUserData[i] = s.secret(s.sshKeys.ApplyT(func(keys []string) (string, error) {
+			return s.cloudConfig(keys).Central(node, device)
+		}).(pulumi.StringOutput))
 		central[i] = cloud.CentralNode{Name: node, UserData: centralUserData[i], Roll: node == s.RollCentral}
 	}
 	if !s.SkipDiscoveryCheck {
@@ -78,7 +77,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Region:         s.Region,
 		VpcCidr:        s.VpcCidr,
 		OS:             s.os,
-		Image:          s.Image,
+		Image:          s.image,
 		Ports:          cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
 		CentralSize:    s.CentralSize,
 		Central:        central,
@@ -86,8 +85,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		WorkerCount:    s.WorkerCount,
 		WorkerSize:     s.WorkerSize,
 		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			workerUserData = s.secret(ips.ApplyT(func(ips []string) (string, error) {
-				return s.render.Worker(hostPorts(ips, cloudconfig.ClientPort))
+			workerUserData = s.secret(pulumi.All(ips, s.sshKeys).ApplyT(func(v []any) (string, error) {
+				ips, keys := v[0].([]string), v[1].([]string)
+				return s.cloudConfig(keys).Worker(hostPorts(ips, cloudconfig.ClientPort))
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/isolatedetcd/cluster/components"
 )
 
@@ -31,15 +33,18 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
 		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},
 		{"public VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "8.8.0.0/16" }, []string{`vpcCidr: "8.8.0.0/16"`, "private"}},
-		{"malformed SSH key", func(a *components.ClusterArgs) { a.SSHAuthorizedKeys = []string{"ssh-rsa not-base64!"} }, []string{`sshAuthorizedKeys[0]: "ssh-rsa not-base64!"`, "OpenSSH public key"}},
+		{"malformed SSH key", func(a *components.ClusterArgs) {
+			a.SSHAuthorizedKeys = pulumi.ToStringArray([]string{"ssh-rsa not-base64!"})
+		}, []string{`sshAuthorizedKeys[0]: "ssh-rsa not-base64!"`, "OpenSSH public key"}},
 		{"two SSH keys on one line", func(a *components.ClusterArgs) {
-			k := a.SSHAuthorizedKeys[0]
-			a.SSHAuthorizedKeys = []string{k + "\n" + k}
+			a.SSHAuthorizedKeys = pulumi.ToStringArray([]string{sshKey + "\n" + sshKey})
 		}, []string{"sshAuthorizedKeys[0]"}},
 		{"coreos-etcd2 without image", func(a *components.ClusterArgs) { a.Flavor = "coreos-etcd2" }, []string{"image: required with flavor coreos-etcd2"}},
+		{"coreos-etcd2 with an empty image", func(a *components.ClusterArgs) { a.Flavor, a.Image = "coreos-etcd2", pulumi.String("") }, []string{"image: required with flavor coreos-etcd2"}},
 		{"coreos-etcd2 with gateway", func(a *components.ClusterArgs) {
-			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", "ami-0123456789abcdef0", "gateway"
+			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "gateway"
 		}, []string{`workerProxy: "gateway"`, "coreos-etcd2", "v2-proxy"}},
+		{"not an AMI", func(a *components.ClusterArgs) { a.Image = pulumi.String("flatcar-stable") }, []string{`image: "flatcar-stable" is not an AMI id`}},
 		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud = "digitalocean" }, []string{`region: "us-east-2"`}},
 		{"missing region", func(a *components.ClusterArgs) { a.Region = "" }, []string{"region"}},
 		{"reserved tag", func(a *components.ClusterArgs) { a.Tags = map[string]string{"isolated-etcd:role": "x"} }, []string{`tags: key "isolated-etcd:role"`}},

@@ -15,9 +15,9 @@ const flatcarOwner = "075585003325"
 // image returns spec.Image, or else the newest Flatcar stable AMI of the
 // region. It looks the AMI up rather than pinning one because Flatcar
 // withdraws AMIs after about nine months.
-func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (string, error) {
-	if spec.Image != "" {
-		return spec.Image, nil
+func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (pulumi.StringOutput, error) {
+	if spec.Image != nil {
+		return spec.Image.ToStringOutput(), nil
 	}
 	mostRecent := true
 	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
@@ -30,9 +30,9 @@ func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (string, error
 		},
 	}, pulumi.Provider(p))
 	if err != nil {
-		return "", fmt.Errorf("image: look up the Flatcar stable AMI in %s: %w", spec.Region, err)
+		return pulumi.StringOutput{}, fmt.Errorf("image: look up the Flatcar stable AMI in %s: %w", spec.Region, err)
 	}
-	return ami.Id, nil
+	return pulumi.String(ami.Id).ToStringOutput(), nil
 }
 
 // metadataTokens is the IMDS token mode the image's user-data agent can use.

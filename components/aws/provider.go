@@ -34,16 +34,21 @@ type provider struct{}
 // New returns the AWS backend.
 func New() cloud.Provider { return provider{} }
 
-// Check rejects region and image values AWS cannot take, before any resource
-// is registered and before the AWS provider fails with a less helpful error.
-func (provider) Check(region, image string) error {
+// CheckRegion rejects a region AWS cannot have, before the AWS provider
+// fails with a less helpful error.
+func (provider) CheckRegion(region string) error {
 	switch {
 	case region == "":
 		return fmt.Errorf("region: required; want a region name such as us-east-1")
 	case !regionPattern.MatchString(region):
 		return fmt.Errorf("region: %q is not an AWS region; want a region name such as us-east-1", region)
 	}
-	if image != "" && !amiPattern.MatchString(image) {
+	return nil
+}
+
+// CheckImage rejects what cannot be an AMI id.
+func (provider) CheckImage(image string) error {
+	if !amiPattern.MatchString(image) {
 		return fmt.Errorf("image: %q is not an AMI id; want ami- and 8 or 17 lowercase hex digits (e.g. ami-0123456789abcdef0), or unset for the latest Flatcar stable AMI", image)
 	}
 	return nil

@@ -163,16 +163,18 @@ func asgTags(t *testing.T, r pulumitest.Resource) resource.PropertyValue {
 
 func TestCentralInstances(t *testing.T) {
 	tests := []struct {
+		name       string
 		os         cloud.OS
-		image      string
+		image      pulumi.StringInput
 		wantTokens string
 		wantAMI    string
 	}{
-		{cloud.Flatcar, "", "required", pulumitest.New().AMI},
-		{cloud.ContainerLinux, "ami-0badc0de", "optional", "ami-0badc0de"},
+		{"flatcar", cloud.Flatcar, nil, "required", pulumitest.New().AMI},
+		{"container-linux", cloud.ContainerLinux, pulumi.String("ami-0badc0de"), "optional", "ami-0badc0de"},
+		{"image from an output", cloud.Flatcar, pulumi.String("ami-0fedcba9876543210").ToStringOutput(), "required", "ami-0fedcba9876543210"},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.os), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			m := pulumitest.New()
 			spec := testSpec(3, 2)
 			spec.OS, spec.Image = tt.os, tt.image
@@ -395,34 +397,37 @@ func TestProvisionRejects(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	p := aws.New()
 	tests := []struct {
-		region, image string
-		want          string // substring of the error; empty means valid
+		check func(string) error
+		value string
+		want  string // substring of the error; empty means valid
 	}{
-		{"us-east-1", "", ""},
-		{"eu-central-2", "", ""},
-		{"us-gov-west-1", "", ""},
-		{"ap-southeast-4", "", ""},
-		{"us-isob-east-1", "", ""},
-		{"us-east-1", "ami-0badc0de", ""},
-		{"us-east-1", "ami-0123456789abcdef0", ""},
-		{"", "", "region: required"},
-		{"useast1", "", `region: "useast1" is not an AWS region; want a region name such as us-east-1`},
-		{"us-east-1a", "", `region: "us-east-1a" is not an AWS region`},
-		{"US-EAST-1", "", `region: "US-EAST-1"`},
-		{"nyc3", "", `region: "nyc3"`},
-		{"us-east-1", "flatcar-stable", `image: "flatcar-stable" is not an AMI id`},
-		{"us-east-1", "ami-123", `image: "ami-123"`},
-		{"us-east-1", "ami-0123456789ABCDEF0", `image: "ami-0123456789ABCDEF0"`},
-		{"us-east-1", "ami-0123456789abcdef", `image: "ami-0123456789abcdef"`},
+		{p.CheckRegion, "us-east-1", ""},
+		{p.CheckRegion, "eu-central-2", ""},
+		{p.CheckRegion, "us-gov-west-1", ""},
+		{p.CheckRegion, "ap-southeast-4", ""},
+		{p.CheckRegion, "us-isob-east-1", ""},
+		{p.CheckRegion, "", "region: required"},
+		{p.CheckRegion, "useast1", `region: "useast1" is not an AWS region; want a region name such as us-east-1`},
+		{p.CheckRegion, "us-east-1a", `region: "us-east-1a" is not an AWS region`},
+		{p.CheckRegion, "US-EAST-1", `region: "US-EAST-1"`},
+		{p.CheckRegion, "nyc3", `region: "nyc3"`},
+		{p.CheckImage, "ami-0badc0de", ""},
+		{p.CheckImage, "ami-0123456789abcdef0", ""},
+		{p.CheckImage, "", `image: "" is not an AMI id`},
+		{p.CheckImage, "flatcar-stable", `image: "flatcar-stable" is not an AMI id`},
+		{p.CheckImage, "ami-123", `image: "ami-123"`},
+		{p.CheckImage, "ami-0123456789ABCDEF0", `image: "ami-0123456789ABCDEF0"`},
+		{p.CheckImage, "ami-0123456789abcdef", `image: "ami-0123456789abcdef"`},
 	}
 	for _, tt := range tests {
-		err := aws.New().Check(tt.region, tt.image)
+		err := tt.check(tt.value)
 		switch {
 		case tt.want == "" && err != nil:
-			t.Errorf("Check(%q, %q) = %v, want nil", tt.region, tt.image, err)
+			t.Errorf("check(%q) = %v, want nil", tt.value, err)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("Check(%q, %q) = %v, want an error containing %q", tt.region, tt.image, err, tt.want)
+			t.Errorf("check(%q) = %v, want an error containing %q", tt.value, err, tt.want)
 		}
 	}
 }

@@ -64,10 +64,13 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	for _, kv := range []struct {
 		dst *string
 		v   string
-	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.Image, o.Image}} {
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}
+	}
+	if o.Image != "" {
+		args.Image = pulumi.String(o.Image)
 	}
 	return args, nil
 }

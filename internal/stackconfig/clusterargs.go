@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/isolatedetcd/cluster/components"
 )
 
@@ -60,11 +62,11 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 		WorkerSize:         str("workerSize"),
 		Flavor:             str("flavor"),
 		WorkerProxy:        str("workerProxy"),
-		Image:              str("image"),
+		Image:              input(str("image")),
 		DiscoveryURL:       str("discoveryUrl"),
 		DiscoveryURLSecret: isSecret("discoveryUrl"),
 		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
-		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
+		SSHAuthorizedKeys:  inputs(list("sshAuthorizedKeys")),
 		SSHAllowedCidrs:    list("sshAllowedCidrs"),
 		VpcCidr:            str("vpcCidr"),
 		ProtectCentral:     boolean("protectCentral", true),
@@ -76,4 +78,20 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 		}
 	}
 	return args, errors.Join(errs...)
+}
+
+// input and inputs hand a config value to an input of the component as a
+// value; unset stays nil.
+func input(v string) pulumi.StringInput {
+	if v == "" {
+		return nil
+	}
+	return pulumi.String(v)
+}
+
+func inputs(v []string) pulumi.StringArrayInput {
+	if v == nil {
+		return nil
+	}
+	return pulumi.ToStringArray(v)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/internal/stackconfig"
 )
@@ -36,7 +38,7 @@ func TestClusterArgs(t *testing.T) {
 			name: "as the CLI hands Pulumi.yaml's defaults over",
 			raw: map[string]string{"cloud": "aws", "region": "", "centralCount": "3", "workerCount": "0", "image": "",
 				"discoveryCheck": "true", "protectCentral": "true", "sshAuthorizedKeys": "[]", "tags": "{}"},
-			want: components.ClusterArgs{Cloud: "aws", CentralCount: 3, ProtectCentral: true, SSHAuthorizedKeys: []string{}, Tags: map[string]string{}},
+			want: components.ClusterArgs{Cloud: "aws", CentralCount: 3, ProtectCentral: true, SSHAuthorizedKeys: pulumi.StringArray{}, Tags: map[string]string{}},
 		},
 		{
 			name: "every key set",
@@ -51,8 +53,8 @@ func TestClusterArgs(t *testing.T) {
 			want: components.ClusterArgs{
 				Cloud: "digitalocean", Region: "fra1", CentralCount: 5, WorkerCount: 12,
 				CentralSize: "s-4vcpu-8gb", WorkerSize: "s-2vcpu-4gb", Flavor: "coreos-etcd2", WorkerProxy: "v2-proxy",
-				Image: "123456789", DiscoveryURL: discoveryURL, DiscoveryURLSecret: true, SkipDiscoveryCheck: true,
-				RollCentral: "etcd-dev-central-1", SSHAuthorizedKeys: []string{"ssh-ed25519 AAAA ops@example.com"},
+				Image: pulumi.String("123456789"), DiscoveryURL: discoveryURL, DiscoveryURLSecret: true, SkipDiscoveryCheck: true,
+				RollCentral: "etcd-dev-central-1", SSHAuthorizedKeys: pulumi.StringArray{pulumi.String("ssh-ed25519 AAAA ops@example.com")},
 				SSHAllowedCidrs: []string{"198.51.100.0/24"}, VpcCidr: "10.30.0.0/16", Tags: map[string]string{"team": "platform"},
 			},
 		},
