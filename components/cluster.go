@@ -48,6 +48,10 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
 	}
+	region, err := s.provider.Region(ctx, s.Region)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
+	}
 	central := make([]cloud.CentralNode, len(s.centralNames))
 	centralUserData := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
@@ -64,7 +68,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(), c, opts...); err != nil {
+	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, opts...); err != nil {
 		return nil, err
 	}
 	if s.CentralCount == 1 {
@@ -96,7 +100,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s on %s: %w", name, s.Cloud, err)
+		return nil, fmt.Errorf("cluster %s on %s in %s: %w", name, s.Cloud, region, err)
 	}
 
 	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
@@ -151,11 +155,12 @@ func (s settings) secret(o pulumi.StringOutput) pulumi.StringOutput {
 	return o
 }
 
-// inputs are the settings recorded with the component in the stack's state.
-func (s settings) inputs() pulumi.Map {
+// inputs are the settings recorded with the component in the stack's state,
+// with the region the cluster runs in.
+func (s settings) inputs(region string) pulumi.Map {
 	return pulumi.Map{
 		"cloud":        pulumi.String(s.Cloud),
-		"region":       pulumi.String(s.Region),
+		"region":       pulumi.String(region),
 		"centralCount": pulumi.Int(s.CentralCount),
 		"workerCount":  pulumi.Int(s.WorkerCount),
 		"flavor":       pulumi.String(s.Flavor),

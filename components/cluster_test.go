@@ -20,9 +20,11 @@ const (
 	sshKey       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"
 )
 
-// validArgs is a dev-sized cluster on the given cloud.
+// validArgs is a dev-sized cluster on the given cloud: on AWS in the region
+// the AWS provider is configured for, as the dev stack, on DigitalOcean in
+// nyc3.
 func validArgs(cloud string) components.ClusterArgs {
-	region := map[string]string{"aws": "us-east-2", "digitalocean": "nyc3"}[cloud]
+	region := map[string]string{"digitalocean": "nyc3"}[cloud]
 	return components.ClusterArgs{
 		Cloud:        cloud,
 		Region:       region,

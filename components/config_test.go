@@ -45,8 +45,9 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "gateway"
 		}, []string{`workerProxy: "gateway"`, "coreos-etcd2", "v2-proxy"}},
 		{"not an AMI", func(a *components.ClusterArgs) { a.Image = pulumi.String("flatcar-stable") }, []string{`image: "flatcar-stable" is not an AMI id`}},
-		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud = "digitalocean" }, []string{`region: "us-east-2"`}},
-		{"missing region", func(a *components.ClusterArgs) { a.Region = "" }, []string{"region"}},
+		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud, a.Region = "digitalocean", "us-east-2" }, []string{`region: "us-east-2" is not a DigitalOcean region`}},
+		{"missing region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud, a.Region = "digitalocean", "" }, []string{"region: required on DigitalOcean"}},
+		{"not an AWS region", func(a *components.ClusterArgs) { a.Region = "nyc3" }, []string{`region: "nyc3" is not an AWS region`, "aws:region"}},
 		{"reserved tag", func(a *components.ClusterArgs) { a.Tags = map[string]string{"isolated-etcd:role": "x"} }, []string{`tags: key "isolated-etcd:role"`}},
 	}
 	for _, tc := range cases {

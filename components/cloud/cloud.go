@@ -33,7 +33,10 @@ type Ports struct {
 // Spec is everything a backend needs to provision one cluster.
 type Spec struct {
 	// Name prefixes every resource and tag of the cluster.
-	Name    string
+	Name string
+	// Region is the stack's region key. Set, the backend pins every resource
+	// to it; empty (AWS only), the cloud's default provider decides, as its
+	// own config says (aws:region and the rest).
 	Region  string
 	VpcCidr string
 	OS      OS
@@ -115,6 +118,11 @@ type Provider interface {
 	// never one.
 	CheckRegion(region string) error
 	CheckImage(image string) error
+	// Region is the region the cluster runs in: region, the stack's key,
+	// when set; else the one the cloud's default provider is configured
+	// for, which it asks the cloud, checks and reports as CheckRegion does.
+	// It is called before anything is registered.
+	Region(ctx *pulumi.Context, region string) (string, error)
 	// DefaultSizes are the machine sizes used when the stack sets none.
 	DefaultSizes() (central, worker string)
 	// DataDevice is the device path under which the central node called

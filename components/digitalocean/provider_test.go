@@ -321,7 +321,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{check: p.CheckRegion, value: "nyc3"},
 		{check: p.CheckRegion, value: "fra1"},
-		{check: p.CheckRegion, value: "", err: "region: not set"},
+		{check: p.CheckRegion, value: "", err: "region: required on DigitalOcean, whose provider has no region setting"},
 		{check: p.CheckRegion, value: "us-east-1", err: `region: "us-east-1" is not a DigitalOcean region; want a slug such as nyc3`},
 		{check: p.CheckRegion, value: "NYC3", err: `region: "NYC3" is not a DigitalOcean region`},
 		{check: p.CheckRegion, value: "nyc", err: `region: "nyc" is not a DigitalOcean region`},
