@@ -24,7 +24,10 @@ import (
 // registered; given as outputs, when they resolve, and a value not allowed
 // fails the run with the same message.
 type ClusterArgs struct {
-	Cloud        string
+	Cloud string
+	// Region is required on DigitalOcean. On AWS, set, it pins the cluster
+	// to it through an AWS provider of its own; unset, the default AWS
+	// provider's region (aws:region) is the cluster's.
 	Region       string
 	CentralCount int
 	WorkerCount  int
@@ -203,8 +206,8 @@ func (s settings) cloudConfig(sshKeys []string) cloudconfig.Cluster {
 }
 
 // checkImage checks an image given as a value, or another resource's output
-// once resolved. Unset is allowed but on coreos-etcd2; an output resolving
-// to "" is never an image.
+// once resolved. Unset is allowed except on coreos-etcd2; an output that
+// resolves to "" is never an image.
 func (s settings) checkImage(image string) error {
 	switch {
 	case image == "" && s.os == cloud.ContainerLinux:

@@ -119,9 +119,9 @@ type Provider interface {
 	CheckRegion(region string) error
 	CheckImage(image string) error
 	// Region is the region the cluster runs in: region, the stack's key,
-	// when set; else the one the cloud's default provider is configured
-	// for, which it asks the cloud, checks and reports as CheckRegion does.
-	// It is called before anything is registered.
+	// when set; else the one the cloud's default provider is configured for,
+	// asked of the cloud and checked like the stack's. It is called before
+	// anything is registered.
 	Region(ctx *pulumi.Context, region string) (string, error)
 	// DefaultSizes are the machine sizes used when the stack sets none.
 	DefaultSizes() (central, worker string)
