@@ -7,7 +7,7 @@ rehearse:
 # The component at scale under the mock engine (docs/performance.md, section 1).
 .PHONY: bench
 bench:
-	go test ./tests -run '^$$' -bench '^BenchmarkCluster$$' -benchmem -count 6
+	go test ./components -run '^$$' -bench '^BenchmarkCluster$$' -benchmem -count 6
 
 # The program's cold build against a minimal program importing the same SDK
 # packages, and warm rebuilds (docs/performance.md, section 2). Takes minutes.

@@ -14,6 +14,7 @@ import (
 	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
 	"github.com/isolatedetcd/cluster/internal/enginetest"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
+	"github.com/isolatedetcd/cluster/internal/stackconfig"
 )
 
 // benchWorkers and benchCentral are the cluster the engine benchmark previews.
@@ -71,7 +72,7 @@ func BenchmarkEnginePreview(b *testing.B) {
 // registrations counts the resources the program registers with config,
 // under the mock engine.
 func registrations(b *testing.B, config map[string]string) int {
-	args, err := components.ArgsFromConfig(func(k string) (string, bool) { v, ok := config[k]; return v, ok }, func(string) bool { return false })
+	args, err := stackconfig.ClusterArgs(func(k string) (string, bool) { v, ok := config[k]; return v, ok }, func(string) bool { return false })
 	if err != nil {
 		b.Fatal(err)
 	}

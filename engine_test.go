@@ -123,7 +123,14 @@ func sshKey(t *testing.T) string {
 }
 
 // changes is what an engine run did to each resource, by "type name".
-type changes map[string]apitype.OpType
+type changes map[string]step
+
+// step is what a run did to one resource, and the resource as the run left
+// it (none when deleted).
+type step struct {
+	op  apitype.OpType
+	new *apitype.StepEventStateMetadata
+}
 
 // record collects the engine's per-resource steps from an event stream.
 func record(ch <-chan events.EngineEvent) changes {
@@ -132,17 +139,22 @@ func record(ch <-chan events.EngineEvent) changes {
 		if e.ResourcePreEvent != nil {
 			m := e.ResourcePreEvent.Metadata
 			key := m.Type + " " + m.URN[strings.LastIndex(m.URN, "::")+2:]
+			prev, seen := c[key]
 			// A replacement is several steps; keep the one that says so.
-			if prev, seen := c[key]; !seen || prev == apitype.OpSame || m.Op == apitype.OpReplace {
-				c[key] = m.Op
+			if !seen || prev.op == apitype.OpSame || m.Op == apitype.OpReplace {
+				prev.op = m.Op
 			}
+			if m.New != nil {
+				prev.new = m.New
+			}
+			c[key] = prev
 		}
 	}
 	return c
 }
 
 // op is what the run did to the resource of type typ called name.
-func (c changes) op(typ, name string) apitype.OpType { return c[typ+" "+name] }
+func (c changes) op(typ, name string) apitype.OpType { return c[typ+" "+name].op }
 
 // stack drives one stack of an engine through the README's steps and the
 // Automation API, recording what each preview or update did.
@@ -257,15 +269,20 @@ func checkDeployed(t *testing.T, e *enginetest.Engine, stack, discoveryURL strin
 			t.Errorf("etcdClientEndpoints has %v, want http://<private ip>:2379", ep)
 		}
 	}
-	// The secret must be nowhere in the backend: not in the state, its
-	// history or its backups.
+	notInBackend(t, e, "the discovery token", discoverytest.Token)
+}
+
+// notInBackend fails t if a secret is anywhere in e's backend in plain text:
+// in a state, its history or its backups.
+func notInBackend(t *testing.T, e *enginetest.Engine, what, secret string) {
+	t.Helper()
 	err := filepath.WalkDir(e.StateDir(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, err := os.ReadFile(path)
-		if err == nil && strings.Contains(string(b), discoverytest.Token) {
-			t.Errorf("%s holds the discovery token in plain text", path)
+		if err == nil && strings.Contains(string(b), secret) {
+			t.Errorf("%s holds %s in plain text", path, what)
 		}
 		return err
 	})
@@ -314,15 +331,14 @@ func TestEngineREADMEDeploy(t *testing.T) {
 // changed lists the resources a run does anything to but leave alone.
 func changed(c changes) []string {
 	var out []string
-	for name, op := range c {
-		if op != apitype.OpSame && op != apitype.OpRead {
-			out = append(out, name+":"+string(op))
+	for name, s := range c {
+		if s.op != apitype.OpSame && s.op != apitype.OpRead {
+			out = append(out, name+":"+string(s.op))
 		}
 	}
 	slices.Sort(out)
 	return out
 }
-
 
 // machineType and volumeType are each cloud's central machine and data
 // volume resource types.
@@ -364,8 +380,12 @@ func TestEngineDay2(t *testing.T) {
 				change func()
 			}{
 				{"more workers", func() { s.config("workerCount", "4") }},
-				{"larger workers", func() { s.config("workerSize", map[string]string{"aws": "m6i.large", "digitalocean": "s-4vcpu-8gb"}[cloud]) }},
-				{"another image", func() { s.config("image", map[string]string{"aws": "ami-0fedcba9876543210", "digitalocean": "214201456"}[cloud]) }},
+				{"larger workers", func() {
+					s.config("workerSize", map[string]string{"aws": "m6i.large", "digitalocean": "s-4vcpu-8gb"}[cloud])
+				}},
+				{"another image", func() {
+					s.config("image", map[string]string{"aws": "ami-0fedcba9876543210", "digitalocean": "214201456"}[cloud])
+				}},
 			}
 			if cloud == "aws" {
 				steps = append(steps, struct {
@@ -472,4 +492,143 @@ func TestEnginePreviewWorkflow(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestEngineCloudSettings: each cloud's provider takes its own stack settings
+// as its documentation says, because the program uses the default provider:
+// aws:region decides where an AWS cluster runs unless the project's region
+// key pins it, a stack pinned by the key moves to aws:region replacing
+// nothing, and digitalocean:token reaches the provider of every DigitalOcean
+// resource, as a secret.
+func TestEngineCloudSettings(t *testing.T) {
+	e := enginetest.New(t, ".")
+	isProvider := func(typ string) bool { return strings.HasPrefix(typ, "pulumi:providers:") }
+	// providerName is the name part of a provider reference "urn::id".
+	providerName := func(ref string) string {
+		urn := ref[:strings.LastIndex(ref, "::")]
+		return urn[strings.LastIndex(urn, "::")+2:]
+	}
+
+	for _, tc := range []struct {
+		name   string
+		config map[string]string
+		// wantRegion is where the cluster runs; wantProvider the AWS
+		// provider every resource goes through ("default" for the default).
+		wantRegion, wantProvider string
+	}{
+		{"aws:region", map[string]string{"aws:region": "eu-west-1"}, "eu-west-1", "default"},
+		{"region key overrides aws:region", map[string]string{"aws:region": "eu-west-1", "region": "ap-southeast-2"}, "ap-southeast-2", "-aws"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t, e, "region-"+strings.NewReplacer(":", "-", " ", "-").Replace(tc.name))
+			e.Run(t, "stack", "init", s.name)
+			for k, v := range tc.config {
+				s.config(k, v)
+			}
+			e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+			c := s.preview()
+			cluster := components.ClusterName(s.name)
+			want := strings.Replace(tc.wantProvider, "-aws", cluster+"-aws", 1)
+
+			if st := c[components.ClusterType+" "+cluster].new; st == nil || st.Inputs["region"] != tc.wantRegion {
+				t.Errorf("the cluster records region %v, want %s", st, tc.wantRegion)
+			}
+			var providers []string
+			for key, st := range c {
+				switch typ, name, _ := strings.Cut(key, " "); {
+				case typ == "pulumi:providers:aws":
+					providers = append(providers, name)
+					if region := st.new.Inputs["region"]; region != tc.wantRegion {
+						t.Errorf("AWS provider %s is in %v, want %s", name, region, tc.wantRegion)
+					}
+				case strings.HasPrefix(typ, "aws:"):
+					if got := providerName(st.new.Provider); !strings.HasPrefix(got, want) {
+						t.Errorf("%s goes through provider %s, want %s", key, got, want)
+					}
+					if zone, ok := st.new.Inputs["availabilityZone"].(string); ok && !strings.HasPrefix(zone, tc.wantRegion) {
+						t.Errorf("%s in zone %s, want one of %s", key, zone, tc.wantRegion)
+					}
+				}
+			}
+			if len(providers) != 1 || !strings.HasPrefix(providers[0], want) {
+				t.Errorf("AWS providers %v, want one: %s", providers, want)
+			}
+		})
+	}
+
+	// Stacks made before aws:region set the region key; moving to aws:region
+	// (as Pulumi.dev.yaml and Pulumi.prod.yaml now do) changes the provider
+	// and nothing it manages. The stand-in replaces a provider, and so
+	// everything under it, only when its region changes, as AWS's does.
+	t.Run("region key to aws:region", func(t *testing.T) {
+		s := newStack(t, e, "moved")
+		e.Run(t, "stack", "init", s.name)
+		s.config("region", "us-east-2")
+		s.config("aws:region", "us-east-2")
+		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+		s.up()
+		e.Run(t, "config", "rm", "--stack", s.name, "region")
+		c := s.up()
+		moved := changed(c)
+		for _, ch := range moved {
+			if !isProvider(ch) {
+				t.Errorf("moving to aws:region changed %s; want only the provider to change", ch)
+			}
+		}
+		if len(moved) == 0 {
+			t.Error("moving to aws:region changed nothing: the stack still runs through its own provider")
+		}
+		if c := s.preview(); len(changed(c)) != 0 {
+			t.Errorf("after the move, a preview changes %v", changed(c))
+		}
+	})
+
+	t.Run("digitalocean:token", func(t *testing.T) {
+		token := "dop_v1_" + strings.Repeat("5ec7e7", 10)
+		s := newStack(t, e, "do-token")
+		e.Run(t, "stack", "init", s.name)
+		s.config("cloud", "digitalocean")
+		s.config("region", "nyc3")
+		e.Run(t, "config", "set", "--secret", "--stack", s.name, "digitalocean:token", token)
+		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+		s.up()
+
+		var state struct {
+			Deployment struct {
+				Resources []struct {
+					URN, Type, Provider string
+					Custom              bool
+					Inputs              map[string]any
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(e.Run(t, "stack", "export", "--show-secrets", "--stack", s.name)), &state); err != nil {
+			t.Fatal(err)
+		}
+		// --show-secrets shows a secret as {signature, plaintext: its JSON}.
+		wantToken, _ := json.Marshal(token)
+		var provider string
+		for _, r := range state.Deployment.Resources {
+			if r.Type == "pulumi:providers:digitalocean" {
+				secret, _ := r.Inputs["token"].(map[string]any)
+				if provider != "" || !strings.Contains(r.URN, "::default") || secret["plaintext"] != string(wantToken) {
+					t.Errorf("DigitalOcean provider %s with token %v, want one default provider with the stack's token as a secret", r.URN, r.Inputs["token"])
+				}
+				provider = r.URN
+			}
+		}
+		var managed int
+		for _, r := range state.Deployment.Resources {
+			if strings.HasPrefix(r.Type, "digitalocean:") {
+				managed++
+				if provider == "" || !strings.HasPrefix(r.Provider, provider+"::") {
+					t.Errorf("%s goes through %s, want the default provider %s", r.URN, r.Provider, provider)
+				}
+			}
+		}
+		if managed == 0 {
+			t.Error("no DigitalOcean resource in the state")
+		}
+		notInBackend(t, e, "the DigitalOcean token", token)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/internal/stackconfig"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func main() {
 
 func program(ctx *pulumi.Context) error {
 	key := func(k string) string { return ctx.Project() + ":" + k }
-	args, err := components.ArgsFromConfig(
+	args, err := stackconfig.ClusterArgs(
 		func(k string) (string, bool) { return ctx.GetConfig(key(k)) },
 		func(k string) bool { return ctx.IsConfigSecret(key(k)) },
 	)

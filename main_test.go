@@ -65,7 +65,7 @@ func TestDevStackRuns(t *testing.T) {
 		t.Fatalf("without a discovery URL the dev stack must stop and say how to mint one; got %v", err)
 	}
 	config[pulumitest.Project+":discoveryUrl"] = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
-	config[pulumitest.Project+":discoveryCheck"] = "false" // no network here; tests/discovery_test.go covers the check
+	config[pulumitest.Project+":discoveryCheck"] = "false" // no network here; components/discovery_test.go covers the check
 	m, err := run(t, config, []string{pulumitest.Project + ":discoveryUrl"})
 	if err != nil {
 		t.Fatal(err)

@@ -54,14 +54,17 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
 	}
+	region, err := s.provider.Region(ctx, s.Region)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
+	}
 	central := make([]cloud.CentralNode, len(s.centralNames))
 	centralUserData := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
-		text, err := s.render.Central(node, s.provider.DataDevice(node))
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", name, err)
-		}
-		centralUserData[i] = s.secret(pulumi.String(text).ToStringOutput())
+		device := s.provider.DataDevice(node)
+		centralUserData[i] = s.secret(s.sshKeys.ApplyT(func(keys []string) (string, error) {
+			return s.cloudConfig(keys).Central(node, device)
+		}).(pulumi.StringOutput))
 		central[i] = cloud.CentralNode{Name: node, UserData: centralUserData[i], Roll: node == s.RollCentral}
 	}
 	if !s.SkipDiscoveryCheck {
@@ -71,7 +74,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(), c, opts...); err != nil {
+	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, opts...); err != nil {
 		return nil, err
 	}
 	if s.CentralCount == 1 {
@@ -84,7 +87,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Region:         s.Region,
 		VpcCidr:        s.VpcCidr,
 		OS:             s.os,
-		Image:          s.Image,
+		Image:          s.image,
 		Ports:          cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
 		CentralSize:    s.CentralSize,
 		Central:        central,
@@ -92,8 +95,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		WorkerCount:    s.WorkerCount,
 		WorkerSize:     s.WorkerSize,
 		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			workerUserData = s.secret(ips.ApplyT(func(ips []string) (string, error) {
-				return s.render.Worker(hostPorts(ips, cloudconfig.ClientPort))
+			workerUserData = s.secret(pulumi.All(ips, s.sshKeys).ApplyT(func(v []any) (string, error) {
+				ips, keys := v[0].([]string), v[1].([]string)
+				return s.cloudConfig(keys).Worker(hostPorts(ips, cloudconfig.ClientPort))
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
@@ -102,7 +106,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s on %s: %w", name, s.Cloud, err)
+		return nil, fmt.Errorf("cluster %s on %s in %s: %w", name, s.Cloud, region, err)
 	}
 
 	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
@@ -163,11 +167,12 @@ func (s settings) secret(o pulumi.StringOutput) pulumi.StringOutput {
 	return o
 }
 
-// inputs are the settings recorded with the component in the stack's state.
-func (s settings) inputs() pulumi.Map {
+// inputs are the settings recorded with the component in the stack's state,
+// with the region the cluster runs in.
+func (s settings) inputs(region string) pulumi.Map {
 	return pulumi.Map{
 		"cloud":        pulumi.String(s.Cloud),
-		"region":       pulumi.String(s.Region),
+		"region":       pulumi.String(region),
 		"centralCount": pulumi.Int(s.CentralCount),
 		"workerCount":  pulumi.Int(s.WorkerCount),
 		"flavor":       pulumi.String(s.Flavor),

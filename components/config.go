@@ -1,26 +1,33 @@
 package components
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
 
-// ClusterArgs are one cluster's settings as plain values, named after the stack
-// config keys. Empty strings take the defaults documented in Pulumi.yaml.
+// ClusterArgs are one cluster's settings, named after the stack config keys.
+// Empty strings take the defaults documented in Pulumi.yaml. Image and
+// SSHAuthorizedKeys are Pulumi inputs, so they may be other resources'
+// outputs: given as values (pulumi.String, pulumi.StringArray of
+// pulumi.String) they are checked with everything else before anything is
+// registered; given as outputs, when they resolve, and a value not allowed
+// fails the run with the same message.
 type ClusterArgs struct {
-	Cloud        string
+	Cloud string
+	// Region is required on DigitalOcean. On AWS, set, it pins the cluster
+	// to it through an AWS provider of its own; unset, the default AWS
+	// provider's region (aws:region) is the cluster's.
 	Region       string
 	CentralCount int
 	WorkerCount  int
@@ -28,7 +35,8 @@ type ClusterArgs struct {
 	WorkerSize   string
 	Flavor       string
 	WorkerProxy  string
-	Image        string
+	// Image is the machine image; unset (nil or "") is the cloud's Flatcar.
+	Image        pulumi.StringInput
 	DiscoveryURL string
 	// DiscoveryURLSecret makes the discovery URL, and every user data and
 	// output that carries it, a Pulumi secret.
@@ -36,7 +44,7 @@ type ClusterArgs struct {
 	// SkipDiscoveryCheck turns off the read-only pre-flight check of the
 	// discovery token (stack config discoveryCheck: false), for offline previews.
 	SkipDiscoveryCheck bool
-	SSHAuthorizedKeys  []string
+	SSHAuthorizedKeys  pulumi.StringArrayInput
 	SSHAllowedCidrs    []string
 	VpcCidr            string
 	Tags               map[string]string
@@ -55,81 +63,18 @@ const (
 	DefaultVpcCidr      = "10.21.0.0/16"
 )
 
-// ArgsFromConfig reads the stack config through get, which returns a key's
-// raw value and whether it is set, and isSecret, which tells whether the
-// stack stores it as a secret. Values that are not the right type fail here,
-// naming the key; everything else is checked by NewCluster.
-func ArgsFromConfig(get func(key string) (string, bool), isSecret func(key string) bool) (ClusterArgs, error) {
-	var errs []error
-	str := func(key string) string { v, _ := get(key); return v }
-	integer := func(key string, def int) int {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", key, v))
-		}
-		return n
-	}
-	boolean := func(key string, def bool) bool {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return def
-		}
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not true or false", key, v))
-		}
-		return b
-	}
-	list := func(key string) []string {
-		v, ok := get(key)
-		if !ok || v == "" {
-			return nil
-		}
-		var out []string
-		if err := json.Unmarshal([]byte(v), &out); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a list of strings", key, v))
-		}
-		return out
-	}
-	args := ClusterArgs{
-		Cloud:              str("cloud"),
-		Region:             str("region"),
-		CentralCount:       integer("centralCount", DefaultCentralCount),
-		WorkerCount:        integer("workerCount", 0),
-		CentralSize:        str("centralSize"),
-		WorkerSize:         str("workerSize"),
-		Flavor:             str("flavor"),
-		WorkerProxy:        str("workerProxy"),
-		Image:              str("image"),
-		DiscoveryURL:       str("discoveryUrl"),
-		DiscoveryURLSecret: isSecret("discoveryUrl"),
-		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
-		SSHAuthorizedKeys:  list("sshAuthorizedKeys"),
-		SSHAllowedCidrs:    list("sshAllowedCidrs"),
-		VpcCidr:            str("vpcCidr"),
-		ProtectCentral:     boolean("protectCentral", true),
-		RollCentral:    str("rollCentral"),
-	}
-	if v, ok := get("tags"); ok && v != "" {
-		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
-			errs = append(errs, fmt.Errorf("tags: %q is not a map of strings to strings", v))
-		}
-	}
-	return args, errors.Join(errs...)
-}
-
 // settings are validated arguments with every default applied.
 type settings struct {
 	ClusterArgs
 	provider cloud.Provider
 	os       cloud.OS
-	render   cloudconfig.Cluster
 	// centralNames name the central nodes of the cluster, in node order.
 	centralNames []string
+	// image is Image once checked: nil for the cloud's Flatcar image, or an
+	// input that fails the run when it resolves to a value not allowed.
+	image pulumi.StringInput
+	// sshKeys are SSHAuthorizedKeys once checked, likewise.
+	sshKeys pulumi.StringArrayOutput
 }
 
 // validate checks the settings of the cluster called name. Each error names
@@ -171,9 +116,6 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		s.os = cloud.Flatcar
 	case cloudconfig.CoreOSEtcd2:
 		s.os = cloud.ContainerLinux
-		if s.Image == "" {
-			fail("image: required with flavor coreos-etcd2; no etcd2 image is published any more, so pass the AMI or DigitalOcean image you still run")
-		}
 	default:
 		fail("flavor: %q is not supported; want flatcar (default) or coreos-etcd2", s.Flavor)
 	}
@@ -191,8 +133,17 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		fail("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor)
 	}
 
+	switch image, known := plainString(s.Image); {
+	case !known:
+		s.image = s.Image.ToStringOutput().ApplyT(func(v string) (string, error) { return v, s.checkImage(v) }).(pulumi.StringOutput)
+	case image != "" || s.os == cloud.ContainerLinux:
+		if err := s.checkImage(image); err != nil {
+			errs = append(errs, err)
+		}
+		s.image = pulumi.String(image)
+	}
 	if s.provider != nil {
-		if err := s.provider.Check(s.Region, s.Image); err != nil {
+		if err := s.provider.CheckRegion(s.Region); err != nil {
 			errs = append(errs, err)
 		}
 		central, worker := s.provider.DefaultSizes()
@@ -213,10 +164,15 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	if err := checkDiscoveryURL(s.DiscoveryURL); err != nil {
 		errs = append(errs, err)
 	}
-	for i, k := range s.SSHAuthorizedKeys {
-		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(strings.TrimSpace(string(rest))) > 0 || strings.ContainsAny(k, "\r\n") {
-			fail("sshAuthorizedKeys[%d]: %q is not one OpenSSH public key; want a line such as \"ssh-ed25519 AAAA... user@host\"", i, abbreviate(k))
+	if keys, known := plainStrings(s.SSHAuthorizedKeys); known {
+		if err := checkSSHKeys(keys); err != nil {
+			errs = append(errs, err)
 		}
+		s.sshKeys = pulumi.ToStringArray(keys).ToStringArrayOutput()
+	} else {
+		s.sshKeys = s.SSHAuthorizedKeys.ToStringArrayOutput().ApplyT(func(keys []string) ([]string, error) {
+			return keys, checkSSHKeys(keys)
+		}).(pulumi.StringArrayOutput)
 	}
 	for i, c := range s.SSHAllowedCidrs {
 		p, err := netip.ParsePrefix(c)
@@ -235,14 +191,73 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 			fail("tags: key %q (value %q) is not allowed; want a non-empty key of up to 128 characters not starting with %q, and a value of up to 256", k, v, reservedTagPrefix)
 		}
 	}
-
-	s.render = cloudconfig.Cluster{
-		Flavor:            flavor,
-		WorkerProxy:       proxy,
-		DiscoveryURL:      s.DiscoveryURL,
-		SSHAuthorizedKeys: s.SSHAuthorizedKeys,
-	}
 	return s, errors.Join(errs...)
+}
+
+// cloudConfig is what every node's user data is rendered from, once the SSH
+// keys have resolved.
+func (s settings) cloudConfig(sshKeys []string) cloudconfig.Cluster {
+	return cloudconfig.Cluster{
+		Flavor:            cloudconfig.Flavor(s.Flavor),
+		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
+		DiscoveryURL:      s.DiscoveryURL,
+		SSHAuthorizedKeys: sshKeys,
+	}
+}
+
+// checkImage checks an image given as a value, or another resource's output
+// once resolved. Unset is allowed except on coreos-etcd2; an output that
+// resolves to "" is never an image.
+func (s settings) checkImage(image string) error {
+	switch {
+	case image == "" && s.os == cloud.ContainerLinux:
+		return errors.New("image: required with flavor coreos-etcd2; no etcd2 image is published any more, so pass the AMI or DigitalOcean image you still run")
+	case s.provider == nil:
+		return nil // An unknown cloud has no images; the cloud's error says so.
+	}
+	return s.provider.CheckImage(image)
+}
+
+// checkSSHKeys accepts exactly one OpenSSH public key per entry.
+func checkSSHKeys(keys []string) error {
+	var errs []error
+	for i, k := range keys {
+		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(strings.TrimSpace(string(rest))) > 0 || strings.ContainsAny(k, "\r\n") {
+			errs = append(errs, fmt.Errorf("sshAuthorizedKeys[%d]: %q is not one OpenSSH public key; want a line such as \"ssh-ed25519 AAAA... user@host\"", i, abbreviate(k)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// plainString is in's value when it was given as one (or not at all) rather
+// than as an output, which is known only once it resolves.
+func plainString(in pulumi.StringInput) (string, bool) {
+	switch v := in.(type) {
+	case nil:
+		return "", true
+	case pulumi.String:
+		return string(v), true
+	}
+	return "", false
+}
+
+// plainStrings is plainString for a list: a value only when every element is.
+func plainStrings(in pulumi.StringArrayInput) ([]string, bool) {
+	switch v := in.(type) {
+	case nil:
+		return nil, true
+	case pulumi.StringArray:
+		out := make([]string, len(v))
+		for i, e := range v {
+			s, ok := e.(pulumi.String)
+			if !ok {
+				return nil, false
+			}
+			out[i] = string(s)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // reservedTagPrefix marks the tags the program sets itself.

@@ -30,7 +30,7 @@ type central struct {
 // at fixed private addresses, each with an encrypted data volume of its own.
 // Address and volume outlive the instance, so a replaced instance comes back
 // as the same etcd member.
-func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, sgID pulumi.IDOutput, opts []pulumi.ResourceOption) (*central, error) {
+func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, opts []pulumi.ResourceOption) (*central, error) {
 	c := &central{}
 	var private, public []pulumi.StringOutput
 	for i, node := range spec.Central {
@@ -50,7 +50,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 			return nil, fmt.Errorf("central data volume %s: %w", node.Name, err)
 		}
 		inst, err := ec2.NewInstance(ctx, node.Name, &ec2.InstanceArgs{
-			Ami:                 pulumi.String(ami),
+			Ami:                 ami,
 			InstanceType:        pulumi.String(spec.CentralSize),
 			SubnetId:            net.subnetIDs[zone],
 			PrivateIp:           pulumi.String(ip.String()),

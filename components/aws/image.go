@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -15,9 +14,9 @@ const flatcarOwner = "075585003325"
 // image returns spec.Image, or else the newest Flatcar stable AMI of the
 // region. It looks the AMI up rather than pinning one because Flatcar
 // withdraws AMIs after about nine months.
-func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (string, error) {
-	if spec.Image != "" {
-		return spec.Image, nil
+func image(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOption) (pulumi.StringOutput, error) {
+	if spec.Image != nil {
+		return spec.Image.ToStringOutput(), nil
 	}
 	mostRecent := true
 	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
@@ -28,11 +27,11 @@ func image(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider) (string, error
 			{Name: "virtualization-type", Values: []string{"hvm"}},
 			{Name: "architecture", Values: []string{"x86_64"}},
 		},
-	}, pulumi.Provider(p))
+	}, invoke...)
 	if err != nil {
-		return "", fmt.Errorf("image: look up the Flatcar stable AMI in %s: %w", spec.Region, err)
+		return pulumi.StringOutput{}, fmt.Errorf("image: look up the Flatcar stable AMI: %w", err)
 	}
-	return ami.Id, nil
+	return pulumi.String(ami.Id).ToStringOutput(), nil
 }
 
 // metadataTokens is the IMDS token mode the image's user-data agent can use.

@@ -31,12 +31,12 @@ type network struct {
 // newNetwork registers a VPC with one public subnet per zone, routed to the
 // internet through an internet gateway. There is no NAT gateway: every node
 // has a public address, and only SSH is reachable from outside.
-func newNetwork(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider, opts []pulumi.ResourceOption) (*network, error) {
+func newNetwork(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOption, opts []pulumi.ResourceOption) (*network, error) {
 	vpcCidr, err := netip.ParsePrefix(spec.VpcCidr)
 	if err != nil {
 		return nil, fmt.Errorf("vpcCidr: %w", err)
 	}
-	zones, err := zones(ctx, p)
+	zones, err := zones(ctx, invoke)
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +100,9 @@ func newNetwork(ctx *pulumi.Context, spec cloud.Spec, p *aws.Provider, opts []pu
 }
 
 // zones returns the first maxZones available zones of the region, by name.
-func zones(ctx *pulumi.Context, p *aws.Provider) ([]string, error) {
+func zones(ctx *pulumi.Context, invoke []pulumi.InvokeOption) ([]string, error) {
 	available := "available"
-	res, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: &available}, pulumi.Provider(p))
+	res, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: &available}, invoke...)
 	if err != nil {
 		return nil, fmt.Errorf("availability zones: %w", err)
 	}

@@ -34,16 +34,34 @@ type provider struct{}
 // New returns the AWS backend.
 func New() cloud.Provider { return provider{} }
 
-// Check rejects region and image values AWS cannot take, before any resource
-// is registered and before the AWS provider fails with a less helpful error.
-func (provider) Check(region, image string) error {
-	switch {
-	case region == "":
-		return fmt.Errorf("region: required; want a region name such as us-east-1")
-	case !regionPattern.MatchString(region):
-		return fmt.Errorf("region: %q is not an AWS region; want a region name such as us-east-1", region)
+// CheckRegion rejects a region AWS cannot have, before the AWS provider
+// fails with a less helpful error. Unset is allowed: the AWS provider's own
+// config (aws:region, AWS_REGION, the profile) names the region then.
+func (provider) CheckRegion(region string) error {
+	if region != "" && !regionPattern.MatchString(region) {
+		return fmt.Errorf("region: %q is not an AWS region; want a region name such as us-east-1, or unset to use aws:region", region)
 	}
-	if image != "" && !amiPattern.MatchString(image) {
+	return nil
+}
+
+// Region is region when the stack pins one, else the default AWS provider's.
+func (provider) Region(ctx *pulumi.Context, region string) (string, error) {
+	if region != "" {
+		return region, nil
+	}
+	res, err := aws.GetRegion(ctx, &aws.GetRegionArgs{})
+	if err != nil {
+		return "", fmt.Errorf("aws:region: the AWS provider cannot say which region it is in; set aws:region (pulumi config set aws:region us-east-2), AWS_REGION or a profile's region, or this project's region key: %w", err)
+	}
+	if !regionPattern.MatchString(res.Name) {
+		return "", fmt.Errorf("aws:region: %q, the AWS provider's region, is not an AWS region; want a region name such as us-east-1", res.Name)
+	}
+	return res.Name, nil
+}
+
+// CheckImage rejects what cannot be an AMI id.
+func (provider) CheckImage(image string) error {
+	if !amiPattern.MatchString(image) {
 		return fmt.Errorf("image: %q is not an AMI id; want ami- and 8 or 17 lowercase hex digits (e.g. ami-0123456789abcdef0), or unset for the latest Flatcar stable AMI", image)
 	}
 	return nil
@@ -56,19 +74,25 @@ func (provider) DefaultSizes() (central, worker string) {
 }
 
 // Provision registers the network, firewalls, central instances and worker
-// group of one cluster in spec.Region.
+// group of one cluster: through the default AWS provider, so that aws:region,
+// aws:profile and the provider's other settings apply as documented, or, when
+// the stack sets spec.Region, through a provider of its own pinned there.
 func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
-	// An explicit provider pins the cluster to spec.Region whatever the
-	// ambient aws:region config says.
-	p, err := aws.NewProvider(ctx, spec.Name+"-aws", &aws.ProviderArgs{
-		Region: pulumi.String(spec.Region),
-	}, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws provider for region %s: %w", spec.Region, err)
+	var invoke []pulumi.InvokeOption
+	if spec.Region != "" {
+		// An explicit provider takes no aws: stack config, only its
+		// arguments and the environment (AWS_PROFILE, AWS_ACCESS_KEY_ID…).
+		p, err := aws.NewProvider(ctx, spec.Name+"-aws", &aws.ProviderArgs{
+			Region: pulumi.String(spec.Region),
+		}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("aws provider for region %s: %w", spec.Region, err)
+		}
+		opts = slices.Concat(opts, []pulumi.ResourceOption{pulumi.Provider(p)})
+		invoke = []pulumi.InvokeOption{pulumi.Provider(p)}
 	}
-	opts = slices.Concat(opts, []pulumi.ResourceOption{pulumi.Provider(p)})
 
-	net, err := newNetwork(ctx, spec, p, opts)
+	net, err := newNetwork(ctx, spec, invoke, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +100,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	ami, err := image(ctx, spec, p)
+	ami, err := image(ctx, spec, invoke)
 	if err != nil {
 		return nil, err
 	}

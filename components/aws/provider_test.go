@@ -1,6 +1,7 @@
 package aws_test
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -31,9 +32,10 @@ const (
 )
 
 // testSpec is a cluster called c1 with central and worker nodes, SSH open
-// to a documentation range and one tag of the operator's.
+// to a documentation range and one tag of the operator's, in the region the
+// AWS provider is configured for.
 func testSpec(central, workers int) cloud.Spec {
-	s := cloudtest.Spec(aws.New(), "c1", "us-east-2", central, workers)
+	s := cloudtest.Spec(aws.New(), "c1", "", central, workers)
 	s.SSHAllowedCidrs = []string{"198.51.100.0/24"}
 	s.Tags = map[string]string{"team": "platform"}
 	return s
@@ -71,7 +73,6 @@ func TestProvisionResources(t *testing.T) {
 			}
 			want := map[string]int{
 				cloudtest.ParentType: 1,
-				typeProvider:         1,
 				typeVpc:              1,
 				typeSubnet:           tt.wantSubnets,
 				typeIGW:              1,
@@ -142,7 +143,7 @@ func TestProvisionParentsAndTags(t *testing.T) {
 			t.Errorf("%s %s: role tag = %v, want %s", r.Type, r.Name, got, role)
 		}
 	}
-	if tagged != len(m.Resources())-1-1-3-3 { // all but component, provider, route table and volume associations
+	if tagged != len(m.Resources())-1-3-3 { // all but component, route table and volume associations
 		t.Errorf("%d resources tagged, want all taggable ones", tagged)
 	}
 }
@@ -163,16 +164,18 @@ func asgTags(t *testing.T, r pulumitest.Resource) resource.PropertyValue {
 
 func TestCentralInstances(t *testing.T) {
 	tests := []struct {
+		name       string
 		os         cloud.OS
-		image      string
+		image      pulumi.StringInput
 		wantTokens string
 		wantAMI    string
 	}{
-		{cloud.Flatcar, "", "required", pulumitest.New().AMI},
-		{cloud.ContainerLinux, "ami-0badc0de", "optional", "ami-0badc0de"},
+		{"flatcar", cloud.Flatcar, nil, "required", pulumitest.New().AMI},
+		{"container-linux", cloud.ContainerLinux, pulumi.String("ami-0badc0de"), "optional", "ami-0badc0de"},
+		{"image from an output", cloud.Flatcar, pulumi.String("ami-0fedcba9876543210").ToStringOutput(), "required", "ami-0fedcba9876543210"},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.os), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			m := pulumitest.New()
 			spec := testSpec(3, 2)
 			spec.OS, spec.Image = tt.os, tt.image
@@ -395,34 +398,37 @@ func TestProvisionRejects(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	p := aws.New()
 	tests := []struct {
-		region, image string
-		want          string // substring of the error; empty means valid
+		check func(string) error
+		value string
+		want  string // substring of the error; empty means valid
 	}{
-		{"us-east-1", "", ""},
-		{"eu-central-2", "", ""},
-		{"us-gov-west-1", "", ""},
-		{"ap-southeast-4", "", ""},
-		{"us-isob-east-1", "", ""},
-		{"us-east-1", "ami-0badc0de", ""},
-		{"us-east-1", "ami-0123456789abcdef0", ""},
-		{"", "", "region: required"},
-		{"useast1", "", `region: "useast1" is not an AWS region; want a region name such as us-east-1`},
-		{"us-east-1a", "", `region: "us-east-1a" is not an AWS region`},
-		{"US-EAST-1", "", `region: "US-EAST-1"`},
-		{"nyc3", "", `region: "nyc3"`},
-		{"us-east-1", "flatcar-stable", `image: "flatcar-stable" is not an AMI id`},
-		{"us-east-1", "ami-123", `image: "ami-123"`},
-		{"us-east-1", "ami-0123456789ABCDEF0", `image: "ami-0123456789ABCDEF0"`},
-		{"us-east-1", "ami-0123456789abcdef", `image: "ami-0123456789abcdef"`},
+		{p.CheckRegion, "us-east-1", ""},
+		{p.CheckRegion, "eu-central-2", ""},
+		{p.CheckRegion, "us-gov-west-1", ""},
+		{p.CheckRegion, "ap-southeast-4", ""},
+		{p.CheckRegion, "us-isob-east-1", ""},
+		{p.CheckRegion, "", ""}, // the AWS provider's own region
+		{p.CheckRegion, "useast1", `region: "useast1" is not an AWS region; want a region name such as us-east-1, or unset to use aws:region`},
+		{p.CheckRegion, "us-east-1a", `region: "us-east-1a" is not an AWS region`},
+		{p.CheckRegion, "US-EAST-1", `region: "US-EAST-1"`},
+		{p.CheckRegion, "nyc3", `region: "nyc3"`},
+		{p.CheckImage, "ami-0badc0de", ""},
+		{p.CheckImage, "ami-0123456789abcdef0", ""},
+		{p.CheckImage, "", `image: "" is not an AMI id`},
+		{p.CheckImage, "flatcar-stable", `image: "flatcar-stable" is not an AMI id`},
+		{p.CheckImage, "ami-123", `image: "ami-123"`},
+		{p.CheckImage, "ami-0123456789ABCDEF0", `image: "ami-0123456789ABCDEF0"`},
+		{p.CheckImage, "ami-0123456789abcdef", `image: "ami-0123456789abcdef"`},
 	}
 	for _, tt := range tests {
-		err := aws.New().Check(tt.region, tt.image)
+		err := tt.check(tt.value)
 		switch {
 		case tt.want == "" && err != nil:
-			t.Errorf("Check(%q, %q) = %v, want nil", tt.region, tt.image, err)
+			t.Errorf("check(%q) = %v, want nil", tt.value, err)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("Check(%q, %q) = %v, want an error containing %q", tt.region, tt.image, err, tt.want)
+			t.Errorf("check(%q) = %v, want an error containing %q", tt.value, err, tt.want)
 		}
 	}
 }
@@ -447,4 +453,95 @@ func stringsOf(v resource.PropertyValue) []string {
 		out = append(out, e.StringValue())
 	}
 	return out
+}
+
+// TestProviderPerRegion: unpinned, the cluster goes through the default AWS
+// provider, which takes aws:region and every other aws: setting from the
+// stack; pinned by the stack's region key, through a provider of its own.
+func TestProviderPerRegion(t *testing.T) {
+	for _, tc := range []struct {
+		region       string
+		wantProvider string // the reference's name part; "" is the default provider
+	}{
+		{"", ""},
+		{"eu-west-1", "c1-aws"},
+	} {
+		t.Run(cmp.Or(tc.region, "default"), func(t *testing.T) {
+			m := pulumitest.New()
+			spec := testSpec(3, 2)
+			spec.Region = tc.region
+			provision(t, m, spec)
+
+			providers := m.OfType(typeProvider)
+			if tc.wantProvider == "" && len(providers) != 0 || tc.wantProvider != "" && len(providers) != 1 {
+				t.Fatalf("%d AWS providers registered, want them only when the region is pinned", len(providers))
+			}
+			for _, p := range providers {
+				if p.Name != tc.wantProvider || pulumitest.String(p.Inputs["region"]) != tc.region || !strings.HasSuffix(p.Parent, "::c1") {
+					t.Errorf("provider %s in %v under %s, want %s in %s under the component", p.Name, p.Inputs["region"], p.Parent, tc.wantProvider, tc.region)
+				}
+			}
+			refers := func(ref string) bool {
+				if tc.wantProvider == "" {
+					return ref == ""
+				}
+				return strings.Contains(ref, "::"+tc.wantProvider+"::")
+			}
+			for _, r := range m.Resources() {
+				if r.Custom && r.Type != typeProvider && !refers(r.Provider) {
+					t.Errorf("%s %s: provider %q, want %q", r.Type, r.Name, r.Provider, tc.wantProvider)
+				}
+			}
+			invokes := m.Invokes()
+			if len(invokes) != 2 { // zones and the Flatcar AMI
+				t.Errorf("invokes %v, want the zones and the AMI lookup", invokes)
+			}
+			for _, i := range invokes {
+				if !refers(i.Provider) {
+					t.Errorf("invoke %s: provider %q, want %q", i.Token, i.Provider, tc.wantProvider)
+				}
+			}
+		})
+	}
+}
+
+// TestRegion: a pinned region is the cluster's; otherwise the default
+// provider's, asked through getRegion and checked like the stack's.
+func TestRegion(t *testing.T) {
+	for _, tc := range []struct {
+		name, pinned, configured string
+		want, wantErr            string
+		wantInvokes              int
+	}{
+		{"pinned", "eu-west-1", "us-east-2", "eu-west-1", "", 0},
+		{"aws:region", "", "ap-southeast-2", "ap-southeast-2", "", 1},
+		{"no region anywhere", "", "", "", "aws:region: the AWS provider cannot say which region it is in; set aws:region", 1},
+		{"not an AWS region", "", "nyc3", "", `aws:region: "nyc3", the AWS provider's region, is not an AWS region`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := pulumitest.New()
+			m.Cloud = m.In(tc.configured)
+			var got string
+			err := m.Run(func(ctx *pulumi.Context) error {
+				var err error
+				got, err = aws.New().Region(ctx, tc.pinned)
+				return err
+			})
+			switch {
+			case tc.wantErr == "" && (err != nil || got != tc.want):
+				t.Errorf("Region(%q) = %q, %v; want %q", tc.pinned, got, err, tc.want)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("Region(%q) = %q, %v; want an error containing %q", tc.pinned, got, err, tc.wantErr)
+			}
+			var asked int
+			for _, i := range m.Invokes() {
+				if i.Token == "aws:index/getRegion:getRegion" && i.Provider == "" {
+					asked++
+				}
+			}
+			if asked != tc.wantInvokes || len(m.Resources()) != 0 {
+				t.Errorf("asked the default provider %d times and registered %d resources, want %d and none", asked, len(m.Resources()), tc.wantInvokes)
+			}
+		})
+	}
 }

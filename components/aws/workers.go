@@ -22,7 +22,7 @@ type workers struct {
 // newWorkers registers the workers as an auto scaling group of a fixed size.
 // Workers hold no etcd state, so the group may replace them freely. The group
 // exists even with no workers, so scaling up later is only a size change.
-func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, sgID pulumi.IDOutput, centralIPs []string, opts []pulumi.ResourceOption) (*workers, error) {
+func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, centralIPs []string, opts []pulumi.ResourceOption) (*workers, error) {
 	name := spec.Name + "-worker"
 	// Launch templates take user data base64-encoded, unlike instances.
 	userData := spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput()).
@@ -31,7 +31,7 @@ func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami string, net *network, 
 	values := tagValues(spec, name, roleWorker)
 
 	lt, err := ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
-		ImageId:             pulumi.String(ami),
+		ImageId:             ami,
 		InstanceType:        pulumi.String(spec.WorkerSize),
 		UserData:            userData,
 		VpcSecurityGroupIds: pulumi.StringArray{sgID},

@@ -33,12 +33,17 @@ type Ports struct {
 // Spec is everything a backend needs to provision one cluster.
 type Spec struct {
 	// Name prefixes every resource and tag of the cluster.
-	Name    string
+	Name string
+	// Region is the stack's region key. Set, the backend pins every resource
+	// to it; empty (AWS only), the cloud's default provider decides, as its
+	// own config says (aws:region and the rest).
 	Region  string
 	VpcCidr string
 	OS      OS
-	// Image is the operator's image; empty means the backend's Flatcar image.
-	Image string
+	// Image is the operator's image, checked by the component (an output
+	// fails the run if it resolves to one not allowed); nil means the
+	// backend's Flatcar image.
+	Image pulumi.StringInput
 	Ports Ports
 
 	CentralSize string
@@ -106,10 +111,18 @@ type Cluster struct {
 
 // Provider provisions clusters on one cloud.
 type Provider interface {
-	// Check rejects values this cloud cannot take, before anything is
-	// registered. Errors name the stack config key, the value and what is
-	// allowed.
-	Check(region, image string) error
+	// CheckRegion and CheckImage reject values this cloud cannot take: the
+	// stack's before anything is registered, another resource's output when
+	// it resolves. Errors name the stack config key, the value and what is
+	// allowed. An empty region is the stack setting none; an empty image is
+	// never one.
+	CheckRegion(region string) error
+	CheckImage(image string) error
+	// Region is the region the cluster runs in: region, the stack's key,
+	// when set; else the one the cloud's default provider is configured for,
+	// asked of the cloud and checked like the stack's. It is called before
+	// anything is registered.
+	Region(ctx *pulumi.Context, region string) (string, error)
 	// DefaultSizes are the machine sizes used when the stack sets none.
 	DefaultSizes() (central, worker string)
 	// DataDevice is the device path under which the central node called

@@ -17,8 +17,8 @@ const flatcarImageURL = "https://stable.release.flatcar-linux.net/amd64-usr/curr
 // newImage returns the image droplets boot, and whether it is a custom image
 // made here: the operator's image when set, else an imported Flatcar.
 func newImage(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (pulumi.StringInput, bool, error) {
-	if spec.Image != "" {
-		return pulumi.String(spec.Image), false, nil
+	if spec.Image != nil {
+		return spec.Image, false, nil
 	}
 	// "CoreOS" is the distribution DigitalOcean files Container Linux family
 	// images under; it has no Flatcar entry.

@@ -20,24 +20,33 @@ var (
 
 type provider struct{}
 
-// New returns the DigitalOcean backend. The DigitalOcean Pulumi provider reads
-// its API token from DIGITALOCEAN_TOKEN, so none is configured here.
+// New returns the DigitalOcean backend. It registers everything through the
+// default DigitalOcean provider, which takes its API token from
+// digitalocean:token or DIGITALOCEAN_TOKEN, so none is handled here.
 func New() cloud.Provider { return provider{} }
 
-// Check rejects a region or image that cannot be a DigitalOcean one, so a
-// stack configured for another cloud fails before anything is registered.
-func (provider) Check(region, image string) error {
+// CheckRegion rejects a region that cannot be a DigitalOcean one, so a stack
+// configured for another cloud fails before anything is registered.
+func (provider) CheckRegion(region string) error {
 	if region == "" {
-		return fmt.Errorf("region: not set; want a DigitalOcean region slug such as nyc3")
+		return fmt.Errorf("region: required on DigitalOcean, whose provider has no region setting: every resource names its region; want a region slug such as nyc3")
 	}
 	if !regionSlug.MatchString(region) {
 		return fmt.Errorf("region: %q is not a DigitalOcean region; want a slug such as nyc3, sfo3, ams3, fra1 or lon1", region)
 	}
-	if image != "" && !imageRef.MatchString(image) {
+	return nil
+}
+
+// CheckImage rejects what cannot be a DigitalOcean image.
+func (provider) CheckImage(image string) error {
+	if !imageRef.MatchString(image) {
 		return fmt.Errorf("image: %q is not a DigitalOcean image; want an image slug such as ubuntu-24-04-x64 or a numeric image id", image)
 	}
 	return nil
 }
+
+// Region is the stack's: CheckRegion requires it.
+func (provider) Region(_ *pulumi.Context, region string) (string, error) { return region, nil }
 
 // DefaultSizes gives both roles 2 vCPUs and 4 GB: enough for an etcd member,
 // and a worker is the same machine minus the consensus load.

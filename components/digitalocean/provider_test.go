@@ -94,7 +94,9 @@ func TestProvisionRegistersResources(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%dc%dw%s", tc.central, tc.workers, tc.image), func(t *testing.T) {
 			spec := newSpec(tc.central, tc.workers)
-			spec.Image = tc.image
+			if tc.image != "" {
+				spec.Image = pulumi.String(tc.image)
+			}
 			m, out := provision(t, spec)
 			got := map[string]int{}
 			for _, r := range m.Resources() {
@@ -226,14 +228,17 @@ func TestNoWorkers(t *testing.T) {
 
 func TestImage(t *testing.T) {
 	for _, tc := range []struct {
-		image, want string
-		custom      bool
+		name   string
+		image  pulumi.StringInput
+		want   string
+		custom bool
 	}{
-		{image: "", custom: true},
-		{image: "123456789", want: "123456789"},
-		{image: "flatcar-stable-4459", want: "flatcar-stable-4459"},
+		{name: "flatcar", custom: true},
+		{name: "id", image: pulumi.String("123456789"), want: "123456789"},
+		{name: "slug", image: pulumi.String("flatcar-stable-4459"), want: "flatcar-stable-4459"},
+		{name: "from an output", image: pulumi.String("214201456").ToStringOutput(), want: "214201456"},
 	} {
-		t.Run(tc.image, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			spec := newSpec(3, 2)
 			spec.Image = tc.image
 			m, out := provision(t, spec)
@@ -310,23 +315,26 @@ func TestClusterOutputs(t *testing.T) {
 func TestCheck(t *testing.T) {
 	p := digitalocean.New()
 	for _, tc := range []struct {
-		region, image string
-		err           string
+		check func(string) error
+		value string
+		err   string
 	}{
-		{region: "nyc3"},
-		{region: "fra1", image: "ubuntu-24-04-x64"},
-		{region: "sgp1", image: "123456789"},
-		{region: "ams3", image: "flatcar-stable-4459.2.1"},
-		{region: "", err: "region: not set"},
-		{region: "us-east-1", err: `region: "us-east-1" is not a DigitalOcean region; want a slug such as nyc3`},
-		{region: "NYC3", err: `region: "NYC3" is not a DigitalOcean region`},
-		{region: "nyc", err: `region: "nyc" is not a DigitalOcean region`},
-		{region: "nyc3", image: "Flatcar Stable", err: `image: "Flatcar Stable" is not a DigitalOcean image; want an image slug`},
-		{region: "nyc3", image: "-flatcar", err: `image: "-flatcar" is not a DigitalOcean image`},
-		{region: "nyc3", image: "flatcar_stable", err: `image: "flatcar_stable" is not a DigitalOcean image`},
+		{check: p.CheckRegion, value: "nyc3"},
+		{check: p.CheckRegion, value: "fra1"},
+		{check: p.CheckRegion, value: "", err: "region: required on DigitalOcean, whose provider has no region setting"},
+		{check: p.CheckRegion, value: "us-east-1", err: `region: "us-east-1" is not a DigitalOcean region; want a slug such as nyc3`},
+		{check: p.CheckRegion, value: "NYC3", err: `region: "NYC3" is not a DigitalOcean region`},
+		{check: p.CheckRegion, value: "nyc", err: `region: "nyc" is not a DigitalOcean region`},
+		{check: p.CheckImage, value: "ubuntu-24-04-x64"},
+		{check: p.CheckImage, value: "123456789"},
+		{check: p.CheckImage, value: "flatcar-stable-4459.2.1"},
+		{check: p.CheckImage, value: "", err: `image: "" is not a DigitalOcean image`},
+		{check: p.CheckImage, value: "Flatcar Stable", err: `image: "Flatcar Stable" is not a DigitalOcean image; want an image slug`},
+		{check: p.CheckImage, value: "-flatcar", err: `image: "-flatcar" is not a DigitalOcean image`},
+		{check: p.CheckImage, value: "flatcar_stable", err: `image: "flatcar_stable" is not a DigitalOcean image`},
 	} {
-		t.Run(tc.region+"/"+tc.image, func(t *testing.T) {
-			err := p.Check(tc.region, tc.image)
+		t.Run(tc.value, func(t *testing.T) {
+			err := tc.check(tc.value)
 			switch {
 			case tc.err == "" && err != nil:
 				t.Errorf("Check: %v, want nil", err)

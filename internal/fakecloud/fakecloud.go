@@ -17,15 +17,29 @@ import (
 
 // Cloud is the state a fake cloud answers from.
 type Cloud struct {
+	// Region is the region the AWS provider is configured for, which
+	// getRegion answers; "" is none, which it refuses as the AWS provider
+	// does.
+	Region string
 	// AMI is the newest Flatcar AMI the lookup returns; Zones the
-	// availability zones of every region.
+	// availability zones the region has.
 	AMI   string
 	Zones []string
 }
 
-// New returns a cloud with a fixed AMI and three zones.
+// New returns a cloud in us-east-2 with a fixed AMI.
 func New() Cloud {
-	return Cloud{AMI: "ami-0123456789abcdef0", Zones: []string{"us-east-2a", "us-east-2b", "us-east-2c"}}
+	return Cloud{AMI: "ami-0123456789abcdef0"}.In("us-east-2")
+}
+
+// In returns c for an AWS provider configured for region, "" being none:
+// its zones are the region's a, b and c.
+func (c Cloud) In(region string) Cloud {
+	c.Region, c.Zones = region, nil
+	if region != "" {
+		c.Zones = []string{region + "a", region + "b", region + "c"}
+	}
+	return c
 }
 
 // kind is what the fake knows of one resource type.
@@ -147,6 +161,13 @@ func (c Cloud) Invoke(token string, _ resource.PropertyMap) (resource.PropertyMa
 		return resource.NewPropertyMapFromMap(map[string]any{"id": c.AMI, "imageId": c.AMI, "name": "Flatcar-stable-4459.2.1-hvm"}), nil
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "zones", "names": c.Zones}), nil
+	case "aws:index/getRegion:getRegion":
+		if c.Region == "" {
+			return nil, fmt.Errorf("fakecloud: the AWS provider has no region configured (aws:region)")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": c.Region, "name": c.Region, "endpoint": "ec2." + c.Region + ".amazonaws.com", "description": "fakecloud region " + c.Region,
+		}), nil
 	}
 	return nil, fmt.Errorf("fakecloud: no answer for invoke %s", token)
 }

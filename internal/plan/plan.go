@@ -49,7 +49,7 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	if err != nil {
 		return components.ClusterArgs{}, ConfigError{err}
 	}
-	args, err := components.ArgsFromConfig(
+	args, err := stackconfig.ClusterArgs(
 		func(k string) (string, bool) { v, ok := values[project+":"+k]; return v, ok },
 		func(string) bool { return false }, // stackconfig.Load refuses encrypted values
 	)
@@ -65,10 +65,13 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	for _, kv := range []struct {
 		dst *string
 		v   string
-	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.Image, o.Image}} {
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}
+	}
+	if o.Image != "" {
+		args.Image = pulumi.String(o.Image)
 	}
 	return args, nil
 }

@@ -16,7 +16,11 @@ import (
 // it knows, at addresses only it chooses.
 type thirdCloud struct{}
 
-func (thirdCloud) Check(region, image string) error       { return nil }
+func (thirdCloud) CheckRegion(string) error { return nil }
+func (thirdCloud) CheckImage(string) error  { return nil }
+func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
+	return region, nil
+}
 func (thirdCloud) DefaultSizes() (central, worker string) { return "small", "large" }
 func (thirdCloud) DataDevice(string) string               { return "/dev/vdb" }
 func (thirdCloud) address(i int) string                   { return fmt.Sprintf("10.99.0.%d", 20+i) }

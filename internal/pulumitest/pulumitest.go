@@ -24,11 +24,14 @@ const (
 
 // Resource is one registration the program made.
 type Resource struct {
-	Type          string
-	Name          string
-	Custom        bool
-	Inputs        resource.PropertyMap
-	Parent        string
+	Type   string
+	Name   string
+	Custom bool
+	Inputs resource.PropertyMap
+	Parent string
+	// Provider is the explicit provider's reference ("urn::id"); "" is the
+	// default provider.
+	Provider      string
 	Protect       bool
 	IgnoreChanges []string
 	// DeleteBeforeReplace and Dependencies are the resource's options.
@@ -46,6 +49,14 @@ type Mocks struct {
 
 	mu        sync.Mutex
 	resources []Resource
+	invokes   []Invoke
+}
+
+// Invoke is one data-source call the program made.
+type Invoke struct {
+	Token string
+	// Provider is the explicit provider's reference; "" is the default one.
+	Provider string
 }
 
 // New returns mocks answering as fakecloud.New.
@@ -64,6 +75,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	r := Resource{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs, Outputs: outs}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
+		r.Provider = rpc.GetProvider()
 		r.Protect = rpc.GetProtect()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
@@ -73,6 +85,21 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	defer m.mu.Unlock()
 	m.resources = append(m.resources, r)
 	return id, outs, err
+}
+
+// Call records and answers the invokes the backends make.
+func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.invokes = append(m.invokes, Invoke{Token: args.Token, Provider: args.Provider})
+	m.mu.Unlock()
+	return m.Mocks.Call(args)
+}
+
+// Invokes returns every invoke, in order.
+func (m *Mocks) Invokes() []Invoke {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.invokes)
 }
 
 // Resources returns every registration, in order.

@@ -1,6 +1,9 @@
-// Package stackconfig reads a Pulumi.<stack>.yaml the way the Pulumi CLI hands
-// it to a program: each key's value as a string, structured values as JSON.
-// Tools that must see a stack as the program does (tests, the rehearsal) use it.
+// Package stackconfig reads a stack's config as the program sees it: Load reads
+// a Pulumi.<stack>.yaml the way the Pulumi CLI hands it to a program (each
+// key's value as a string, structured values as JSON), and ClusterArgs turns
+// those values into the Cluster component's arguments. The program reads its
+// config through ClusterArgs; tools that must see a stack as the program does
+// (tests, the rehearsal) use both.
 package stackconfig
 
 import (

@@ -6,8 +6,10 @@
 //
 // Limits: it knows only the resource types and data sources the program uses,
 // invents ids and addresses at random, validates no input beyond its type
-// token, and replaces a resource on exactly the inputs fakecloud lists.
-// FAKECLOUD_AMI sets the AMI the Flatcar lookup returns.
+// token, and replaces a resource on exactly the inputs fakecloud lists. An
+// AWS provider is in the region its config names (aws:region for the default
+// provider, the region input for an explicit one), never one from the
+// environment. FAKECLOUD_AMI sets the AMI the Flatcar lookup returns.
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -47,7 +50,10 @@ func main() {
 
 type standIn struct {
 	plugin.UnimplementedProvider
-	pkg   string
+	pkg string
+
+	mu sync.Mutex
+	// cloud answers invokes; Configure sets its region.
 	cloud fakecloud.Cloud
 }
 
@@ -68,7 +74,15 @@ func (p *standIn) DiffConfig(_ context.Context, req plugin.DiffConfigRequest) (p
 	return diff(req.OldInputs, req.NewInputs, []string{"region"}), nil
 }
 
-func (p *standIn) Configure(context.Context, plugin.ConfigureRequest) (plugin.ConfigureResponse, error) {
+// Configure puts the cloud in the region the provider's config names.
+func (p *standIn) Configure(_ context.Context, req plugin.ConfigureRequest) (plugin.ConfigureResponse, error) {
+	var region string
+	if v := req.Inputs["region"]; v.IsString() {
+		region = v.StringValue()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cloud = p.cloud.In(region)
 	return plugin.ConfigureResponse{}, nil
 }
 
@@ -153,7 +167,10 @@ func (p *standIn) Delete(context.Context, plugin.DeleteRequest) (plugin.DeleteRe
 }
 
 func (p *standIn) Invoke(_ context.Context, req plugin.InvokeRequest) (plugin.InvokeResponse, error) {
-	outs, err := p.cloud.Invoke(string(req.Tok), req.Args)
+	p.mu.Lock()
+	cloud := p.cloud
+	p.mu.Unlock()
+	outs, err := cloud.Invoke(string(req.Tok), req.Args)
 	return plugin.InvokeResponse{Properties: outs}, err
 }
 

@@ -1,10 +1,12 @@
-package tests
+package components_test
 
 import (
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
@@ -134,8 +136,8 @@ func TestRoutineChangesIgnoredByCentral(t *testing.T) {
 		change func(*components.ClusterArgs, *pulumitest.Mocks)
 	}{
 		{"newer Flatcar AMI", "aws", func(_ *components.ClusterArgs, m *pulumitest.Mocks) { m.AMI = "ami-0fedcba9876543210" }},
-		{"image", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = "ami-0aaaabbbbccccdddd" }},
-		{"image", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = "123456789" }},
+		{"image", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("ami-0aaaabbbbccccdddd") }},
+		{"image", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("123456789") }},
 		{"ssh keys", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.SSHAuthorizedKeys = nil }},
 	}
 	for _, tc := range cases {

@@ -1,4 +1,4 @@
-package tests
+package components_test
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ var scaleCases = []struct{ central, workers int }{
 // pulumi.RunErr returns only once every registration has completed, so an
 // iteration is a whole program run. Only runs with -bench:
 //
-//	go test ./tests -run '^$' -bench BenchmarkCluster -benchmem -count 6
+//	go test ./components -run '^$' -bench BenchmarkCluster -benchmem -count 6
 //
 // Besides time and B/op it reports peak-heap-B: the highest live-plus-garbage
 // heap (runtime/metrics /memory/classes/heap/objects:bytes) sampled every

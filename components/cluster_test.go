@@ -1,4 +1,4 @@
-package tests
+package components_test
 
 import (
 	"cmp"
@@ -15,11 +15,16 @@ import (
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
-const discoveryURL = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+const (
+	discoveryURL = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
+	sshKey       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"
+)
 
-// validArgs is a dev-sized cluster on the given cloud.
+// validArgs is a dev-sized cluster on the given cloud: on AWS in the region
+// the AWS provider is configured for, as the dev stack, on DigitalOcean in
+// nyc3.
 func validArgs(cloud string) components.ClusterArgs {
-	region := map[string]string{"aws": "us-east-2", "digitalocean": "nyc3"}[cloud]
+	region := map[string]string{"digitalocean": "nyc3"}[cloud]
 	return components.ClusterArgs{
 		Cloud:        cloud,
 		Region:       region,
@@ -29,10 +34,8 @@ func validArgs(cloud string) components.ClusterArgs {
 		// The pre-flight check has its own tests, against local discovery servers.
 		SkipDiscoveryCheck: true,
 		SSHAllowedCidrs:    []string{"203.0.113.0/24"},
-		SSHAuthorizedKeys: []string{
-			"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com",
-		},
-		Tags: map[string]string{"environment": "dev"},
+		SSHAuthorizedKeys:  pulumi.StringArray{pulumi.String(sshKey)},
+		Tags:               map[string]string{"environment": "dev"},
 	}
 }
 
@@ -51,8 +54,19 @@ func provision(t *testing.T, args components.ClusterArgs) (*pulumitest.Mocks, ou
 // provisionOn is provision with the given mocks.
 func provisionOn(t *testing.T, m *pulumitest.Mocks, args components.ClusterArgs) (*pulumitest.Mocks, outputs, error) {
 	t.Helper()
+	return provisionWith(t, m, func(*pulumi.Context) (components.ClusterArgs, error) { return args, nil })
+}
+
+// provisionWith is provisionOn with the arguments made inside the program,
+// so that they may take other resources' outputs.
+func provisionWith(t *testing.T, m *pulumitest.Mocks, makeArgs func(*pulumi.Context) (components.ClusterArgs, error)) (*pulumitest.Mocks, outputs, error) {
+	t.Helper()
 	out := outputs{values: map[string]any{}, secrets: map[string]bool{}}
 	err := m.Run(func(ctx *pulumi.Context) error {
+		args, err := makeArgs(ctx)
+		if err != nil {
+			return err
+		}
 		c, err := components.NewCluster(ctx, "etcd-dev", args)
 		if err != nil {
 			return err

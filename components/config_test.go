@@ -1,8 +1,10 @@
-package tests
+package components_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components"
 )
@@ -31,17 +33,21 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
 		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},
 		{"public VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "8.8.0.0/16" }, []string{`vpcCidr: "8.8.0.0/16"`, "private"}},
-		{"malformed SSH key", func(a *components.ClusterArgs) { a.SSHAuthorizedKeys = []string{"ssh-rsa not-base64!"} }, []string{`sshAuthorizedKeys[0]: "ssh-rsa not-base64!"`, "OpenSSH public key"}},
+		{"malformed SSH key", func(a *components.ClusterArgs) {
+			a.SSHAuthorizedKeys = pulumi.ToStringArray([]string{"ssh-rsa not-base64!"})
+		}, []string{`sshAuthorizedKeys[0]: "ssh-rsa not-base64!"`, "OpenSSH public key"}},
 		{"two SSH keys on one line", func(a *components.ClusterArgs) {
-			k := a.SSHAuthorizedKeys[0]
-			a.SSHAuthorizedKeys = []string{k + "\n" + k}
+			a.SSHAuthorizedKeys = pulumi.ToStringArray([]string{sshKey + "\n" + sshKey})
 		}, []string{"sshAuthorizedKeys[0]"}},
 		{"coreos-etcd2 without image", func(a *components.ClusterArgs) { a.Flavor = "coreos-etcd2" }, []string{"image: required with flavor coreos-etcd2"}},
+		{"coreos-etcd2 with an empty image", func(a *components.ClusterArgs) { a.Flavor, a.Image = "coreos-etcd2", pulumi.String("") }, []string{"image: required with flavor coreos-etcd2"}},
 		{"coreos-etcd2 with gateway", func(a *components.ClusterArgs) {
-			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", "ami-0123456789abcdef0", "gateway"
+			a.Flavor, a.Image, a.WorkerProxy = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "gateway"
 		}, []string{`workerProxy: "gateway"`, "coreos-etcd2", "v2-proxy"}},
-		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud = "digitalocean" }, []string{`region: "us-east-2"`}},
-		{"missing region", func(a *components.ClusterArgs) { a.Region = "" }, []string{"region"}},
+		{"not an AMI", func(a *components.ClusterArgs) { a.Image = pulumi.String("flatcar-stable") }, []string{`image: "flatcar-stable" is not an AMI id`}},
+		{"AWS region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud, a.Region = "digitalocean", "us-east-2" }, []string{`region: "us-east-2" is not a DigitalOcean region`}},
+		{"missing region on DigitalOcean", func(a *components.ClusterArgs) { a.Cloud, a.Region = "digitalocean", "" }, []string{"region: required on DigitalOcean"}},
+		{"not an AWS region", func(a *components.ClusterArgs) { a.Region = "nyc3" }, []string{`region: "nyc3" is not an AWS region`, "aws:region"}},
 		{"reserved tag", func(a *components.ClusterArgs) { a.Tags = map[string]string{"isolated-etcd:role": "x"} }, []string{`tags: key "isolated-etcd:role"`}},
 	}
 	for _, tc := range cases {
@@ -88,35 +94,6 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), key+":") {
 				t.Errorf("error does not report %s: %v", key, err)
 			}
-		}
-	}
-}
-
-func TestArgsFromConfig(t *testing.T) {
-	raw := map[string]string{
-		"cloud":           "digitalocean",
-		"region":          "fra1",
-		"workerCount":     "12",
-		"discoveryUrl":    discoveryURL,
-		"sshAllowedCidrs": `["198.51.100.0/24"]`,
-		"tags":            `{"team":"platform"}`,
-	}
-	get := func(k string) (string, bool) { v, ok := raw[k]; return v, ok }
-	args, err := components.ArgsFromConfig(get, func(k string) bool { return k == "discoveryUrl" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if args.CentralCount != components.DefaultCentralCount || args.WorkerCount != 12 || !args.DiscoveryURLSecret ||
-		args.SSHAllowedCidrs[0] != "198.51.100.0/24" || args.Tags["team"] != "platform" || args.Cloud != "digitalocean" ||
-		!args.ProtectCentral {
-		t.Errorf("parsed %+v", args)
-	}
-
-	raw["centralCount"], raw["sshAllowedCidrs"], raw["tags"] = "three", "198.51.100.0/24", "team=platform"
-	_, err = components.ArgsFromConfig(get, func(string) bool { return false })
-	for _, want := range []string{`centralCount: "three"`, `sshAllowedCidrs: "198.51.100.0/24"`, `tags: "team=platform"`} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not contain %q: %v", want, err)
 		}
 	}
 }

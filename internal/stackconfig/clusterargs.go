@@ -1,0 +1,97 @@
+package stackconfig
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/components"
+)
+
+// ClusterArgs reads the cluster's settings from a stack's config through get,
+// which returns a key's raw value and whether it is set, and isSecret, which
+// tells whether the stack stores it as a secret. Values that are not the
+// right type fail here, naming the key; everything else is checked by
+// components.NewCluster.
+func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) bool) (components.ClusterArgs, error) {
+	var errs []error
+	str := func(key string) string { v, _ := get(key); return v }
+	integer := func(key string, def int) int {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", key, v))
+		}
+		return n
+	}
+	boolean := func(key string, def bool) bool {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return def
+		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", key, v))
+		}
+		return b
+	}
+	list := func(key string) []string {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return nil
+		}
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a list of strings", key, v))
+		}
+		return out
+	}
+	args := components.ClusterArgs{
+		Cloud:              str("cloud"),
+		Region:             str("region"),
+		CentralCount:       integer("centralCount", components.DefaultCentralCount),
+		WorkerCount:        integer("workerCount", 0),
+		CentralSize:        str("centralSize"),
+		WorkerSize:         str("workerSize"),
+		Flavor:             str("flavor"),
+		WorkerProxy:        str("workerProxy"),
+		Image:              input(str("image")),
+		DiscoveryURL:       str("discoveryUrl"),
+		DiscoveryURLSecret: isSecret("discoveryUrl"),
+		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
+		SSHAuthorizedKeys:  inputs(list("sshAuthorizedKeys")),
+		SSHAllowedCidrs:    list("sshAllowedCidrs"),
+		VpcCidr:            str("vpcCidr"),
+		ProtectCentral:     boolean("protectCentral", true),
+		RollCentral:        str("rollCentral"),
+	}
+	if v, ok := get("tags"); ok && v != "" {
+		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
+			errs = append(errs, fmt.Errorf("tags: %q is not a map of strings to strings", v))
+		}
+	}
+	return args, errors.Join(errs...)
+}
+
+// input and inputs hand a config value to an input of the component as a
+// value; unset stays nil.
+func input(v string) pulumi.StringInput {
+	if v == "" {
+		return nil
+	}
+	return pulumi.String(v)
+}
+
+func inputs(v []string) pulumi.StringArrayInput {
+	if v == nil {
+		return nil
+	}
+	return pulumi.ToStringArray(v)
+}
