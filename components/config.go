@@ -1,10 +1,10 @@
 package components
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/components/discovery"
 )
 
 // ClusterArgs are one cluster's settings, named after the stack config keys.
@@ -77,36 +78,57 @@ type settings struct {
 	sshKeys pulumi.StringArrayOutput
 }
 
-// validate checks the settings of the cluster called name. Each error names
-// the stack config key, the value given and what is allowed.
+// validate checks the settings of the cluster called name, in steps that
+// each apply their defaults and report every value they refuse. Each error
+// names the stack config key, the value given and what is allowed.
 func (a ClusterArgs) validate(name string) (settings, error) {
-	s := settings{ClusterArgs: a}
-	var errs []error
-	fail := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	s := &settings{ClusterArgs: a}
+	err := errors.Join(
+		s.chooseCloud(),
+		s.checkCounts(name),
+		s.chooseFlavor(),
+		s.checkImageArg(),
+		s.checkPlacement(),
+		s.checkAccess(),
+		s.checkNetwork(),
+	)
+	return *s, err
+}
 
+// chooseCloud picks the backend of the cloud key.
+func (s *settings) chooseCloud() error {
 	if s.Cloud == "" {
 		s.Cloud = DefaultCloud
 	}
-	if newProvider, ok := Clouds[s.Cloud]; ok {
-		s.provider = newProvider()
-	} else {
-		fail("cloud: %q is not supported; want %s", s.Cloud, cloudNames())
+	newProvider, ok := Clouds[s.Cloud]
+	if !ok {
+		return fmt.Errorf("cloud: %q is not supported; want %s", s.Cloud, cloudNames())
 	}
+	s.provider = newProvider()
+	return nil
+}
 
+// checkCounts checks the node counts and names the central nodes.
+func (s *settings) checkCounts(name string) error {
+	var errs []error
 	if s.CentralCount < 1 || s.CentralCount > 7 || s.CentralCount%2 == 0 {
-		fail("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount)
+		errs = append(errs, fmt.Errorf("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount))
 	} else {
 		for i := range s.CentralCount {
 			s.centralNames = append(s.centralNames, CentralName(name, i))
 		}
 	}
 	if s.RollCentral != "" && s.centralNames != nil && !slices.Contains(s.centralNames, s.RollCentral) {
-		fail("rollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(s.centralNames, ", "))
+		errs = append(errs, fmt.Errorf("rollCentral: %q is not a central node of this cluster; want one of %s", s.RollCentral, strings.Join(s.centralNames, ", ")))
 	}
 	if s.WorkerCount < 0 {
-		fail("workerCount: %d is not allowed; want 0 or more", s.WorkerCount)
+		errs = append(errs, fmt.Errorf("workerCount: %d is not allowed; want 0 or more", s.WorkerCount))
 	}
+	return errors.Join(errs...)
+}
 
+// chooseFlavor checks the flavor and the worker proxy it can run.
+func (s *settings) chooseFlavor() error {
 	if s.Flavor == "" {
 		s.Flavor = string(cloudconfig.Flatcar)
 	}
@@ -117,57 +139,60 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	case cloudconfig.CoreOSEtcd2:
 		s.os = cloud.ContainerLinux
 	default:
-		fail("flavor: %q is not supported; want flatcar (default) or coreos-etcd2", s.Flavor)
+		// No worker proxy default either: one error, not a knock-on one.
+		return fmt.Errorf("flavor: %q is not supported; want flatcar (default) or coreos-etcd2", s.Flavor)
 	}
-	if s.WorkerProxy == "" && s.os != "" {
+	if s.WorkerProxy == "" {
 		s.WorkerProxy = string(flavor.DefaultWorkerProxy())
 	}
-	proxy := cloudconfig.WorkerProxy(s.WorkerProxy)
-	switch {
-	case s.WorkerProxy == "":
-		// Unset, and no default because the flavor is unknown: that is the
-		// flavor's error, reported above.
+	switch proxy := cloudconfig.WorkerProxy(s.WorkerProxy); {
 	case proxy != cloudconfig.Gateway && proxy != cloudconfig.V2Proxy:
-		fail("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy)
-	case s.os != "" && !flavor.Supports(proxy):
-		fail("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor)
+		return fmt.Errorf("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy)
+	case !flavor.Supports(proxy):
+		return fmt.Errorf("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor)
 	}
+	return nil
+}
 
-	switch image, known := plainString(s.Image); {
+// checkImageArg checks an image given as a value now, and one given as
+// another resource's output when it resolves.
+func (s *settings) checkImageArg() error {
+	image, known := plainString(s.Image)
+	switch {
 	case !known:
 		s.image = s.Image.ToStringOutput().ApplyT(func(v string) (string, error) { return v, s.checkImage(v) }).(pulumi.StringOutput)
 	case image != "" || s.os == cloud.ContainerLinux:
-		if err := s.checkImage(image); err != nil {
-			errs = append(errs, err)
-		}
 		s.image = pulumi.String(image)
+		return s.checkImage(image)
 	}
+	return nil
+}
+
+// checkPlacement checks the region and the machine sizes, defaulting the
+// sizes to the cloud's.
+func (s *settings) checkPlacement() error {
+	var errs []error
 	if s.provider != nil {
-		if err := s.provider.CheckRegion(s.Region); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, s.provider.CheckRegion(s.Region))
 		central, worker := s.provider.DefaultSizes()
-		if s.CentralSize == "" {
-			s.CentralSize = central
-		}
-		if s.WorkerSize == "" {
-			s.WorkerSize = worker
-		}
+		s.CentralSize = cmp.Or(s.CentralSize, central)
+		s.WorkerSize = cmp.Or(s.WorkerSize, worker)
 	}
 	for key, size := range map[string]string{"centralSize": s.CentralSize, "workerSize": s.WorkerSize} {
 		// Unset with an unknown cloud has no default: the cloud's error says it.
 		if size != "" && !machineSize.MatchString(size) || size == "" && s.provider != nil {
-			fail("%s: %q is not a machine size; want the cloud's name for one, such as t3.medium or s-2vcpu-4gb", key, size)
+			errs = append(errs, fmt.Errorf("%s: %q is not a machine size; want the cloud's name for one, such as t3.medium or s-2vcpu-4gb", key, size))
 		}
 	}
+	return errors.Join(errs...)
+}
 
-	if err := checkDiscoveryURL(s.DiscoveryURL); err != nil {
-		errs = append(errs, err)
-	}
+// checkAccess checks who and what may reach the nodes: the discovery URL,
+// the SSH keys (now, or when they resolve) and the SSH source blocks.
+func (s *settings) checkAccess() error {
+	errs := []error{checkDiscoveryURL(s.DiscoveryURL)}
 	if keys, known := plainStrings(s.SSHAuthorizedKeys); known {
-		if err := checkSSHKeys(keys); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, checkSSHKeys(keys))
 		s.sshKeys = pulumi.ToStringArray(keys).ToStringArrayOutput()
 	} else {
 		s.sshKeys = s.SSHAuthorizedKeys.ToStringArrayOutput().ApplyT(func(keys []string) ([]string, error) {
@@ -177,21 +202,25 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	for i, c := range s.SSHAllowedCidrs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil || p != p.Masked() {
-			fail("sshAllowedCidrs[%d]: %q is not a CIDR block; want a network address and prefix such as 203.0.113.0/24 or 2001:db8::/32", i, c)
+			errs = append(errs, fmt.Errorf("sshAllowedCidrs[%d]: %q is not a CIDR block; want a network address and prefix such as 203.0.113.0/24 or 2001:db8::/32", i, c))
 		}
 	}
-	if s.VpcCidr == "" {
-		s.VpcCidr = DefaultVpcCidr
-	}
+	return errors.Join(errs...)
+}
+
+// checkNetwork checks the private network and the tags.
+func (s *settings) checkNetwork() error {
+	var errs []error
+	s.VpcCidr = cmp.Or(s.VpcCidr, DefaultVpcCidr)
 	if p, err := netip.ParsePrefix(s.VpcCidr); err != nil || p != p.Masked() || !p.Addr().Is4() || !p.Addr().IsPrivate() || p.Bits() < 16 || p.Bits() > 24 {
-		fail("vpcCidr: %q is not allowed; want a private IPv4 network from /16 to /24, such as %s", s.VpcCidr, DefaultVpcCidr)
+		errs = append(errs, fmt.Errorf("vpcCidr: %q is not allowed; want a private IPv4 network from /16 to /24, such as %s", s.VpcCidr, DefaultVpcCidr))
 	}
 	for k, v := range s.Tags {
 		if k == "" || strings.HasPrefix(k, reservedTagPrefix) || len(k) > 128 || len(v) > 256 {
-			fail("tags: key %q (value %q) is not allowed; want a non-empty key of up to 128 characters not starting with %q, and a value of up to 256", k, v, reservedTagPrefix)
+			errs = append(errs, fmt.Errorf("tags: key %q (value %q) is not allowed; want a non-empty key of up to 128 characters not starting with %q, and a value of up to 256", k, v, reservedTagPrefix))
 		}
 	}
-	return s, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // cloudConfig is what every node's user data is rendered from, once the SSH
@@ -265,18 +294,14 @@ const reservedTagPrefix = "isolated-etcd:"
 
 var machineSize = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
 
-// checkDiscoveryURL accepts an absolute http(s) URL naming a token, such as
-// https://discovery.etcd.io/<token> or a self-hosted
-// http://host:2379/v2/keys/discovery/<token>.
+// checkDiscoveryURL requires a discovery token URL.
 func checkDiscoveryURL(raw string) error {
-	const want = "want a token URL from `go run ./cmd/discovery-url --size <centralCount>`, such as https://discovery.etcd.io/<token>"
+	const mint = "mint one with `go run ./cmd/discovery-url --size <centralCount>`"
 	if raw == "" {
-		return fmt.Errorf("discoveryUrl: required; %s, stored with `pulumi config set --secret discoveryUrl <url>`", want)
+		return fmt.Errorf("discoveryUrl: required; %s and store it with `pulumi config set --secret discoveryUrl <url>`", mint)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") == "" ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(raw, "\"'\\ \t\r\n$%`<>") {
-		return fmt.Errorf("discoveryUrl: %q is not a discovery token URL; %s", raw, want)
+	if _, err := discovery.ParseURL(raw); err != nil {
+		return fmt.Errorf("discoveryUrl: %w; %s", err, mint)
 	}
 	return nil
 }
