@@ -225,8 +225,8 @@ func (s *settings) checkNetwork() error {
 
 // cloudConfig is what every node's user data is rendered from, once the SSH
 // keys have resolved.
-func (s settings) cloudConfig(sshKeys []string) cloudconfig.Cluster {
-	return cloudconfig.Cluster{
+func (s settings) cloudConfig(sshKeys []string) cloudconfig.Settings {
+	return cloudconfig.Settings{
 		Flavor:            cloudconfig.Flavor(s.Flavor),
 		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
 		DiscoveryURL:      s.DiscoveryURL,

@@ -77,7 +77,7 @@ func (provider) DefaultSizes() (central, worker string) {
 // group of one cluster: through the default AWS provider, so that aws:region,
 // aws:profile and the provider's other settings apply as documented, or, when
 // the stack sets spec.Region, through a provider of its own pinned there.
-func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
 	var invoke []pulumi.InvokeOption
 	if spec.Region != "" {
 		// An explicit provider takes no aws: stack config, only its
@@ -113,7 +113,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		return nil, err
 	}
 
-	return &cloud.Cluster{
+	return &cloud.Provisioned{
 		CentralPrivateIPs: central.privateIPOutputs,
 		CentralPublicIPs:  central.publicIPOutputs,
 		WorkerGroup:       workers.group.Name,

@@ -98,8 +98,8 @@ func WorkerName(cluster string, i int) string {
 // default backend quota is 2 GiB, plus room for the WAL and snapshots.
 const DataVolumeGiB = 10
 
-// Cluster is what a backend reports back.
-type Cluster struct {
+// Provisioned is what a backend reports back: the cluster it registered.
+type Provisioned struct {
 	CentralPrivateIPs pulumi.StringArrayOutput
 	CentralPublicIPs  pulumi.StringArrayOutput
 	// WorkerGroup names the workers as the cloud groups them: an auto scaling
@@ -129,5 +129,5 @@ type Provider interface {
 	// name sees its data volume, so its cloud-config can mount it.
 	DataDevice(name string) string
 	// Provision registers the cluster's resources; opts carry the parent.
-	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Cluster, error)
+	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Provisioned, error)
 }

@@ -70,8 +70,8 @@ const (
 	PeerPort   = 2380
 )
 
-// Cluster is what every node's cloud-config is rendered from.
-type Cluster struct {
+// Settings are what every node's cloud-config is rendered from.
+type Settings struct {
 	Flavor      Flavor
 	WorkerProxy WorkerProxy
 	// DiscoveryURL bootstraps the central members, and v2-proxy workers find
@@ -113,7 +113,7 @@ var devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/._:-]+$`)
 
 // Central renders the cloud-config of the central node whose etcd member is
 // called name and whose data volume appears as dataDevice.
-func (c Cluster) Central(name, dataDevice string) (string, error) {
+func (c Settings) Central(name, dataDevice string) (string, error) {
 	if !memberName.MatchString(name) {
 		return "", fmt.Errorf("central node name %q: want lower-case letters, digits and dashes", name)
 	}
@@ -135,7 +135,7 @@ func (c Cluster) Central(name, dataDevice string) (string, error) {
 
 // Worker renders the cloud-config every worker carries. centralEndpoints are
 // the members' client endpoints (host:port); the gateway forwards to them.
-func (c Cluster) Worker(centralEndpoints []string) (string, error) {
+func (c Settings) Worker(centralEndpoints []string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
@@ -154,7 +154,7 @@ func (c Cluster) Worker(centralEndpoints []string) (string, error) {
 	})
 }
 
-func (c Cluster) check() error {
+func (c Settings) check() error {
 	switch c.Flavor {
 	case Flatcar, CoreOSEtcd2:
 	default:
@@ -174,7 +174,7 @@ func (c Cluster) check() error {
 	return nil
 }
 
-func (c Cluster) render(name string, data map[string]any) (string, error) {
+func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["DiscoveryURL"] = c.DiscoveryURL
 	data["SSHAuthorizedKeys"] = c.SSHAuthorizedKeys
 	data["EtcdImage"] = EtcdImage

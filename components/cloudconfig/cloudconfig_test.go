@@ -27,7 +27,7 @@ func render(t *testing.T) map[string]string {
 			if !f.Supports(p) {
 				continue
 			}
-			c := cloudconfig.Cluster{
+			c := cloudconfig.Settings{
 				Flavor:            f,
 				WorkerProxy:       p,
 				DiscoveryURL:      discoveryURL,
@@ -103,7 +103,7 @@ func TestValidatorCatchesMistakes(t *testing.T) {
 }
 
 func TestRenderRejects(t *testing.T) {
-	good := cloudconfig.Cluster{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, DiscoveryURL: discoveryURL}
+	good := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, DiscoveryURL: discoveryURL}
 	cases := []struct {
 		name string
 		run  func() (string, error)

@@ -56,7 +56,7 @@ func (provider) DefaultSizes() (central, worker string) {
 
 // Provision registers tags, the VPC, the image, the firewalls and then the
 // droplets, so that every droplet boots already behind its firewall.
-func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
 	tags, err := newTags(ctx, spec, opts)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	if custom {
 		network["imageId"] = image
 	}
-	return &cloud.Cluster{
+	return &cloud.Provisioned{
 		CentralPrivateIPs: centralPrivateIPs,
 		CentralPublicIPs:  pulumi.ToStringArrayOutput(publicIPs),
 		WorkerGroup:       pulumi.String(tags.worker).ToStringOutput(),

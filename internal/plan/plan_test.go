@@ -24,7 +24,7 @@ func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
 func (thirdCloud) DefaultSizes() (central, worker string) { return "small", "large" }
 func (thirdCloud) DataDevice(string) string               { return "/dev/vdb" }
 func (thirdCloud) address(i int) string                   { return fmt.Sprintf("10.99.0.%d", 20+i) }
-func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Cluster, error) {
+func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
 	var ips []string
 	for i, n := range spec.Central {
 		ips = append(ips, t.address(i))
@@ -36,7 +36,7 @@ func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulu
 	if err := ctx.RegisterResource("thirdcloud:index:Pool", spec.Name+"-workers", pulumi.Map{"userData": workers, "size": pulumi.Int(spec.WorkerCount)}, &struct{ pulumi.CustomResourceState }{}, opts...); err != nil {
 		return nil, err
 	}
-	return &cloud.Cluster{
+	return &cloud.Provisioned{
 		CentralPrivateIPs: pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		CentralPublicIPs:  pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		WorkerGroup:       pulumi.String(spec.Name + "-workers").ToStringOutput(),
