@@ -46,7 +46,7 @@ func TestProjectFileIsValid(t *testing.T) {
 		t.Errorf("project name %q, want %q", p.Name, pulumitest.Project)
 	}
 	for _, key := range []string{"cloud", "region", "centralCount", "workerCount", "centralSize", "workerSize", "flavor",
-		"workerProxy", "image", "discoveryUrl", "discoveryCheck", "protectCentral", "rollCentral", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
+		"workerProxy", "etcdVersion", "image", "discoveryUrl", "discoveryCheck", "protectCentral", "rollCentral", "sshAuthorizedKeys", "sshAllowedCidrs", "vpcCidr", "tags"} {
 		decl, ok := p.Config[key]
 		if !ok || decl.Description == "" {
 			t.Errorf("config key %s is not declared with a description in Pulumi.yaml", key)

@@ -4,6 +4,7 @@
 package components
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -28,6 +29,9 @@ type Cluster struct {
 	// Flavor and WorkerProxy say what the nodes run, defaults applied.
 	Flavor      pulumi.StringOutput `pulumi:"flavor"`
 	WorkerProxy pulumi.StringOutput `pulumi:"workerProxy"`
+	// EtcdVersion is the etcd release the nodes run (v3.6.16, ...), or
+	// etcd2 for the coreos-etcd2 flavor, which runs its image's.
+	EtcdVersion pulumi.StringOutput `pulumi:"etcdVersion"`
 	// CentralNames name the central nodes, which are also their etcd
 	// members' names, in node order.
 	CentralNames        pulumi.StringArrayOutput `pulumi:"centralNames"`
@@ -112,6 +116,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
 	c.Flavor = pulumi.String(s.Flavor).ToStringOutput()
 	c.WorkerProxy = pulumi.String(s.WorkerProxy).ToStringOutput()
+	c.EtcdVersion = pulumi.String(cmp.Or(s.etcd().Release(), "etcd2")).ToStringOutput()
 	c.CentralNames = pulumi.ToStringArray(s.centralNames).ToStringArrayOutput()
 	c.CentralPrivateIPs = res.CentralPrivateIPs
 	c.CentralPublicIPs = res.CentralPublicIPs
@@ -131,6 +136,7 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"discoveryUrl":        c.DiscoveryURL,
 		"flavor":              c.Flavor,
 		"workerProxy":         c.WorkerProxy,
+		"etcdVersion":         c.EtcdVersion,
 		"centralNames":        c.CentralNames,
 		"centralPrivateIps":   c.CentralPrivateIPs,
 		"centralPublicIps":    c.CentralPublicIPs,
@@ -177,6 +183,7 @@ func (s settings) inputs(region string) pulumi.Map {
 		"workerCount":  pulumi.Int(s.WorkerCount),
 		"flavor":       pulumi.String(s.Flavor),
 		"workerProxy":  pulumi.String(s.WorkerProxy),
+		"etcdVersion":  pulumi.String(s.EtcdVersion),
 		"discoveryUrl": s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput()),
 	}
 }

@@ -331,7 +331,7 @@ func TestNoEtcdPortOpenToAddresses(t *testing.T) {
 }
 
 // wantOutputs are the outputs the issue promises operators.
-var wantOutputs = []string{"discoveryUrl", "flavor", "workerProxy", "centralNames", "centralPrivateIps", "centralPublicIps", "etcdClientEndpoints",
+var wantOutputs = []string{"discoveryUrl", "flavor", "workerProxy", "etcdVersion", "centralNames", "centralPrivateIps", "centralPublicIps", "etcdClientEndpoints",
 	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network"}
 
 func TestOutputs(t *testing.T) {

@@ -36,6 +36,8 @@ type ClusterArgs struct {
 	WorkerSize   string
 	Flavor       string
 	WorkerProxy  string
+	// EtcdVersion is the etcd line of flatcar nodes, 3.5 (default) or 3.6.
+	EtcdVersion string
 	// Image is the machine image; unset (nil or "") is the cloud's Flatcar.
 	Image        pulumi.StringInput
 	DiscoveryURL string
@@ -62,6 +64,9 @@ const (
 	DefaultCloud        = "aws"
 	DefaultCentralCount = 3
 	DefaultVpcCidr      = "10.21.0.0/16"
+	// DefaultEtcdVersion stays 3.5, the line every existing cluster runs,
+	// until moving a running cluster to 3.6 is a rehearsed procedure.
+	DefaultEtcdVersion = cloudconfig.Etcd35
 )
 
 // settings are validated arguments with every default applied.
@@ -127,7 +132,8 @@ func (s *settings) checkCounts(name string) error {
 	return errors.Join(errs...)
 }
 
-// chooseFlavor checks the flavor and the worker proxy it can run.
+// chooseFlavor checks the flavor, its etcd line and the worker proxy they
+// can run.
 func (s *settings) chooseFlavor() error {
 	if s.Flavor == "" {
 		s.Flavor = string(cloudconfig.Flatcar)
@@ -145,14 +151,37 @@ func (s *settings) chooseFlavor() error {
 	if s.WorkerProxy == "" {
 		s.WorkerProxy = string(flavor.DefaultWorkerProxy())
 	}
+	errs := []error{s.chooseEtcdVersion(flavor)}
 	switch proxy := cloudconfig.WorkerProxy(s.WorkerProxy); {
 	case proxy != cloudconfig.Gateway && proxy != cloudconfig.V2Proxy:
-		return fmt.Errorf("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy)
+		errs = append(errs, fmt.Errorf("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy))
 	case !flavor.Supports(proxy):
-		return fmt.Errorf("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor)
+		errs = append(errs, fmt.Errorf("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor))
+	case proxy == cloudconfig.V2Proxy && flavor == cloudconfig.Flatcar && s.etcd().Release() != "" && !s.etcd().ServesV2():
+		errs = append(errs, fmt.Errorf("workerProxy: %q needs etcdVersion 3.5: etcd %s removed the v2 proxy; want gateway", s.WorkerProxy, s.EtcdVersion))
+	}
+	return errors.Join(errs...)
+}
+
+// chooseEtcdVersion checks the etcd line, which only flatcar nodes take.
+func (s *settings) chooseEtcdVersion(flavor cloudconfig.Flavor) error {
+	if flavor != cloudconfig.Flatcar {
+		if s.EtcdVersion != "" {
+			return fmt.Errorf("etcdVersion: %q does not apply to flavor %s, whose nodes run their image's etcd2; leave it unset", s.EtcdVersion, s.Flavor)
+		}
+		return nil
+	}
+	s.EtcdVersion = cmp.Or(s.EtcdVersion, string(DefaultEtcdVersion))
+	switch v := s.etcd(); {
+	case v == "3.7":
+		return fmt.Errorf("etcdVersion: %q is not supported yet: etcd 3.7 removed v2 discovery, the only bootstrap the program renders today; want 3.5 or 3.6", s.EtcdVersion)
+	case v.Release() == "":
+		return fmt.Errorf("etcdVersion: %q is not supported; want 3.5 (default) or 3.6", s.EtcdVersion)
 	}
 	return nil
 }
+
+func (s *settings) etcd() cloudconfig.EtcdVersion { return cloudconfig.EtcdVersion(s.EtcdVersion) }
 
 // checkImageArg checks an image given as a value now, and one given as
 // another resource's output when it resolves.
@@ -229,6 +258,7 @@ func (s settings) cloudConfig(sshKeys []string) cloudconfig.Settings {
 	return cloudconfig.Settings{
 		Flavor:            cloudconfig.Flavor(s.Flavor),
 		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
+		EtcdVersion:       s.etcd(),
 		DiscoveryURL:      s.DiscoveryURL,
 		SSHAuthorizedKeys: sshKeys,
 	}

@@ -25,6 +25,12 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"unknown cloud", func(a *components.ClusterArgs) { a.Cloud = "gcp" }, []string{`cloud: "gcp"`, "aws or digitalocean"}},
 		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
 		{"unknown worker proxy", func(a *components.ClusterArgs) { a.WorkerProxy = "grpc" }, []string{`workerProxy: "grpc"`, "gateway", "v2-proxy"}},
+		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5 (default) or 3.6"}},
+		{"etcd 3.7 before static bootstrap", func(a *components.ClusterArgs) { a.EtcdVersion = "3.7" }, []string{`etcdVersion: "3.7"`, "removed v2 discovery", "3.5 or 3.6"}},
+		{"v2 proxy on etcd 3.6", func(a *components.ClusterArgs) { a.EtcdVersion, a.WorkerProxy = "3.6", "v2-proxy" }, []string{`workerProxy: "v2-proxy" needs etcdVersion 3.5`, "want gateway"}},
+		{"etcd line on coreos-etcd2", func(a *components.ClusterArgs) {
+			a.Flavor, a.Image, a.EtcdVersion = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "3.6"
+		}, []string{`etcdVersion: "3.6" does not apply to flavor coreos-etcd2`}},
 		{"malformed discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "discovery.etcd.io/abc" }, []string{`discoveryUrl: "discovery.etcd.io/abc"`, "https://discovery.etcd.io/<token>"}},
 		{"Deis placeholder discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "#DISCOVERY_URL" }, []string{`discoveryUrl: "#DISCOVERY_URL"`}},
 		{"discovery URL without token", func(a *components.ClusterArgs) { a.DiscoveryURL = "https://discovery.etcd.io/" }, []string{`discoveryUrl: "https://discovery.etcd.io/"`}},

@@ -88,6 +88,7 @@ func parseFlags(args []string) (*command, int) {
 	fs.StringVar(&o.Dir, "dir", ".", "the project directory (Pulumi.yaml)")
 	fs.StringVar(&o.Overrides.Flavor, "flavor", "", "flavor: flatcar or coreos-etcd2 (default: the stack's)")
 	fs.StringVar(&o.Overrides.WorkerProxy, "worker-proxy", "", "workerProxy: gateway or v2-proxy (default: the stack's)")
+	fs.StringVar(&o.Overrides.EtcdVersion, "etcd-version", "", "etcdVersion: 3.5 or 3.6 (default: the stack's)")
 	fs.StringVar(&o.Overrides.Image, "image", "", "image (default: the stack's; coreos-etcd2 requires one)")
 	fs.BoolVar(&o.Drills, "drills", true, "run the fault drills (lines 3)")
 	fs.BoolVar(&o.Demos, "demos", true, "run the pre-flight demos (lines 4)")

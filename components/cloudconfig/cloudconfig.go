@@ -19,7 +19,7 @@ import (
 type Flavor string
 
 const (
-	// Flatcar runs etcd 3.5 in a container: etcd-member.service on central
+	// Flatcar runs etcd in a container: etcd-member.service on central
 	// nodes, a local proxy on workers.
 	Flatcar Flavor = "flatcar"
 	// CoreOSEtcd2 is the seed's cloud-config for images that still ship etcd2
@@ -59,10 +59,41 @@ func (f Flavor) DefaultWorkerProxy() WorkerProxy {
 	return Gateway
 }
 
-// EtcdImage is the etcd every Flatcar node runs, central and worker alike. It is
-// pinned, not Flatcar's default, because Flatcar now ships etcd 3.6, which has
-// no v2 proxy, and because the rehearsal must run the same etcd as the nodes.
-const EtcdImage = "quay.io/coreos/etcd:v3.5.21"
+// EtcdVersion is the etcd minor line Flatcar nodes run, central and worker
+// alike.
+type EtcdVersion string
+
+const (
+	// Etcd35 is etcd 3.5, in maintenance: the last line with the v2 API, the
+	// v2 proxy and v2 discovery without a deprecation warning.
+	Etcd35 EtcdVersion = "3.5"
+	// Etcd36 is etcd 3.6: no v2 API and no v2 proxy; v2 discovery deprecated.
+	Etcd36 EtcdVersion = "3.6"
+)
+
+// EtcdVersions lists every supported line, oldest first.
+var EtcdVersions = []EtcdVersion{Etcd35, Etcd36}
+
+// etcdReleases pins each line to one release, so every node and the
+// rehearsal run the same etcd rather than whatever Flatcar ships.
+var etcdReleases = map[EtcdVersion]string{
+	Etcd35: "v3.5.21",
+	Etcd36: "v3.6.16",
+}
+
+// Release is the pinned release of line v, such as v3.6.16; "" for a line
+// that is not supported.
+func (v EtcdVersion) Release() string { return etcdReleases[v] }
+
+// Image is the container image of line v's pinned release.
+func (v EtcdVersion) Image() string { return EtcdImageRepo + ":" + v.Release() }
+
+// EtcdImageRepo is where every pinned etcd image comes from.
+const EtcdImageRepo = "quay.io/coreos/etcd"
+
+// ServesV2 reports whether line v still has the v2 API (and so the v2
+// proxy): etcd 3.6 removed both.
+func (v EtcdVersion) ServesV2() bool { return v == Etcd35 }
 
 // Ports every node uses; the cloud firewalls are written against the same numbers.
 const (
@@ -74,6 +105,9 @@ const (
 type Settings struct {
 	Flavor      Flavor
 	WorkerProxy WorkerProxy
+	// EtcdVersion is the etcd line of flatcar nodes; coreos-etcd2 nodes run
+	// their image's etcd2.
+	EtcdVersion EtcdVersion
 	// DiscoveryURL bootstraps the central members, and v2-proxy workers find
 	// the members through it.
 	DiscoveryURL      string
@@ -163,6 +197,14 @@ func (c Settings) check() error {
 	if !c.Flavor.Supports(c.WorkerProxy) {
 		return fmt.Errorf("flavor %s cannot run worker proxy %q", c.Flavor, c.WorkerProxy)
 	}
+	if c.Flavor == Flatcar {
+		if c.EtcdVersion.Release() == "" {
+			return fmt.Errorf("etcd version %q is not one of %v", c.EtcdVersion, EtcdVersions)
+		}
+		if c.WorkerProxy == V2Proxy && !c.EtcdVersion.ServesV2() {
+			return fmt.Errorf("etcd %s has no v2 proxy", c.EtcdVersion)
+		}
+	}
 	if c.DiscoveryURL == "" || strings.ContainsAny(c.DiscoveryURL, unsafeInUnit) {
 		return fmt.Errorf("discovery URL %q is empty or holds characters a unit file cannot carry", c.DiscoveryURL)
 	}
@@ -177,7 +219,8 @@ func (c Settings) check() error {
 func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["DiscoveryURL"] = c.DiscoveryURL
 	data["SSHAuthorizedKeys"] = c.SSHAuthorizedKeys
-	data["EtcdImage"] = EtcdImage
+	data["EtcdImage"] = c.EtcdVersion.Image()
+	data["ServesV2"] = c.EtcdVersion.ServesV2()
 	data["ClientPort"] = ClientPort
 	data["PeerPort"] = PeerPort
 	var b bytes.Buffer

@@ -23,26 +23,37 @@ func render(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, f := range cloudconfig.Flavors {
-		for _, p := range cloudconfig.WorkerProxies {
-			if !f.Supports(p) {
-				continue
+		versions := []cloudconfig.EtcdVersion{""} // coreos-etcd2 runs its image's etcd2
+		if f == cloudconfig.Flatcar {
+			versions = cloudconfig.EtcdVersions
+		}
+		for _, v := range versions {
+			for _, p := range cloudconfig.WorkerProxies {
+				if !f.Supports(p) || f == cloudconfig.Flatcar && p == cloudconfig.V2Proxy && !v.ServesV2() {
+					continue
+				}
+				c := cloudconfig.Settings{
+					Flavor:            f,
+					WorkerProxy:       p,
+					EtcdVersion:       v,
+					DiscoveryURL:      discoveryURL,
+					SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
+				}
+				central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
+				if err != nil {
+					t.Fatalf("%s/%s/%s central: %v", f, v, p, err)
+				}
+				worker, err := c.Worker(endpoints)
+				if err != nil {
+					t.Fatalf("%s/%s/%s worker: %v", f, v, p, err)
+				}
+				name := string(f)
+				if v != "" {
+					name += "-etcd" + string(v)
+				}
+				out[name+"-"+string(p)+"-central.yaml"] = central
+				out[name+"-"+string(p)+"-worker.yaml"] = worker
 			}
-			c := cloudconfig.Settings{
-				Flavor:            f,
-				WorkerProxy:       p,
-				DiscoveryURL:      discoveryURL,
-				SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
-			}
-			central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
-			if err != nil {
-				t.Fatalf("%s/%s central: %v", f, p, err)
-			}
-			worker, err := c.Worker(endpoints)
-			if err != nil {
-				t.Fatalf("%s/%s worker: %v", f, p, err)
-			}
-			out[string(f)+"-"+string(p)+"-central.yaml"] = central
-			out[string(f)+"-"+string(p)+"-worker.yaml"] = worker
 		}
 	}
 	return out
@@ -103,7 +114,7 @@ func TestValidatorCatchesMistakes(t *testing.T) {
 }
 
 func TestRenderRejects(t *testing.T) {
-	good := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, DiscoveryURL: discoveryURL}
+	good := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd36, DiscoveryURL: discoveryURL}
 	cases := []struct {
 		name string
 		run  func() (string, error)
@@ -123,6 +134,16 @@ func TestRenderRejects(t *testing.T) {
 			c.Flavor = "ubuntu"
 			return c.Central("c-0", "/dev/xvdf")
 		}, "unknown flavor"},
+		{"unknown etcd line", func() (string, error) {
+			c := good
+			c.EtcdVersion = "3.4"
+			return c.Central("c-0", "/dev/xvdf")
+		}, "etcd version"},
+		{"v2 proxy on etcd 3.6", func() (string, error) {
+			c := good
+			c.WorkerProxy = cloudconfig.V2Proxy
+			return c.Worker(nil)
+		}, "no v2 proxy"},
 		{"discovery URL with a quote", func() (string, error) {
 			c := good
 			c.DiscoveryURL = `https://x/"y`

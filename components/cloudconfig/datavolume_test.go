@@ -43,7 +43,7 @@ func blkid(t *testing.T, dev, tag string) string {
 func TestDataVolumeScript(t *testing.T) {
 	for _, f := range cloudconfig.Flavors {
 		t.Run(string(f), func(t *testing.T) {
-			c := cloudconfig.Settings{Flavor: f, WorkerProxy: f.DefaultWorkerProxy(), DiscoveryURL: discoveryURL}
+			c := cloudconfig.Settings{Flavor: f, WorkerProxy: f.DefaultWorkerProxy(), EtcdVersion: cloudconfig.Etcd36, DiscoveryURL: discoveryURL}
 			dev := loopDevice(t)
 			text, err := c.Central("etcd-dev-central-0", dev)
 			if err != nil {

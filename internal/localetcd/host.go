@@ -4,6 +4,7 @@
 package localetcd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,6 +82,17 @@ func (c *Nodes) ServesV2() bool {
 	return true
 }
 
+// Releases are the etcd releases c's nodes run.
+func (c *Nodes) Releases() []string {
+	var out []string
+	for _, n := range append(slices.Clone(c.Central), c.Workers...) {
+		if !slices.Contains(out, n.Release) && n.Release != "" {
+			out = append(out, n.Release)
+		}
+	}
+	return out
+}
+
 // Prepare interprets every node of p on the addresses of block, as its OS
 // would boot it there.
 func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
@@ -114,9 +127,11 @@ func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 // Host runs etcd processes on this machine, each node's in a directory of
 // its own under Dir (its disk), and stops them all on Close.
 type Host struct {
-	// Bin is the etcd binary; Block the address block of Prepare.
-	Bin, Dir string
-	Block    int
+	// Bins are the etcd binaries by release (Binaries).
+	Bins map[string]string
+	Dir  string
+	// Block is the address block of Prepare.
+	Block int
 	// BootTimeout bounds Boot.
 	BootTimeout time.Duration
 	// Discovery is the endpoint StartDiscovery started, if any.
@@ -126,14 +141,18 @@ type Host struct {
 	procs []*Proc
 }
 
-// NewHost returns a host running bin in a new temporary directory.
-func NewHost(bin string, block int, bootTimeout time.Duration) (*Host, error) {
+// NewHost returns a host running bins in a new temporary directory.
+func NewHost(bins map[string]string, block int, bootTimeout time.Duration) (*Host, error) {
 	dir, err := os.MkdirTemp("", "rehearse-*")
 	if err != nil {
 		return nil, err
 	}
-	return &Host{Bin: bin, Dir: dir, Block: block, BootTimeout: bootTimeout}, nil
+	return &Host{Bins: bins, Dir: dir, Block: block, BootTimeout: bootTimeout}, nil
 }
+
+// Bin is the binary of the etcd release a node runs; etcd2 nodes (no
+// release) run V2Release, which keeps their v2 API and proxy.
+func (h *Host) Bin(release string) string { return h.Bins[cmp.Or(release, V2Release)] }
 
 // Start starts p and remembers it for Close.
 func (h *Host) Start(p *Proc) error {
@@ -151,7 +170,7 @@ func (h *Host) Start(p *Proc) error {
 func (h *Host) Boot(ctx context.Context, c *Nodes) error {
 	all := append(append([]*Node{}, c.Central...), c.Workers...)
 	for _, n := range all {
-		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin, n.Args, n.Env)
+		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
 		if err := h.Start(n.Proc); err != nil {
 			return err
 		}
@@ -174,7 +193,7 @@ func (h *Host) Boot(ctx context.Context, c *Nodes) error {
 // StartDiscovery starts a local discovery endpoint on the host's block and
 // creates the token of tokenURL for size members.
 func (h *Host) StartDiscovery(ctx context.Context, tokenURL string, size int) error {
-	h.Discovery = NewDiscovery(h.Bin, h.Dir, DiscoveryAddr(h.Block))
+	h.Discovery = NewDiscovery(h.Bin(V2Release), h.Dir, DiscoveryAddr(h.Block))
 	if err := h.Start(h.Discovery.Proc); err != nil {
 		return err
 	}

@@ -22,6 +22,25 @@ import (
 // etcdImageEntrypoint is where the etcd image keeps its binary.
 const etcdImageEntrypoint = "/usr/local/bin/etcd"
 
+// releaseOf is the etcd release of an image the program pins; the
+// rehearsal runs only those.
+func releaseOf(image string) (string, error) {
+	for _, v := range cloudconfig.EtcdVersions {
+		if image == v.Image() {
+			return v.Release(), nil
+		}
+	}
+	return "", fmt.Errorf("image %q is not one the program pins (%s:%s), so the rehearsal has no etcd for it", image, cloudconfig.EtcdImageRepo, strings.Join(releases(), ", "))
+}
+
+func releases() []string {
+	var out []string
+	for _, v := range cloudconfig.EtcdVersions {
+		out = append(out, v.Release())
+	}
+	return out
+}
+
 // Kind is what an etcd process on a node is.
 type Kind string
 
@@ -42,6 +61,9 @@ type Process struct {
 	Kind Kind
 	// Unit is the systemd unit that would run it.
 	Unit string
+	// Release is the etcd release of the image it runs (v3.6.16, ...); ""
+	// for the etcd2 an image ships.
+	Release string
 	// Args follow the etcd binary; Env is KEY=value, sorted.
 	Args []string
 	Env  []string
@@ -243,17 +265,19 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 					return err
 				}
 			}
-			image := env["ETCD_IMAGE"]
-			delete(env, "ETCD_IMAGE")
-			if image != cloudconfig.EtcdImage {
-				return fmt.Errorf("unit %s: ETCD_IMAGE=%q: the rehearsal runs only %s", u.Name, image, cloudconfig.EtcdImage)
+			release, err := releaseOf(env["ETCD_IMAGE"])
+			if err != nil {
+				return fmt.Errorf("unit %s: ETCD_IMAGE: %w", u.Name, err)
 			}
+			delete(env, "ETCD_IMAGE")
+			p.Release = release
 		case u.Content != "" && len(u.DropIns) == 0:
 			p.Unit, p.Kind = u.Name, Gateway
-			args, err := dockerUnit(u.Name, u.Content)
+			release, args, err := dockerUnit(u.Name, u.Content)
 			if err != nil {
 				return err
 			}
+			p.Release = release
 			if p.Args, err = gatewayArgs(u.Name, args, p.Addr, central); err != nil {
 				return err
 			}
@@ -395,59 +419,61 @@ var dockerKeys = map[string][]string{
 }
 
 // dockerUnit reads a unit whose ExecStart is `docker run ... <etcd image>
-// args...` and returns the args given to etcd.
-func dockerUnit(unit, content string) ([]string, error) {
+// args...` and returns the image's etcd release and the args given to etcd.
+func dockerUnit(unit, content string) (string, []string, error) {
 	lines, err := parseUnit(unit, content, dockerKeys)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	container := ""
+	container, release := "", ""
 	var args, housekept []string
 	for _, l := range lines {
 		words := strings.Fields(l.value)
 		switch l.key {
 		case "ExecStart":
-			if container, args, err = dockerRun(words); err != nil {
-				return nil, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
+			if container, release, args, err = dockerRun(words); err != nil {
+				return "", nil, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
 			}
 		case "ExecStartPre", "ExecStop":
 			// Container housekeeping only: removing or stopping the container.
 			rm := len(words) == 4 && words[1] == "rm" && words[2] == "--force"
 			stop := len(words) == 3 && words[1] == "stop"
 			if len(words) < 3 || words[0] != "-/usr/bin/docker" || !rm && !stop {
-				return nil, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
+				return "", nil, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
 			}
 			housekept = append(housekept, words[len(words)-1])
 		}
 	}
 	if args == nil {
-		return nil, fmt.Errorf("unit %s: no ExecStart", unit)
+		return "", nil, fmt.Errorf("unit %s: no ExecStart", unit)
 	}
 	for _, name := range housekept {
 		if name != container {
-			return nil, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)
+			return "", nil, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)
 		}
 	}
-	return args, nil
+	return release, args, nil
 }
 
 // dockerRun splits `/usr/bin/docker run FLAGS IMAGE ARGS` and returns the
-// container name and the etcd args. Only flags that keep the process what the
-// rehearsal runs are accepted: a name, the host network, etcd as entrypoint.
-func dockerRun(words []string) (name string, args []string, err error) {
+// container name, the image's etcd release and the etcd args. Only flags
+// that keep the process what the rehearsal runs are accepted: a name, the
+// host network, etcd as entrypoint.
+func dockerRun(words []string) (name, release string, args []string, err error) {
 	if len(words) < 2 || words[0] != "/usr/bin/docker" || words[1] != "run" {
-		return "", nil, fmt.Errorf("ExecStart: the rehearsal interprets only /usr/bin/docker run")
+		return "", "", nil, fmt.Errorf("ExecStart: the rehearsal interprets only /usr/bin/docker run")
 	}
 	host := false
 	for i, w := range words[2:] {
 		if !strings.HasPrefix(w, "-") {
 			if !host {
-				return "", nil, fmt.Errorf("the container must use --network=host to serve the node's addresses")
+				return "", "", nil, fmt.Errorf("the container must use --network=host to serve the node's addresses")
 			}
-			if w != cloudconfig.EtcdImage {
-				return "", nil, fmt.Errorf("image %q: the rehearsal runs only %s", w, cloudconfig.EtcdImage)
+			release, err := releaseOf(w)
+			if err != nil {
+				return "", "", nil, err
 			}
-			return name, slices.Clone(words[i+3:]), nil
+			return name, release, slices.Clone(words[i+3:]), nil
 		}
 		flag, value, _ := strings.Cut(w, "=")
 		switch {
@@ -458,10 +484,10 @@ func dockerRun(words []string) (name string, args []string, err error) {
 		case w == "--rm":
 		case flag == "--entrypoint" && value == etcdImageEntrypoint:
 		default:
-			return "", nil, fmt.Errorf("docker flag %q: the rehearsal cannot interpret it", w)
+			return "", "", nil, fmt.Errorf("docker flag %q: the rehearsal cannot interpret it", w)
 		}
 	}
-	return "", nil, fmt.Errorf("no image")
+	return "", "", nil, fmt.Errorf("no image")
 }
 
 // gatewayArgs checks `gateway start` flags and moves its addresses to

@@ -30,17 +30,23 @@ func TestInterpretGoldens(t *testing.T) {
 		flavor cloudconfig.Flavor
 		role   plan.Role
 		kind   Kind
-		want   []string // in Args or Env
+		// release is the etcd release the node runs; "" for etcd2.
+		release string
+		want    []string // in Args or Env
 	}{
-		{"flatcar-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member,
+		{"flatcar-etcd3.5-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member, "v3.5.21",
 			[]string{"ETCD_LISTEN_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_NAME=etcd-dev-central-0", "ETCD_ENABLE_V2=true"}},
-		{"flatcar-gateway-worker.yaml", cloudconfig.Flatcar, plan.Worker, Gateway,
+		{"flatcar-etcd3.5-gateway-worker.yaml", cloudconfig.Flatcar, plan.Worker, Gateway, "v3.5.21",
 			[]string{"--listen-addr=127.9.3.1:2379", "--endpoints=127.9.2.1:2379,127.9.2.2:2379,127.9.2.3:2379"}},
-		{"flatcar-v2-proxy-worker.yaml", cloudconfig.Flatcar, plan.Worker, V2Proxy,
+		{"flatcar-etcd3.5-v2-proxy-worker.yaml", cloudconfig.Flatcar, plan.Worker, V2Proxy, "v3.5.21",
 			[]string{"ETCD_PROXY=on", "ETCD_LISTEN_CLIENT_URLS=http://127.9.3.1:2379"}},
-		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, plan.Central, Member,
+		{"flatcar-etcd3.6-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member, "v3.6.16",
+			[]string{"ETCD_LISTEN_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_NAME=etcd-dev-central-0"}},
+		{"flatcar-etcd3.6-gateway-worker.yaml", cloudconfig.Flatcar, plan.Worker, Gateway, "v3.6.16",
+			[]string{"--listen-addr=127.9.3.1:2379", "--endpoints=127.9.2.1:2379,127.9.2.2:2379,127.9.2.3:2379"}},
+		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, plan.Central, Member, "",
 			[]string{"ETCD_LISTEN_PEER_URLS=http://127.9.2.1:2380", "ETCD_ENABLE_V2=true"}},
-		{"coreos-etcd2-v2-proxy-worker.yaml", cloudconfig.CoreOSEtcd2, plan.Worker, V2Proxy,
+		{"coreos-etcd2-v2-proxy-worker.yaml", cloudconfig.CoreOSEtcd2, plan.Worker, V2Proxy, "",
 			[]string{"ETCD_PROXY=on", "ETCD_ADVERTISE_CLIENT_URLS=http://127.9.3.1:2379"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -49,8 +55,8 @@ func TestInterpretGoldens(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Kind != tc.kind {
-				t.Errorf("kind %s, want %s", p.Kind, tc.kind)
+			if p.Kind != tc.kind || p.Release != tc.release {
+				t.Errorf("kind %s release %q, want %s %q", p.Kind, p.Release, tc.kind, tc.release)
 			}
 			all := strings.Join(append(p.Args, p.Env...), " ")
 			for _, w := range tc.want {
@@ -71,14 +77,14 @@ func TestInterpretRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, old, new, want string
 	}{
-		{"unknown unit", "flatcar-gateway-worker.yaml", "  units:\n", "  units:\n    - name: locksmithd.service\n      command: stop\n", "unit locksmithd.service"},
-		{"unknown docker flag", "flatcar-gateway-worker.yaml", "--network=host", "--network=host --privileged", `docker flag "--privileged"`},
-		{"unknown image", "flatcar-gateway-worker.yaml", "quay.io/coreos/etcd:v3.5.21", "quay.io/coreos/etcd:v3.4.0", `image "quay.io/coreos/etcd:v3.4.0"`},
-		{"unknown gateway flag", "flatcar-gateway-worker.yaml", "--listen-addr", "--retry-delay=1m --listen-addr", `gateway flag "--retry-delay=1m"`},
-		{"endpoint not central", "flatcar-gateway-worker.yaml", "10.21.32.10:2379", "10.9.9.9:2379", `endpoint "10.9.9.9:2379"`},
-		{"unknown drop-in line", "flatcar-v2-proxy-worker.yaml", "[Service]", "[Service]\n            User=root", `line "User=root"`},
-		{"unknown member image", "flatcar-v2-proxy-worker.yaml", "ETCD_IMAGE=quay.io/coreos/etcd:v3.5.21", "ETCD_IMAGE=example/etcd", `ETCD_IMAGE="example/etcd"`},
-		{"public discovery", "flatcar-v2-proxy-worker.yaml", "http://127.9.1.1:2379/v2/keys/discovery/", "https://discovery.etcd.io/", "not a local discovery URL"},
+		{"unknown unit", "flatcar-etcd3.5-gateway-worker.yaml", "  units:\n", "  units:\n    - name: locksmithd.service\n      command: stop\n", "unit locksmithd.service"},
+		{"unknown docker flag", "flatcar-etcd3.5-gateway-worker.yaml", "--network=host", "--network=host --privileged", `docker flag "--privileged"`},
+		{"unknown image", "flatcar-etcd3.5-gateway-worker.yaml", "quay.io/coreos/etcd:v3.5.21", "quay.io/coreos/etcd:v3.4.0", `image "quay.io/coreos/etcd:v3.4.0" is not one the program pins`},
+		{"unknown gateway flag", "flatcar-etcd3.5-gateway-worker.yaml", "--listen-addr", "--retry-delay=1m --listen-addr", `gateway flag "--retry-delay=1m"`},
+		{"endpoint not central", "flatcar-etcd3.5-gateway-worker.yaml", "10.21.32.10:2379", "10.9.9.9:2379", `endpoint "10.9.9.9:2379"`},
+		{"unknown drop-in line", "flatcar-etcd3.5-v2-proxy-worker.yaml", "[Service]", "[Service]\n            User=root", `line "User=root"`},
+		{"unknown member image", "flatcar-etcd3.5-v2-proxy-worker.yaml", "ETCD_IMAGE=quay.io/coreos/etcd:v3.5.21", "ETCD_IMAGE=example/etcd", `ETCD_IMAGE: image "example/etcd"`},
+		{"public discovery", "flatcar-etcd3.5-v2-proxy-worker.yaml", "http://127.9.1.1:2379/v2/keys/discovery/", "https://discovery.etcd.io/", "not a local discovery URL"},
 		{"listening on every address", "coreos-etcd2-v2-proxy-worker.yaml", "listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://0.0.0.0:2379", "host 0.0.0.0 is not this node"},
 		{"unknown section", "coreos-etcd2-v2-proxy-worker.yaml", "coreos:", "hostname: x\ncoreos:", "hostname: the rehearsal cannot interpret"},
 	} {

@@ -28,6 +28,7 @@ type Overrides struct {
 	Workers     *int
 	Flavor      string
 	WorkerProxy string
+	EtcdVersion string
 	Image       string
 }
 
@@ -65,7 +66,7 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	for _, kv := range []struct {
 		dst *string
 		v   string
-	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}} {
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}

@@ -349,7 +349,7 @@ func (r *rehearsal) bootDemo(name string, args components.ClusterArgs, block, st
 		start = len(c.Central)
 	}
 	for _, n := range c.Central[:start] {
-		n.Proc = localetcd.NewProc(n.Node, filepath.Join(r.Dir, fmt.Sprintf("block-%d", block), n.Node), r.Bin, n.Args, n.Env)
+		n.Proc = localetcd.NewProc(n.Node, filepath.Join(r.Dir, fmt.Sprintf("block-%d", block), n.Node), r.Bin(n.Release), n.Args, n.Env)
 		if err := r.Start(n.Proc); err != nil {
 			return "", nil, err
 		}

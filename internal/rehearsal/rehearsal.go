@@ -63,19 +63,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	name := components.ClusterName(o.Stack)
 	o.Log(fmt.Sprintf("reading stack %s and rendering every node's user data", o.Stack))
-	args, ownDiscovery, err := settings(o, name, block)
+	args, ownDiscovery, releases, err := settings(o, name, block)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Stack: o.Stack, Cluster: name, Flavor: string(args.Flavor), WorkerProxy: string(args.WorkerProxy)}
 
 	t := time.Now()
-	bin, err := localetcd.Binary(ctx, o.Log)
+	bins, err := localetcd.Binaries(ctx, releases, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	rep.Timings.EtcdBinary = since(t)
-	host, err := localetcd.NewHost(bin, block, o.BootTimeout)
+	host, err := localetcd.NewHost(bins, block, o.BootTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +124,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // rehearsal's own unless it names a local one, and interprets every node
 // once without the discovery pre-flight check (which needs the endpoint up):
 // bad settings and user data the rehearsal cannot interpret fail here, before
-// etcd is built or anything started.
-func settings(o Options, name string, block int) (components.ClusterArgs, bool, error) {
+// etcd is built or anything started. It returns the etcd releases the nodes
+// run.
+func settings(o Options, name string, block int) (components.ClusterArgs, bool, []string, error) {
 	args, err := plan.StackArgs(o.Dir, o.Stack, o.Overrides)
 	if err != nil {
-		return args, false, err
+		return args, false, nil, err
 	}
 	own := !isLocalURL(args.DiscoveryURL)
 	if own {
@@ -138,10 +139,13 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 	offline.SkipDiscoveryCheck = true
 	p, err := plan.Read(name, offline)
 	if err != nil {
-		return args, own, err
+		return args, own, nil, err
 	}
-	_, err = localetcd.Prepare(p, block, args.DiscoveryURL)
-	return args, own, err
+	c, err := localetcd.Prepare(p, block, args.DiscoveryURL)
+	if err != nil {
+		return args, own, nil, err
+	}
+	return args, own, c.Releases(), nil
 }
 
 // bootCluster starts the discovery endpoint when it is the rehearsal's,

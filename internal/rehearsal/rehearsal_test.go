@@ -48,8 +48,9 @@ func TestRehearsal(t *testing.T) {
 		// member replacement of docs/operations.md is written for flatcar.
 		more []string
 	}{
-		{"flatcar/gateway", plan.Overrides{Flavor: "flatcar", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
-		{"flatcar/v2-proxy", plan.Overrides{Flavor: "flatcar", WorkerProxy: "v2-proxy"}, []string{"3e", "3f"}},
+		{"flatcar/etcd3.5/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
+		{"flatcar/etcd3.5/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy"}, []string{"3e", "3f"}},
+		{"flatcar/etcd3.6/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway"}, []string{"3e", "3f"}},
 		{"coreos-etcd2/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, nil},
 	} {
 		// Not parallel: every rehearsal uses the same loopback addresses.

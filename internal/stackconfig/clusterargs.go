@@ -62,6 +62,7 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 		WorkerSize:         str("workerSize"),
 		Flavor:             str("flavor"),
 		WorkerProxy:        str("workerProxy"),
+		EtcdVersion:        str("etcdVersion"),
 		Image:              input(str("image")),
 		DiscoveryURL:       str("discoveryUrl"),
 		DiscoveryURLSecret: isSecret("discoveryUrl"),

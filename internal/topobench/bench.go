@@ -136,15 +136,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	// The program's rejections before anything is built or started.
-	if _, err := benchPlan(o, o.Sizes[0], "http://127.0.0.1:2379/v2/keys/discovery/check"); err != nil {
+	pl, err := benchPlan(o, o.Sizes[0], "http://127.0.0.1:2379/v2/keys/discovery/check")
+	if err != nil {
 		return nil, err
 	}
-	bin, err := localetcd.Binary(ctx, o.Log)
+	nodes, err := localetcd.Prepare(pl, 1, "")
+	if err != nil {
+		return nil, err
+	}
+	releases := nodes.Releases()
+	bins, err := localetcd.Binaries(ctx, releases, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Machine: ThisMachine(), Started: start.UTC().Format(time.RFC3339), Sizes: o.Sizes, RunsEach: o.Runs,
-		Warmup: o.Warmup, Writes: o.Writes, Etcd: localetcd.Version, MaxLoad: o.MaxLoad}
+		Warmup: o.Warmup, Writes: o.Writes, Etcd: strings.Join(releases, ", "), MaxLoad: o.MaxLoad}
 	t := time.Now()
 	if rep.LoadBefore, err = waitLoad(ctx, o.MaxLoad, o.LoadWait, o.Log); err != nil {
 		return nil, err
@@ -156,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		for _, n := range o.Sizes {
 			for _, topo := range Topologies {
 				o.Log(fmt.Sprintf("bench run %d/%d: N=%d %s", run+1, o.Runs, n, topo))
-				r, err := benchOne(ctx, bin, o, topo, n)
+				r, err := benchOne(ctx, bins, o, topo, n)
 				if err != nil {
 					return rep, fmt.Errorf("bench N=%d %s run %d: %w", n, topo, run+1, err)
 				}
@@ -207,13 +213,13 @@ func benchNodes(pl *plan.Plan, topo Topology, n, block int) (*localetcd.Nodes, e
 }
 
 // benchOne boots one cluster, measures it and tears it down.
-func benchOne(ctx context.Context, bin string, o Options, topo Topology, n int) (Result, error) {
+func benchOne(ctx context.Context, bins map[string]string, o Options, topo Topology, n int) (Result, error) {
 	res := Result{Topology: topo, N: n}
 	block, err := localetcd.FreeBlock()
 	if err != nil {
 		return res, err
 	}
-	r, err := localetcd.NewHost(bin, block, o.BootTimeout)
+	r, err := localetcd.NewHost(bins, block, o.BootTimeout)
 	if err != nil {
 		return res, err
 	}

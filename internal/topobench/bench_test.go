@@ -28,7 +28,7 @@ func TestPercentile(t *testing.T) {
 // TestWriteDocs keeps the page's own text and replaces only what lies
 // between the markers; the plot is an SVG.
 func TestWriteDocs(t *testing.T) {
-	rep := &Report{Sizes: []int{5, 9}, RunsEach: 2, Writes: 10, Etcd: localetcd.Version, Machine: ThisMachine(), Started: time.Now().UTC().Format(time.RFC3339)}
+	rep := &Report{Sizes: []int{5, 9}, RunsEach: 2, Writes: 10, Etcd: localetcd.V2Release, Machine: ThisMachine(), Started: time.Now().UTC().Format(time.RFC3339)}
 	for _, n := range rep.Sizes {
 		for run := 1; run <= 2; run++ {
 			for _, topo := range Topologies {

@@ -6,13 +6,11 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/isolatedetcd/cluster/internal/localetcd"
 )
 
 // Context skips tb under -short and where 127.x.y.z addresses are not all
-// local (anywhere but Linux), builds etcd if it is not cached, and returns a
-// context that bounds the test.
+// local (anywhere but Linux), and returns a context that bounds the test;
+// building etcd is the test's first step, and takes long only once.
 func Context(tb testing.TB) context.Context {
 	tb.Helper()
 	if testing.Short() {
@@ -23,8 +21,5 @@ func Context(tb testing.TB) context.Context {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	tb.Cleanup(cancel)
-	if _, err := localetcd.Binary(ctx, func(s string) { tb.Log(s) }); err != nil {
-		tb.Fatalf("etcd: %v", err)
-	}
 	return ctx
 }
