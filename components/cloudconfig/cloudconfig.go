@@ -10,7 +10,10 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"net"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 )
@@ -69,16 +72,19 @@ const (
 	Etcd35 EtcdVersion = "3.5"
 	// Etcd36 is etcd 3.6: no v2 API and no v2 proxy; v2 discovery deprecated.
 	Etcd36 EtcdVersion = "3.6"
+	// Etcd37 is etcd 3.7: v2 discovery removed too, so static bootstrap only.
+	Etcd37 EtcdVersion = "3.7"
 )
 
 // EtcdVersions lists every supported line, oldest first.
-var EtcdVersions = []EtcdVersion{Etcd35, Etcd36}
+var EtcdVersions = []EtcdVersion{Etcd35, Etcd36, Etcd37}
 
 // etcdReleases pins each line to one release, so every node and the
 // rehearsal run the same etcd rather than whatever Flatcar ships.
 var etcdReleases = map[EtcdVersion]string{
 	Etcd35: "v3.5.21",
 	Etcd36: "v3.6.16",
+	Etcd37: "v3.7.3",
 }
 
 // Release is the pinned release of line v, such as v3.6.16; "" for a line
@@ -95,6 +101,10 @@ const EtcdImageRepo = "quay.io/coreos/etcd"
 // proxy): etcd 3.6 removed both.
 func (v EtcdVersion) ServesV2() bool { return v == Etcd35 }
 
+// HasV2Discovery reports whether line v can bootstrap from a discovery URL:
+// etcd 3.7 removed v2 discovery.
+func (v EtcdVersion) HasV2Discovery() bool { return v != Etcd37 }
+
 // Ports every node uses; the cloud firewalls are written against the same numbers.
 const (
 	ClientPort = 2379
@@ -109,10 +119,20 @@ type Settings struct {
 	// their image's etcd2.
 	EtcdVersion EtcdVersion
 	// DiscoveryURL bootstraps the central members, and v2-proxy workers find
-	// the members through it.
-	DiscoveryURL      string
+	// the members through it. Empty with static bootstrap.
+	DiscoveryURL string
+	// InitialCluster, when set, bootstraps the members statically instead:
+	// every central node with the host its peers and clients dial, a fixed
+	// address or a DNS name known before the machines exist.
+	InitialCluster []Member
+	// ClusterToken names the cluster at static bootstrap, so members of two
+	// clusters can never join each other.
+	ClusterToken      string
 	SSHAuthorizedKeys []string
 }
+
+// Member is a central node and the host peers and clients reach it at.
+type Member struct{ Name, Host string }
 
 //go:embed templates/*.yaml.tmpl
 var templateFiles embed.FS
@@ -145,6 +165,9 @@ func (f Flavor) DataDir() string {
 
 var devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/._:-]+$`)
 
+// hostName is an IPv4 address or a DNS name.
+var hostName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+
 // Central renders the cloud-config of the central node whose etcd member is
 // called name and whose data volume appears as dataDevice.
 func (c Settings) Central(name, dataDevice string) (string, error) {
@@ -157,9 +180,18 @@ func (c Settings) Central(name, dataDevice string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
+	host := ""
+	if c.InitialCluster != nil {
+		i := slices.IndexFunc(c.InitialCluster, func(m Member) bool { return m.Name == name })
+		if i < 0 {
+			return "", fmt.Errorf("central node %s is not in the initial cluster", name)
+		}
+		host = c.InitialCluster[i].Host
+	}
 	dir := c.Flavor.DataDir()
 	return c.render(fmt.Sprintf("%s-central.yaml.tmpl", c.Flavor), map[string]any{
 		"Name":       name,
+		"Host":       host,
 		"DataDevice": dataDevice,
 		"DataDir":    dir,
 		// systemd requires a mount unit to be named after its path.
@@ -205,8 +237,20 @@ func (c Settings) check() error {
 			return fmt.Errorf("etcd %s has no v2 proxy", c.EtcdVersion)
 		}
 	}
-	if c.DiscoveryURL == "" || strings.ContainsAny(c.DiscoveryURL, unsafeInUnit) {
+	switch {
+	case c.InitialCluster == nil && (c.DiscoveryURL == "" || strings.ContainsAny(c.DiscoveryURL, unsafeInUnit)):
 		return fmt.Errorf("discovery URL %q is empty or holds characters a unit file cannot carry", c.DiscoveryURL)
+	case c.InitialCluster != nil && c.DiscoveryURL != "":
+		return fmt.Errorf("both a discovery URL and an initial cluster: a cluster bootstraps one way")
+	case c.InitialCluster != nil && (c.Flavor != Flatcar || c.WorkerProxy == V2Proxy):
+		return fmt.Errorf("static bootstrap is rendered for flatcar nodes with gateway workers")
+	case c.InitialCluster == nil && c.Flavor == Flatcar && !c.EtcdVersion.HasV2Discovery():
+		return fmt.Errorf("etcd %s has no v2 discovery: bootstrap it statically", c.EtcdVersion)
+	}
+	for _, m := range c.InitialCluster {
+		if !memberName.MatchString(m.Name) || !hostName.MatchString(m.Host) || !memberName.MatchString(c.ClusterToken) {
+			return fmt.Errorf("initial cluster member %s at %q (token %q): want names and hosts of letters, digits, dots and dashes", m.Name, m.Host, c.ClusterToken)
+		}
 	}
 	for _, k := range c.SSHAuthorizedKeys {
 		if strings.ContainsAny(k, "\n\r") {
@@ -216,8 +260,19 @@ func (c Settings) check() error {
 	return nil
 }
 
+// initialCluster is ETCD_INITIAL_CLUSTER: name=http://host:peerPort, ...
+func (c Settings) initialCluster() string {
+	var parts []string
+	for _, m := range c.InitialCluster {
+		parts = append(parts, fmt.Sprintf("%s=http://%s", m.Name, net.JoinHostPort(m.Host, strconv.Itoa(PeerPort))))
+	}
+	return strings.Join(parts, ",")
+}
+
 func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["DiscoveryURL"] = c.DiscoveryURL
+	data["InitialCluster"] = c.initialCluster()
+	data["ClusterToken"] = c.ClusterToken
 	data["SSHAuthorizedKeys"] = c.SSHAuthorizedKeys
 	data["EtcdImage"] = c.EtcdVersion.Image()
 	data["ServesV2"] = c.EtcdVersion.ServesV2()

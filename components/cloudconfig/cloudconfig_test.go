@@ -22,6 +22,9 @@ var endpoints = []string{"10.21.0.10:2379", "10.21.16.10:2379", "10.21.32.10:237
 func render(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	static := []cloudconfig.Member{
+		{Name: "etcd-dev-central-0", Host: "10.21.0.10"}, {Name: "etcd-dev-central-1", Host: "10.21.16.10"}, {Name: "etcd-dev-central-2", Host: "10.21.32.10"},
+	}
 	for _, f := range cloudconfig.Flavors {
 		versions := []cloudconfig.EtcdVersion{""} // coreos-etcd2 runs its image's etcd2
 		if f == cloudconfig.Flatcar {
@@ -29,30 +32,37 @@ func render(t *testing.T) map[string]string {
 		}
 		for _, v := range versions {
 			for _, p := range cloudconfig.WorkerProxies {
-				if !f.Supports(p) || f == cloudconfig.Flatcar && p == cloudconfig.V2Proxy && !v.ServesV2() {
-					continue
+				for _, boot := range []string{"discovery", "static"} {
+					c := cloudconfig.Settings{
+						Flavor:            f,
+						WorkerProxy:       p,
+						EtcdVersion:       v,
+						DiscoveryURL:      discoveryURL,
+						SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
+					}
+					name := string(f)
+					if v != "" {
+						name += "-etcd" + string(v)
+					}
+					if boot == "static" {
+						c.DiscoveryURL, c.InitialCluster, c.ClusterToken = "", static, "etcd-dev"
+						name += "-static"
+					}
+					if !f.Supports(p) || p == cloudconfig.V2Proxy && (f == cloudconfig.Flatcar && !v.ServesV2() || boot == "static") ||
+						f == cloudconfig.CoreOSEtcd2 && boot == "static" || boot == "discovery" && v != "" && !v.HasV2Discovery() {
+						continue
+					}
+					central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
+					if err != nil {
+						t.Fatalf("%s central: %v", name, err)
+					}
+					worker, err := c.Worker(endpoints)
+					if err != nil {
+						t.Fatalf("%s worker: %v", name, err)
+					}
+					out[name+"-"+string(p)+"-central.yaml"] = central
+					out[name+"-"+string(p)+"-worker.yaml"] = worker
 				}
-				c := cloudconfig.Settings{
-					Flavor:            f,
-					WorkerProxy:       p,
-					EtcdVersion:       v,
-					DiscoveryURL:      discoveryURL,
-					SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"},
-				}
-				central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
-				if err != nil {
-					t.Fatalf("%s/%s/%s central: %v", f, v, p, err)
-				}
-				worker, err := c.Worker(endpoints)
-				if err != nil {
-					t.Fatalf("%s/%s/%s worker: %v", f, v, p, err)
-				}
-				name := string(f)
-				if v != "" {
-					name += "-etcd" + string(v)
-				}
-				out[name+"-"+string(p)+"-central.yaml"] = central
-				out[name+"-"+string(p)+"-worker.yaml"] = worker
 			}
 		}
 	}
@@ -144,6 +154,23 @@ func TestRenderRejects(t *testing.T) {
 			c.WorkerProxy = cloudconfig.V2Proxy
 			return c.Worker(nil)
 		}, "no v2 proxy"},
+		{"discovery on etcd 3.7", func() (string, error) {
+			c := good
+			c.EtcdVersion = cloudconfig.Etcd37
+			return c.Central("c-0", "/dev/xvdf")
+		}, "bootstrap it statically"},
+		{"central node outside the initial cluster", func() (string, error) {
+			c := good
+			c.DiscoveryURL, c.ClusterToken = "", "etcd-dev"
+			c.InitialCluster = []cloudconfig.Member{{Name: "c-1", Host: "10.0.0.1"}}
+			return c.Central("c-0", "/dev/xvdf")
+		}, "not in the initial cluster"},
+		{"host breaking the unit", func() (string, error) {
+			c := good
+			c.DiscoveryURL, c.ClusterToken = "", "etcd-dev"
+			c.InitialCluster = []cloudconfig.Member{{Name: "c-0", Host: "10.0.0.1 --x"}}
+			return c.Central("c-0", "/dev/xvdf")
+		}, "letters, digits, dots and dashes"},
 		{"discovery URL with a quote", func() (string, error) {
 			c := good
 			c.DiscoveryURL = `https://x/"y`
