@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -34,7 +35,12 @@ type Cluster struct {
 	EtcdVersion pulumi.StringOutput `pulumi:"etcdVersion"`
 	// CentralNames name the central nodes, which are also their etcd
 	// members' names, in node order.
-	CentralNames        pulumi.StringArrayOutput `pulumi:"centralNames"`
+	CentralNames pulumi.StringArrayOutput `pulumi:"centralNames"`
+	// Bootstrap is how the members first found each other: static or
+	// discovery. InitialCluster is the members' name=peerURL list, as
+	// static bootstrap renders it and as discovery assembles it.
+	Bootstrap           pulumi.StringOutput      `pulumi:"bootstrap"`
+	InitialCluster      pulumi.StringOutput      `pulumi:"initialCluster"`
 	CentralPrivateIPs   pulumi.StringArrayOutput `pulumi:"centralPrivateIps"`
 	CentralPublicIPs    pulumi.StringArrayOutput `pulumi:"centralPublicIps"`
 	EtcdClientEndpoints pulumi.StringArrayOutput `pulumi:"etcdClientEndpoints"`
@@ -63,15 +69,10 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
 	}
 	central := make([]cloud.CentralNode, len(s.centralNames))
-	centralUserData := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
-		device := s.provider.DataDevice(node)
-		centralUserData[i] = s.secret(s.sshKeys.ApplyT(func(keys []string) (string, error) {
-			return s.cloudConfig(keys).Central(node, device)
-		}).(pulumi.StringOutput))
-		central[i] = cloud.CentralNode{Name: node, UserData: centralUserData[i], Roll: node == s.RollCentral}
+		central[i] = cloud.CentralNode{Name: node, Roll: node == s.RollCentral}
 	}
-	if !s.SkipDiscoveryCheck {
+	if !s.static() && !s.SkipDiscoveryCheck {
 		if err := checkDiscovery(ctx, s.DiscoveryURL, discovery.Expect{Size: s.CentralCount, Members: s.centralNames}); err != nil {
 			return nil, err
 		}
@@ -86,22 +87,29 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 
 	var workerUserData pulumi.StringOutput
+	var centralUserData []pulumi.StringOutput
 	spec := cloud.Spec{
-		Name:           name,
-		Region:         s.Region,
-		VpcCidr:        s.VpcCidr,
-		OS:             s.os,
-		Image:          s.image,
-		Ports:          cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
-		CentralSize:    s.CentralSize,
-		Central:        central,
+		Name:        name,
+		Region:      s.Region,
+		VpcCidr:     s.VpcCidr,
+		OS:          s.os,
+		Image:       s.image,
+		Ports:       cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
+		CentralSize: s.CentralSize,
+		Central:     central,
+		CentralUserData: func(hosts []string) ([]pulumi.StringOutput, error) {
+			var err error
+			centralUserData, err = s.renderCentral(hosts)
+			return centralUserData, err
+		},
 		ProtectCentral: s.ProtectCentral,
+		DNSZone:        s.DNSZone,
 		WorkerCount:    s.WorkerCount,
 		WorkerSize:     s.WorkerSize,
-		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			workerUserData = s.secret(pulumi.All(ips, s.sshKeys).ApplyT(func(v []any) (string, error) {
-				ips, keys := v[0].([]string), v[1].([]string)
-				return s.cloudConfig(keys).Worker(hostPorts(ips, cloudconfig.ClientPort))
+		WorkerUserData: func(hosts pulumi.StringArrayOutput) pulumi.StringOutput {
+			workerUserData = s.secret(pulumi.All(hosts, s.sshKeys).ApplyT(func(v []any) (string, error) {
+				hosts, keys := v[0].([]string), v[1].([]string)
+				return s.cloudConfig(keys).Worker(hostPorts(hosts, cloudconfig.ClientPort))
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
@@ -120,8 +128,16 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.CentralNames = pulumi.ToStringArray(s.centralNames).ToStringArrayOutput()
 	c.CentralPrivateIPs = res.CentralPrivateIPs
 	c.CentralPublicIPs = res.CentralPublicIPs
-	c.EtcdClientEndpoints = urls(res.CentralPrivateIPs, cloudconfig.ClientPort)
-	c.EtcdPeerURLs = urls(res.CentralPrivateIPs, cloudconfig.PeerPort)
+	c.Bootstrap = pulumi.String(s.Bootstrap).ToStringOutput()
+	c.EtcdClientEndpoints = urls(res.CentralHosts, cloudconfig.ClientPort)
+	c.EtcdPeerURLs = urls(res.CentralHosts, cloudconfig.PeerPort)
+	c.InitialCluster = c.EtcdPeerURLs.ApplyT(func(peers []string) string {
+		var members []string
+		for i, u := range peers {
+			members = append(members, s.centralNames[i]+"="+u)
+		}
+		return strings.Join(members, ",")
+	}).(pulumi.StringOutput)
 	c.WorkerGroup = res.WorkerGroup
 	c.CentralCloudConfig = pulumi.ToStringArrayOutput(centralUserData)
 	c.WorkerCloudConfig = workerUserData
@@ -138,6 +154,8 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"workerProxy":         c.WorkerProxy,
 		"etcdVersion":         c.EtcdVersion,
 		"centralNames":        c.CentralNames,
+		"bootstrap":           c.Bootstrap,
+		"initialCluster":      c.InitialCluster,
 		"centralPrivateIps":   c.CentralPrivateIPs,
 		"centralPublicIps":    c.CentralPublicIPs,
 		"etcdClientEndpoints": c.EtcdClientEndpoints,
@@ -165,6 +183,30 @@ func checkDiscovery(ctx *pulumi.Context, url string, want discovery.Expect) erro
 	return nil
 }
 
+// renderCentral renders every central node's user data: with static
+// bootstrap from hosts, which the backend knows before the machines exist.
+func (s settings) renderCentral(hosts []string) ([]pulumi.StringOutput, error) {
+	var members []cloudconfig.Member
+	if s.static() {
+		if len(hosts) != len(s.centralNames) {
+			return nil, fmt.Errorf("static bootstrap needs a host for each of the %d central nodes before they exist; the cloud gave %d", len(s.centralNames), len(hosts))
+		}
+		for i, node := range s.centralNames {
+			members = append(members, cloudconfig.Member{Name: node, Host: hosts[i]})
+		}
+	}
+	out := make([]pulumi.StringOutput, len(s.centralNames))
+	for i, node := range s.centralNames {
+		device := s.provider.DataDevice(node)
+		out[i] = s.secret(s.sshKeys.ApplyT(func(keys []string) (string, error) {
+			c := s.cloudConfig(keys)
+			c.InitialCluster = members
+			return c.Central(node, device)
+		}).(pulumi.StringOutput))
+	}
+	return out, nil
+}
+
 // secret marks o secret when the discovery URL is one, since o carries it.
 func (s settings) secret(o pulumi.StringOutput) pulumi.StringOutput {
 	if s.DiscoveryURLSecret {
@@ -184,6 +226,7 @@ func (s settings) inputs(region string) pulumi.Map {
 		"flavor":       pulumi.String(s.Flavor),
 		"workerProxy":  pulumi.String(s.WorkerProxy),
 		"etcdVersion":  pulumi.String(s.EtcdVersion),
+		"bootstrap":    pulumi.String(s.Bootstrap),
 		"discoveryUrl": s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput()),
 	}
 }

@@ -36,8 +36,17 @@ type ClusterArgs struct {
 	WorkerSize   string
 	Flavor       string
 	WorkerProxy  string
-	// EtcdVersion is the etcd line of flatcar nodes, 3.5 (default) or 3.6.
+	// EtcdVersion is the etcd line of flatcar nodes: 3.5 (default), 3.6 or
+	// 3.7.
 	EtcdVersion string
+	// Bootstrap is how the central members first find each other: static
+	// (an initial cluster rendered at deploy time) or discovery (through
+	// DiscoveryURL). Empty is static wherever the cloud can name the central
+	// nodes before they exist, unless a discovery URL is set.
+	Bootstrap string
+	// DNSZone is a domain the operator manages on DigitalOcean, for static
+	// bootstrap there: each central node gets a name in it.
+	DNSZone string
 	// Image is the machine image; unset (nil or "") is the cloud's Flatcar.
 	Image        pulumi.StringInput
 	DiscoveryURL string
@@ -74,7 +83,9 @@ type settings struct {
 	ClusterArgs
 	provider cloud.Provider
 	os       cloud.OS
-	// centralNames name the central nodes of the cluster, in node order.
+	// name is the cluster's; centralNames name its central nodes, in node
+	// order.
+	name         string
 	centralNames []string
 	// image is Image once checked: nil for the cloud's Flatcar image, or an
 	// input that fails the run when it resolves to a value not allowed.
@@ -87,11 +98,12 @@ type settings struct {
 // each apply their defaults and report every value they refuse. Each error
 // names the stack config key, the value given and what is allowed.
 func (a ClusterArgs) validate(name string) (settings, error) {
-	s := &settings{ClusterArgs: a}
+	s := &settings{ClusterArgs: a, name: name}
 	err := errors.Join(
 		s.chooseCloud(),
 		s.checkCounts(name),
 		s.chooseFlavor(),
+		s.chooseBootstrap(),
 		s.checkImageArg(),
 		s.checkPlacement(),
 		s.checkAccess(),
@@ -172,14 +184,56 @@ func (s *settings) chooseEtcdVersion(flavor cloudconfig.Flavor) error {
 		return nil
 	}
 	s.EtcdVersion = cmp.Or(s.EtcdVersion, string(DefaultEtcdVersion))
-	switch v := s.etcd(); {
-	case v == "3.7":
-		return fmt.Errorf("etcdVersion: %q is not supported yet: etcd 3.7 removed v2 discovery, the only bootstrap the program renders today; want 3.5 or 3.6", s.EtcdVersion)
-	case v.Release() == "":
-		return fmt.Errorf("etcdVersion: %q is not supported; want 3.5 (default) or 3.6", s.EtcdVersion)
+	if s.etcd().Release() == "" {
+		return fmt.Errorf("etcdVersion: %q is not supported; want 3.5 (default), 3.6 or 3.7", s.EtcdVersion)
 	}
 	return nil
 }
+
+// Bootstrap modes.
+const (
+	BootstrapStatic    = "static"
+	BootstrapDiscovery = "discovery"
+)
+
+// chooseBootstrap decides how the members first find each other, and checks
+// that the flavor, the etcd line, the workers and the cloud can do it.
+func (s *settings) chooseBootstrap() error {
+	var errs []error
+	if s.provider != nil {
+		errs = append(errs, s.provider.CheckDNSZone(s.DNSZone))
+	}
+	// Static wherever it is possible, unless the operator minted a token.
+	namable := s.Cloud != "digitalocean" || s.DNSZone != ""
+	if s.Bootstrap == "" {
+		s.Bootstrap = BootstrapStatic
+		if s.DiscoveryURL != "" || s.os == cloud.ContainerLinux || s.WorkerProxy == string(cloudconfig.V2Proxy) || !namable {
+			s.Bootstrap = BootstrapDiscovery
+		}
+	}
+	switch s.Bootstrap {
+	case BootstrapStatic:
+		switch {
+		case s.os == cloud.ContainerLinux:
+			errs = append(errs, fmt.Errorf("bootstrap: %q is not available with flavor coreos-etcd2, which renders the seed's discovery cloud-config; want discovery", s.Bootstrap))
+		case s.WorkerProxy == string(cloudconfig.V2Proxy):
+			errs = append(errs, fmt.Errorf("bootstrap: %q leaves v2-proxy workers nothing to find the members through (they use the discovery URL); want workerProxy gateway, or bootstrap discovery", s.Bootstrap))
+		case !namable:
+			errs = append(errs, fmt.Errorf("bootstrap: %q on digitalocean needs dnsZone, a domain of your DigitalOcean account in which each central node gets a name (a droplet's address is known only once it exists); set dnsZone, or bootstrap discovery", s.Bootstrap))
+		case s.DiscoveryURL != "":
+			errs = append(errs, fmt.Errorf("discoveryUrl: set, but bootstrap is static, which uses none; unset discoveryUrl, or set bootstrap discovery"))
+		}
+	case BootstrapDiscovery:
+		if s.os == cloud.Flatcar && !s.etcd().HasV2Discovery() && s.etcd().Release() != "" {
+			errs = append(errs, fmt.Errorf("bootstrap: %q is not available with etcd %s, which removed v2 discovery; want static", s.Bootstrap, s.EtcdVersion))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("bootstrap: %q is not supported; want static or discovery", s.Bootstrap))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *settings) static() bool { return s.Bootstrap == BootstrapStatic }
 
 func (s *settings) etcd() cloudconfig.EtcdVersion { return cloudconfig.EtcdVersion(s.EtcdVersion) }
 
@@ -219,7 +273,10 @@ func (s *settings) checkPlacement() error {
 // checkAccess checks who and what may reach the nodes: the discovery URL,
 // the SSH keys (now, or when they resolve) and the SSH source blocks.
 func (s *settings) checkAccess() error {
-	errs := []error{checkDiscoveryURL(s.DiscoveryURL)}
+	var errs []error
+	if !s.static() {
+		errs = append(errs, checkDiscoveryURL(s.DiscoveryURL))
+	}
 	if keys, known := plainStrings(s.SSHAuthorizedKeys); known {
 		errs = append(errs, checkSSHKeys(keys))
 		s.sshKeys = pulumi.ToStringArray(keys).ToStringArrayOutput()
@@ -259,6 +316,7 @@ func (s settings) cloudConfig(sshKeys []string) cloudconfig.Settings {
 		Flavor:            cloudconfig.Flavor(s.Flavor),
 		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
 		EtcdVersion:       s.etcd(),
+		ClusterToken:      s.name,
 		DiscoveryURL:      s.DiscoveryURL,
 		SSHAuthorizedKeys: sshKeys,
 	}

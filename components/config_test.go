@@ -25,8 +25,8 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"unknown cloud", func(a *components.ClusterArgs) { a.Cloud = "gcp" }, []string{`cloud: "gcp"`, "aws or digitalocean"}},
 		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
 		{"unknown worker proxy", func(a *components.ClusterArgs) { a.WorkerProxy = "grpc" }, []string{`workerProxy: "grpc"`, "gateway", "v2-proxy"}},
-		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5 (default) or 3.6"}},
-		{"etcd 3.7 before static bootstrap", func(a *components.ClusterArgs) { a.EtcdVersion = "3.7" }, []string{`etcdVersion: "3.7"`, "removed v2 discovery", "3.5 or 3.6"}},
+		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5 (default), 3.6 or 3.7"}},
+		{"etcd 3.7 with a discovery URL", func(a *components.ClusterArgs) { a.EtcdVersion, a.Bootstrap = "3.7", "discovery" }, []string{`bootstrap: "discovery" is not available with etcd 3.7`, "want static"}},
 		{"v2 proxy on etcd 3.6", func(a *components.ClusterArgs) { a.EtcdVersion, a.WorkerProxy = "3.6", "v2-proxy" }, []string{`workerProxy: "v2-proxy" needs etcdVersion 3.5`, "want gateway"}},
 		{"etcd line on coreos-etcd2", func(a *components.ClusterArgs) {
 			a.Flavor, a.Image, a.EtcdVersion = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "3.6"
@@ -34,7 +34,22 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"malformed discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "discovery.etcd.io/abc" }, []string{`discoveryUrl: "discovery.etcd.io/abc"`, "https://discovery.etcd.io/<token>"}},
 		{"Deis placeholder discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "#DISCOVERY_URL" }, []string{`discoveryUrl: "#DISCOVERY_URL"`}},
 		{"discovery URL without token", func(a *components.ClusterArgs) { a.DiscoveryURL = "https://discovery.etcd.io/" }, []string{`discoveryUrl: "https://discovery.etcd.io/"`}},
-		{"missing discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL = "" }, []string{"discoveryUrl: required", "cmd/discovery-url"}},
+		{"missing discovery URL", func(a *components.ClusterArgs) { a.DiscoveryURL, a.Bootstrap = "", "discovery" }, []string{"discoveryUrl: required", "cmd/discovery-url"}},
+		{"unknown bootstrap", func(a *components.ClusterArgs) { a.Bootstrap = "dns-srv" }, []string{`bootstrap: "dns-srv"`, "static or discovery"}},
+		{"static with a discovery URL", func(a *components.ClusterArgs) { a.Bootstrap = "static" }, []string{"discoveryUrl: set, but bootstrap is static"}},
+		{"static on DigitalOcean without a zone", func(a *components.ClusterArgs) {
+			a.Cloud, a.Region, a.DiscoveryURL, a.Bootstrap = "digitalocean", "nyc3", "", "static"
+		}, []string{`bootstrap: "static" on digitalocean needs dnsZone`}},
+		{"DNS zone on AWS", func(a *components.ClusterArgs) { a.DNSZone = "example.com" }, []string{`dnsZone: "example.com" is not used on AWS`}},
+		{"malformed DNS zone", func(a *components.ClusterArgs) {
+			a.Cloud, a.Region, a.DNSZone = "digitalocean", "nyc3", "example"
+		}, []string{`dnsZone: "example" is not a domain name`}},
+		{"static with v2-proxy workers", func(a *components.ClusterArgs) {
+			a.DiscoveryURL, a.Bootstrap, a.WorkerProxy = "", "static", "v2-proxy"
+		}, []string{`bootstrap: "static" leaves v2-proxy workers nothing`}},
+		{"static on coreos-etcd2", func(a *components.ClusterArgs) {
+			a.Flavor, a.Image, a.DiscoveryURL, a.Bootstrap = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "", "static"
+		}, []string{`bootstrap: "static" is not available with flavor coreos-etcd2`}},
 		{"malformed SSH CIDR", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"10.0.0.0/8", "1.2.3.4"} }, []string{`sshAllowedCidrs[1]: "1.2.3.4"`, "CIDR"}},
 		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
 		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},

@@ -32,13 +32,23 @@ type central struct {
 // as the same etcd member.
 func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, opts []pulumi.ResourceOption) (*central, error) {
 	c := &central{}
-	var private, public []pulumi.StringOutput
-	for i, node := range spec.Central {
-		zone := i % len(net.zones)
+	for i := range spec.Central {
 		ip, err := centralIP(net.subnets, i)
 		if err != nil {
 			return nil, fmt.Errorf("vpcCidr %s: %w", spec.VpcCidr, err)
 		}
+		c.privateIPs = append(c.privateIPs, ip.String())
+	}
+	// The fixed addresses are known before any instance exists, so peers
+	// and clients reach the members at them.
+	userData, err := spec.CentralUserData(c.privateIPs)
+	if err != nil {
+		return nil, err
+	}
+	var private, public []pulumi.StringOutput
+	for i, node := range spec.Central {
+		zone := i % len(net.zones)
+		ip := c.privateIPs[i]
 		volume, err := ebs.NewVolume(ctx, node.Name+"-data", &ebs.VolumeArgs{
 			AvailabilityZone: pulumi.String(net.zones[zone]),
 			Size:             pulumi.Int(cloud.DataVolumeGiB),
@@ -53,9 +63,9 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			Ami:                 ami,
 			InstanceType:        pulumi.String(spec.CentralSize),
 			SubnetId:            net.subnetIDs[zone],
-			PrivateIp:           pulumi.String(ip.String()),
+			PrivateIp:           pulumi.String(ip),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
-			UserData:            node.UserData,
+			UserData:            userData[i],
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),
 				Encrypted:           pulumi.Bool(true),
@@ -79,7 +89,6 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 		}, opts...); err != nil {
 			return nil, fmt.Errorf("central data volume attachment %s: %w", node.Name, err)
 		}
-		c.privateIPs = append(c.privateIPs, ip.String())
 		private = append(private, inst.PrivateIp)
 		public = append(public, inst.PublicIp)
 	}

@@ -67,6 +67,15 @@ func (provider) CheckImage(image string) error {
 	return nil
 }
 
+// CheckDNSZone refuses every zone: AWS central nodes are reached at fixed
+// private addresses, known before the instances exist, so they need no names.
+func (provider) CheckDNSZone(zone string) error {
+	if zone != "" {
+		return fmt.Errorf("dnsZone: %q is not used on AWS, where central nodes keep fixed private addresses that peers and clients reach directly; leave it unset", zone)
+	}
+	return nil
+}
+
 // DefaultSizes are burstable types: central nodes hold the etcd data and
 // workers run the actual workloads, so workers get the larger type.
 func (provider) DefaultSizes() (central, worker string) {
@@ -114,6 +123,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	}
 
 	return &cloud.Provisioned{
+		CentralHosts:      pulumi.ToStringArray(central.privateIPs).ToStringArrayOutput(),
 		CentralPrivateIPs: central.privateIPOutputs,
 		CentralPublicIPs:  central.publicIPOutputs,
 		WorkerGroup:       workers.group.Name,

@@ -183,6 +183,13 @@ func TestCentralInstances(t *testing.T) {
 			if n := len(m.OfType(typeInstance)); n != len(spec.Central) {
 				t.Errorf("%d instances, want %d", n, len(spec.Central))
 			}
+			// Every central node's user data is rendered from all the fixed
+			// addresses, known before any instance exists.
+			var fixed []string
+			for _, node := range spec.Central {
+				r, _ := m.Named(node.Name)
+				fixed = append(fixed, r.Inputs["privateIp"].StringValue())
+			}
 			for i, node := range spec.Central {
 				name := node.Name
 				r, ok := m.Named(name)
@@ -190,8 +197,8 @@ func TestCentralInstances(t *testing.T) {
 					t.Fatalf("no instance %s", name)
 				}
 				in := r.Inputs
-				if got := in["userData"].StringValue(); got != cloudtest.CentralText(i) {
-					t.Errorf("%s userData = %q, want %q", r.Name, got, cloudtest.CentralText(i))
+				if got, want := in["userData"].StringValue(), cloudtest.CentralText(i, fixed); got != want {
+					t.Errorf("%s userData = %q, want %q", r.Name, got, want)
 				}
 				if got := in["ami"].StringValue(); got != tt.wantAMI {
 					t.Errorf("%s ami = %s, want %s", r.Name, got, tt.wantAMI)

@@ -48,14 +48,23 @@ type Spec struct {
 
 	CentralSize string
 	Central     []CentralNode
+	// CentralUserData renders each central node's user data, in node order,
+	// from the hosts peers and clients will reach the central nodes at, when
+	// the backend knows them before the machines exist (fixed addresses, DNS
+	// names); nil hosts when it does not. The backend calls it once.
+	CentralUserData func(hosts []string) ([]pulumi.StringOutput, error)
 	// ProtectCentral protects central machines and data volumes from deletion.
 	ProtectCentral bool
+	// DNSZone, when set, is a domain the operator manages in the cloud: each
+	// central node gets a name in it, pointing at its private address, and
+	// is reached by that name (DigitalOcean).
+	DNSZone string
 
 	WorkerCount int
 	WorkerSize  string
-	// WorkerUserData renders the user data every worker carries from the central
-	// nodes' private IPs; the backend calls it once.
-	WorkerUserData func(centralPrivateIPs pulumi.StringArrayOutput) pulumi.StringOutput
+	// WorkerUserData renders the user data every worker carries from the
+	// hosts the central nodes are reached at; the backend calls it once.
+	WorkerUserData func(centralHosts pulumi.StringArrayOutput) pulumi.StringOutput
 
 	// SSHAllowedCidrs may reach port 22 on every node; nothing else from outside
 	// the cluster reaches any port.
@@ -68,8 +77,7 @@ type Spec struct {
 // data are fixed at creation, so no routine change replaces a member.
 type CentralNode struct {
 	// Name names the machine, its data volume and its etcd member.
-	Name     string
-	UserData pulumi.StringInput
+	Name string
 	// Roll lets this node take the current image and user data, replacing the
 	// machine; its data volume, and on AWS its address, carry over.
 	Roll bool
@@ -100,6 +108,9 @@ const DataVolumeGiB = 10
 
 // Provisioned is what a backend reports back: the cluster it registered.
 type Provisioned struct {
+	// CentralHosts are what peers and clients dial: the hosts given to
+	// CentralUserData, or the private addresses when there were none.
+	CentralHosts      pulumi.StringArrayOutput
 	CentralPrivateIPs pulumi.StringArrayOutput
 	CentralPublicIPs  pulumi.StringArrayOutput
 	// WorkerGroup names the workers as the cloud groups them: an auto scaling
@@ -128,6 +139,8 @@ type Provider interface {
 	// DataDevice is the device path under which the central node called
 	// name sees its data volume, so its cloud-config can mount it.
 	DataDevice(name string) string
+	// CheckDNSZone rejects a DNS zone this cloud cannot manage names in.
+	CheckDNSZone(zone string) error
 	// Provision registers the cluster's resources; opts carry the parent.
 	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Provisioned, error)
 }

@@ -180,6 +180,9 @@ func (c Settings) Central(name, dataDevice string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
+	if c.InitialCluster == nil && c.DiscoveryURL == "" {
+		return "", fmt.Errorf("central node %s: neither a discovery URL nor an initial cluster to bootstrap from", name)
+	}
 	host := ""
 	if c.InitialCluster != nil {
 		i := slices.IndexFunc(c.InitialCluster, func(m Member) bool { return m.Name == name })
@@ -204,6 +207,9 @@ func (c Settings) Central(name, dataDevice string) (string, error) {
 func (c Settings) Worker(centralEndpoints []string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
+	}
+	if c.WorkerProxy == V2Proxy && c.DiscoveryURL == "" {
+		return "", fmt.Errorf("worker v2 proxy: no discovery URL to find the members through")
 	}
 	if c.WorkerProxy == Gateway {
 		if len(centralEndpoints) == 0 {
@@ -238,8 +244,8 @@ func (c Settings) check() error {
 		}
 	}
 	switch {
-	case c.InitialCluster == nil && (c.DiscoveryURL == "" || strings.ContainsAny(c.DiscoveryURL, unsafeInUnit)):
-		return fmt.Errorf("discovery URL %q is empty or holds characters a unit file cannot carry", c.DiscoveryURL)
+	case strings.ContainsAny(c.DiscoveryURL, unsafeInUnit):
+		return fmt.Errorf("discovery URL %q holds characters a unit file cannot carry", c.DiscoveryURL)
 	case c.InitialCluster != nil && c.DiscoveryURL != "":
 		return fmt.Errorf("both a discovery URL and an initial cluster: a cluster bootstraps one way")
 	case c.InitialCluster != nil && (c.Flavor != Flatcar || c.WorkerProxy == V2Proxy):

@@ -17,8 +17,13 @@ func (provider) DataDevice(node string) string {
 }
 
 // newCentral creates one droplet per central node, each with its own user data
-// and its own data volume, which outlives the droplet.
-func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, opts []pulumi.ResourceOption) ([]*digitalocean.Droplet, error) {
+// and its own data volume, which outlives the droplet. hosts are the names
+// the nodes will have in the operator's DNS zone, nil without one.
+func newCentral(ctx *pulumi.Context, spec cloud.Spec, hosts []string, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, opts []pulumi.ResourceOption) ([]*digitalocean.Droplet, error) {
+	userData, err := spec.CentralUserData(hosts)
+	if err != nil {
+		return nil, err
+	}
 	droplets := make([]*digitalocean.Droplet, len(spec.Central))
 	for i, node := range spec.Central {
 		volume, err := digitalocean.NewVolume(ctx, volumeName(node.Name), &digitalocean.VolumeArgs{
@@ -37,7 +42,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, 
 			Region:     pulumi.String(spec.Region),
 			Size:       pulumi.String(spec.CentralSize),
 			VpcUuid:    vpc.ID(),
-			UserData:   node.UserData,
+			UserData:   userData[i],
 			VolumeIds:  pulumi.StringArray{volume.ID()},
 			Tags:       t.forRole(t.central),
 			Monitoring: pulumi.Bool(false),

@@ -76,8 +76,12 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	// Droplets wait for their tags and firewalls: a droplet created before
 	// the firewall that matches its tag would be reachable on every port.
 	dropletOpts := with(opts, pulumi.DependsOn(slices.Concat(tags.resources, []pulumi.Resource{fw.central, fw.worker})))
-	central, err := newCentral(ctx, spec, image, vpc, tags, dropletOpts)
+	names := centralHosts(spec)
+	central, err := newCentral(ctx, spec, names, image, vpc, tags, dropletOpts)
 	if err != nil {
+		return nil, err
+	}
+	if err := newRecords(ctx, spec, central, opts); err != nil {
 		return nil, err
 	}
 	privateIPs := make([]pulumi.StringOutput, len(central))
@@ -87,7 +91,13 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		publicIPs[i] = d.Ipv4Address
 	}
 	centralPrivateIPs := pulumi.ToStringArrayOutput(privateIPs)
-	if err := newWorkers(ctx, spec, image, vpc, tags, centralPrivateIPs, dropletOpts); err != nil {
+	// By name where the zone gives one: then a replaced droplet changes no
+	// worker's user data.
+	hosts := centralPrivateIPs
+	if names != nil {
+		hosts = pulumi.ToStringArray(names).ToStringArrayOutput()
+	}
+	if err := newWorkers(ctx, spec, image, vpc, tags, hosts, dropletOpts); err != nil {
 		return nil, err
 	}
 
@@ -100,6 +110,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		network["imageId"] = image
 	}
 	return &cloud.Provisioned{
+		CentralHosts:      hosts,
 		CentralPrivateIPs: centralPrivateIPs,
 		CentralPublicIPs:  pulumi.ToStringArrayOutput(publicIPs),
 		WorkerGroup:       pulumi.String(tags.worker).ToStringOutput(),

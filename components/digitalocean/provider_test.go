@@ -156,7 +156,7 @@ func TestCentralDroplets(t *testing.T) {
 	for i, d := range central {
 		want := map[string]string{
 			"name":     spec.Central[i].Name,
-			"userData": cloudtest.CentralText(i),
+			"userData": cloudtest.CentralText(i, nil),
 			"region":   "nyc3",
 			"size":     "s-2vcpu-4gb",
 			"vpcUuid":  "etcd-vpc-id",
@@ -349,5 +349,48 @@ func TestDefaultSizes(t *testing.T) {
 	central, worker := digitalocean.New().DefaultSizes()
 	if central != "s-2vcpu-4gb" || worker != "s-2vcpu-4gb" {
 		t.Errorf("DefaultSizes = %q, %q", central, worker)
+	}
+}
+
+// TestDNSZoneNames: with a DNS zone, each central node gets a name pointing
+// at its private address, its user data is rendered from the names (known
+// before any droplet), and workers reach the members by name, so a replaced
+// droplet changes no worker's user data.
+func TestDNSZoneNames(t *testing.T) {
+	spec := newSpec(3, 2)
+	spec.DNSZone = "etcd.example.com"
+	m, out := provision(t, spec)
+	var names []string
+	for _, node := range spec.Central {
+		names = append(names, node.Name+".etcd.example.com")
+	}
+	records := m.OfType("digitalocean:index/dnsRecord:DnsRecord")
+	if len(records) != 3 {
+		t.Fatalf("%d DNS records, want 3", len(records))
+	}
+	for i, node := range spec.Central {
+		d, _ := m.Named(node.Name)
+		if got, want := d.Inputs["userData"].StringValue(), cloudtest.CentralText(i, names); got != want {
+			t.Errorf("%s user data %q, want %q", node.Name, got, want)
+		}
+		var rec pulumitest.Resource
+		for _, r := range records {
+			if r.Inputs["name"].StringValue() == node.Name {
+				rec = r
+			}
+		}
+		if rec.Inputs["domain"].StringValue() != "etcd.example.com" || rec.Inputs["type"].StringValue() != "A" ||
+			pulumitest.String(rec.Inputs["value"]) != d.Outputs["ipv4AddressPrivate"].StringValue() {
+			t.Errorf("record of %s = %v, want an A record in etcd.example.com at its private address", node.Name, rec.Inputs)
+		}
+	}
+	_, workers := droplets(t, m, spec)
+	for _, w := range workers {
+		if got, want := w.Inputs["userData"].StringValue(), cloudtest.WorkerText(names); got != want {
+			t.Errorf("%s user data %q, want it rendered from the names %q", w.Name, got, want)
+		}
+	}
+	if !slices.Equal(out.Hosts, names) {
+		t.Errorf("central hosts %v, want %v", out.Hosts, names)
 	}
 }

@@ -11,12 +11,12 @@ import (
 // newWorkers creates spec.WorkerCount identical droplets. Workers hold no etcd
 // state, so they take image and user data changes by replacement. DigitalOcean
 // has no auto scaling group for plain droplets; the worker tag groups them.
-func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, centralPrivateIPs pulumi.StringArrayOutput, opts []pulumi.ResourceOption) error {
+func newWorkers(ctx *pulumi.Context, spec cloud.Spec, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, centralHosts pulumi.StringArrayOutput, opts []pulumi.ResourceOption) error {
 	if spec.WorkerUserData == nil {
 		return fmt.Errorf("no worker user data")
 	}
 	// Rendered even for zero workers: the cluster reports what workers carry.
-	userData := spec.WorkerUserData(centralPrivateIPs)
+	userData := spec.WorkerUserData(centralHosts)
 	for i := range spec.WorkerCount {
 		name := cloud.WorkerName(spec.Name, i)
 		_, err := digitalocean.NewDroplet(ctx, name, &digitalocean.DropletArgs{

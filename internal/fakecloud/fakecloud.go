@@ -98,6 +98,7 @@ var kinds = map[string]kind{
 		},
 	},
 	"digitalocean:index/firewall:Firewall": {id: uuid},
+	"digitalocean:index/dnsRecord:DnsRecord": {replaceOn: []string{"domain", "type"}},
 	"digitalocean:index/volume:Volume":     {replaceOn: []string{"region", "name", "filesystemType", "snapshotId"}, id: uuid},
 	"digitalocean:index/droplet:Droplet": {
 		replaceOn: []string{"image", "region", "userData", "vpcUuid", "sshKeys"},

@@ -16,8 +16,9 @@ import (
 // it knows, at addresses only it chooses.
 type thirdCloud struct{}
 
-func (thirdCloud) CheckRegion(string) error { return nil }
-func (thirdCloud) CheckImage(string) error  { return nil }
+func (thirdCloud) CheckRegion(string) error  { return nil }
+func (thirdCloud) CheckImage(string) error   { return nil }
+func (thirdCloud) CheckDNSZone(string) error { return nil }
 func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
 	return region, nil
 }
@@ -26,9 +27,15 @@ func (thirdCloud) DataDevice(string) string               { return "/dev/vdb" }
 func (thirdCloud) address(i int) string                   { return fmt.Sprintf("10.99.0.%d", 20+i) }
 func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
 	var ips []string
-	for i, n := range spec.Central {
+	for i := range spec.Central {
 		ips = append(ips, t.address(i))
-		if err := ctx.RegisterResource("thirdcloud:index:Machine", n.Name, pulumi.Map{"userData": n.UserData}, &struct{ pulumi.CustomResourceState }{}, opts...); err != nil {
+	}
+	userData, err := spec.CentralUserData(ips)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range spec.Central {
+		if err := ctx.RegisterResource("thirdcloud:index:Machine", n.Name, pulumi.Map{"userData": userData[i]}, &struct{ pulumi.CustomResourceState }{}, opts...); err != nil {
 			return nil, err
 		}
 	}
@@ -37,6 +44,7 @@ func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulu
 		return nil, err
 	}
 	return &cloud.Provisioned{
+		CentralHosts:      pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		CentralPrivateIPs: pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		CentralPublicIPs:  pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		WorkerGroup:       pulumi.String(spec.Name + "-workers").ToStringOutput(),
@@ -51,7 +59,7 @@ func TestReadThirdCloud(t *testing.T) {
 	t.Cleanup(func() { delete(components.Clouds, "thirdcloud") })
 	p, err := plan.Read("etcd-third", components.ClusterArgs{
 		Cloud: "thirdcloud", Region: "anywhere-1", CentralCount: 3, WorkerCount: 4,
-		DiscoveryURL: "http://127.0.0.1:2379/v2/keys/discovery/abc", SkipDiscoveryCheck: true,
+		Bootstrap: "static",
 	})
 	if err != nil {
 		t.Fatal(err)

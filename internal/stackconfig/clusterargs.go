@@ -63,6 +63,8 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 		Flavor:             str("flavor"),
 		WorkerProxy:        str("workerProxy"),
 		EtcdVersion:        str("etcdVersion"),
+		Bootstrap:          str("bootstrap"),
+		DNSZone:            str("dnsZone"),
 		Image:              input(str("image")),
 		DiscoveryURL:       str("discoveryUrl"),
 		DiscoveryURLSecret: isSecret("discoveryUrl"),

@@ -30,21 +30,28 @@ func Spec(p cloud.Provider, name, region string, central, workers int) cloud.Spe
 		CentralSize: centralSize,
 		WorkerCount: workers,
 		WorkerSize:  workerSize,
-		WorkerUserData: func(ips pulumi.StringArrayOutput) pulumi.StringOutput {
-			return ips.ApplyT(WorkerText).(pulumi.StringOutput)
+		WorkerUserData: func(hosts pulumi.StringArrayOutput) pulumi.StringOutput {
+			return hosts.ApplyT(WorkerText).(pulumi.StringOutput)
+		},
+		CentralUserData: func(hosts []string) ([]pulumi.StringOutput, error) {
+			var out []pulumi.StringOutput
+			for i := range central {
+				out = append(out, pulumi.String(CentralText(i, hosts)).ToStringOutput())
+			}
+			return out, nil
 		},
 	}
 	for i := range central {
-		s.Central = append(s.Central, cloud.CentralNode{
-			Name:     fmt.Sprintf("%s-central-%d", name, i),
-			UserData: pulumi.String(CentralText(i)),
-		})
+		s.Central = append(s.Central, cloud.CentralNode{Name: fmt.Sprintf("%s-central-%d", name, i)})
 	}
 	return s
 }
 
-// CentralText is the user data of central node i.
-func CentralText(i int) string { return fmt.Sprintf("#cloud-config\n# central %d\n", i) }
+// CentralText is the user data of central node i, rendered from the hosts
+// the backend gave (none: "").
+func CentralText(i int, hosts []string) string {
+	return fmt.Sprintf("#cloud-config\n# central %d of %s\n", i, strings.Join(hosts, ","))
+}
 
 // WorkerText is the user data of every worker, rendered from the central
 // nodes' private IPs.
@@ -58,7 +65,9 @@ const ParentType = "cloudtest:index:Parent"
 
 // Result is what a backend reported, resolved.
 type Result struct {
-	ParentURN             string
+	ParentURN string
+	// Hosts are the central hosts peers and clients dial.
+	Hosts                 []string
 	PrivateIPs, PublicIPs []string
 	WorkerGroup           string
 	Network               map[string]any
@@ -86,6 +95,7 @@ func Provision(t testing.TB, m *pulumitest.Mocks, p cloud.Provider, spec cloud.S
 		}
 		urn, _ := await(parent.URN()).(pulumi.URN)
 		r.ParentURN = string(urn)
+		r.Hosts, _ = await(c.CentralHosts).([]string)
 		r.PrivateIPs, _ = await(c.CentralPrivateIPs).([]string)
 		r.PublicIPs, _ = await(c.CentralPublicIPs).([]string)
 		r.WorkerGroup, _ = await(c.WorkerGroup).(string)
