@@ -102,6 +102,7 @@ func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 	central := map[string]string{}
 	for i, n := range p.Central {
 		central[n.CloudIP] = CentralAddr(block, i)
+		central[n.Host] = CentralAddr(block, i)
 	}
 	nodes := &Nodes{Plan: p, DiscoveryURL: discoveryURL}
 	var errs []error

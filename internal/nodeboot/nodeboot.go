@@ -156,7 +156,7 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 	if p.Unit == "" {
 		return Process{}, fmt.Errorf("no unit starts etcd")
 	}
-	if err := localizeEnv(env, addr); err != nil {
+	if err := localizeEnv(env, addr, central); err != nil {
 		return Process{}, err
 	}
 	switch {
@@ -546,12 +546,15 @@ var urlKeys = []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD
 // localizeEnv moves the node's own URLs to its loopback address (127.0.0.1
 // on a node is the node itself), drops duplicates this makes, and refuses any
 // value that would make etcd listen on, or reach, an address off loopback.
-func localizeEnv(env map[string]string, addr string) error {
+func localizeEnv(env map[string]string, addr string, central map[string]string) error {
 	for k, v := range env {
 		if strings.Contains(v, "$") {
 			return fmt.Errorf("%s=%s: unsubstituted variable", k, v)
 		}
 	}
+	// A node's own URLs may name it by its address, its loopback, or the
+	// host its peers know it by (a fixed address, a DNS name).
+	own := func(h string) bool { return h == addr || h == "127.0.0.1" || central[h] == addr }
 	for _, k := range urlKeys {
 		v, ok := env[k]
 		if !ok {
@@ -559,19 +562,30 @@ func localizeEnv(env map[string]string, addr string) error {
 		}
 		var urls []string
 		for _, raw := range strings.Split(v, ",") {
-			u, err := url.Parse(raw)
-			if err != nil || u.Scheme != "http" || u.Path != "" && u.Path != "/" {
-				return fmt.Errorf("%s: %q is not an http URL the rehearsal can serve", k, raw)
-			}
-			h, err := localHostPort(u.Host, addr)
+			h, err := localURL(raw, func(h string) (string, bool) { return addr, own(h) })
 			if err != nil {
 				return fmt.Errorf("%s: %q: %w", k, raw, err)
 			}
-			if s := "http://" + h; !slices.Contains(urls, s) {
-				urls = append(urls, s)
+			if !slices.Contains(urls, h) {
+				urls = append(urls, h)
 			}
 		}
 		env[k] = strings.Join(urls, ",")
+	}
+	if v, ok := env["ETCD_INITIAL_CLUSTER"]; ok {
+		var members []string
+		for _, m := range strings.Split(v, ",") {
+			name, raw, ok := strings.Cut(m, "=")
+			if !ok {
+				return fmt.Errorf("ETCD_INITIAL_CLUSTER: %q is not name=URL", m)
+			}
+			u, err := localURL(raw, func(h string) (string, bool) { a, ok := central[h]; return a, ok })
+			if err != nil {
+				return fmt.Errorf("ETCD_INITIAL_CLUSTER: member %s: %w", name, err)
+			}
+			members = append(members, name+"="+u)
+		}
+		env["ETCD_INITIAL_CLUSTER"] = strings.Join(members, ",")
 	}
 	if d, ok := env["ETCD_DISCOVERY"]; ok {
 		u, err := url.Parse(d)
@@ -579,12 +593,29 @@ func localizeEnv(env map[string]string, addr string) error {
 			return fmt.Errorf("ETCD_DISCOVERY=%s: not a local discovery URL; the rehearsal contacts nothing off loopback", d)
 		}
 	}
-	for _, k := range []string{"ETCD_INITIAL_CLUSTER", "ETCD_DISCOVERY_SRV", "ETCD_DISCOVERY_PROXY", "ETCD_DATA_DIR", "ETCD_WAL_DIR"} {
+	for _, k := range []string{"ETCD_DISCOVERY_SRV", "ETCD_DISCOVERY_PROXY", "ETCD_DATA_DIR", "ETCD_WAL_DIR"} {
 		if _, ok := env[k]; ok {
 			return fmt.Errorf("%s: the rehearsal cannot interpret it", k)
 		}
 	}
 	return nil
+}
+
+// localURL moves an http URL to the loopback address local gives for its
+// host, or fails when local knows none.
+func localURL(raw string, local func(host string) (string, bool)) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Path != "" && u.Path != "/" {
+		return "", fmt.Errorf("not an http URL the rehearsal can serve")
+	}
+	a, ok := local(u.Hostname())
+	if !ok {
+		return "", fmt.Errorf("host %s is not this node", u.Hostname())
+	}
+	if _, err := strconv.Atoi(u.Port()); err != nil {
+		return "", fmt.Errorf("port %q", u.Port())
+	}
+	return "http://" + net.JoinHostPort(a, u.Port()), nil
 }
 
 func isLoopback(host string) bool {

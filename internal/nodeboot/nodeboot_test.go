@@ -42,6 +42,9 @@ func TestInterpretGoldens(t *testing.T) {
 			[]string{"ETCD_PROXY=on", "ETCD_LISTEN_CLIENT_URLS=http://127.9.3.1:2379"}},
 		{"flatcar-etcd3.6-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member, "v3.6.16",
 			[]string{"ETCD_LISTEN_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_NAME=etcd-dev-central-0"}},
+		{"flatcar-etcd3.7-static-gateway-central.yaml", cloudconfig.Flatcar, plan.Central, Member, "v3.7.3",
+			[]string{"ETCD_INITIAL_CLUSTER=etcd-dev-central-0=http://127.9.2.1:2380,etcd-dev-central-1=http://127.9.2.2:2380,etcd-dev-central-2=http://127.9.2.3:2380",
+				"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://127.9.2.1:2380", "ETCD_ADVERTISE_CLIENT_URLS=http://127.9.2.1:2379", "ETCD_INITIAL_CLUSTER_TOKEN=etcd-dev"}},
 		{"flatcar-etcd3.6-gateway-worker.yaml", cloudconfig.Flatcar, plan.Worker, Gateway, "v3.6.16",
 			[]string{"--listen-addr=127.9.3.1:2379", "--endpoints=127.9.2.1:2379,127.9.2.2:2379,127.9.2.3:2379"}},
 		{"coreos-etcd2-v2-proxy-central.yaml", cloudconfig.CoreOSEtcd2, plan.Central, Member, "",
@@ -85,6 +88,7 @@ func TestInterpretRejects(t *testing.T) {
 		{"unknown drop-in line", "flatcar-etcd3.5-v2-proxy-worker.yaml", "[Service]", "[Service]\n            User=root", `line "User=root"`},
 		{"unknown member image", "flatcar-etcd3.5-v2-proxy-worker.yaml", "ETCD_IMAGE=quay.io/coreos/etcd:v3.5.21", "ETCD_IMAGE=example/etcd", `ETCD_IMAGE: image "example/etcd"`},
 		{"public discovery", "flatcar-etcd3.5-v2-proxy-worker.yaml", "http://127.9.1.1:2379/v2/keys/discovery/", "https://discovery.etcd.io/", "not a local discovery URL"},
+		{"initial cluster member elsewhere", "flatcar-etcd3.7-static-gateway-central.yaml", "http://10.21.32.10:2380", "http://10.9.9.9:2380", "member etcd-dev-central-2: host 10.9.9.9 is not this node"},
 		{"listening on every address", "coreos-etcd2-v2-proxy-worker.yaml", "listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://0.0.0.0:2379", "host 0.0.0.0 is not this node"},
 		{"unknown section", "coreos-etcd2-v2-proxy-worker.yaml", "coreos:", "hostname: x\ncoreos:", "hostname: the rehearsal cannot interpret"},
 	} {
@@ -98,8 +102,12 @@ func TestInterpretRejects(t *testing.T) {
 				flavor = cloudconfig.CoreOSEtcd2
 			}
 			node := plan.Node{Name: "etcd-dev-worker-0", Role: plan.Worker, UserData: strings.Replace(text, tc.old, tc.new, 1)}
-			_, err := Interpret(flavor, node, "127.9.3.1", goldenCentral)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "etcd-dev-worker-0") {
+			addr := "127.9.3.1"
+			if strings.Contains(tc.file, "-central") {
+				node.Name, node.Role, addr = "etcd-dev-central-0", plan.Central, "127.9.2.1"
+			}
+			_, err := Interpret(flavor, node, addr, goldenCentral)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), node.Name) {
 				t.Errorf("err = %v, want one naming the node and %q", err, tc.want)
 			}
 		})

@@ -5,6 +5,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,6 +30,7 @@ type Overrides struct {
 	Flavor      string
 	WorkerProxy string
 	EtcdVersion string
+	Bootstrap   string
 	Image       string
 }
 
@@ -66,7 +68,7 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	for _, kv := range []struct {
 		dst *string
 		v   string
-	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}} {
+	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}, {&args.Bootstrap, o.Bootstrap}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}
@@ -103,10 +105,10 @@ const (
 type Node struct {
 	Name string
 	Role Role
-	// CloudIP is the private address the cloud gave a central node; the
-	// worker user data names the members by it.
-	CloudIP  string
-	UserData string
+	// CloudIP is the private address the cloud gave a central node, and
+	// Host what peers and workers dial it at: the same address, or a name.
+	CloudIP, Host string
+	UserData      string
 }
 
 // Plan is every node of one cluster with the user data the program attaches.
@@ -114,8 +116,10 @@ type Plan struct {
 	Cluster     string
 	Flavor      cloudconfig.Flavor
 	WorkerProxy cloudconfig.WorkerProxy
-	Central     []Node
-	Workers     []Node
+	// Bootstrap is static or discovery.
+	Bootstrap string
+	Central   []Node
+	Workers   []Node
 }
 
 // Read runs components.NewCluster with args under the SDK's mock engine,
@@ -124,9 +128,9 @@ type Plan struct {
 // provisions it. Errors from NewCluster are ConfigErrors.
 func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 	var out struct {
-		names, ips, central []string
-		worker              string
-		flavor, proxy       string
+		names, ips, peers, central []string
+		worker                     string
+		flavor, proxy, bootstrap   string
 	}
 	var cfgErr error
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -139,8 +143,8 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 			v   pulumi.Output
 			dst any
 		}{
-			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.CentralCloudConfig, &out.central},
-			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy},
+			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.EtcdPeerURLs, &out.peers}, {c.CentralCloudConfig, &out.central},
+			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy}, {c.Bootstrap, &out.bootstrap},
 		} {
 			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
 			if err != nil {
@@ -156,12 +160,16 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s under the mock engine: %w", cluster, err)
 	}
-	if len(out.ips) != len(out.names) || len(out.central) != len(out.names) {
-		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.central))
+	if len(out.ips) != len(out.names) || len(out.peers) != len(out.names) || len(out.central) != len(out.names) {
+		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d peer URLs, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.peers), len(out.central))
 	}
-	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy)}
+	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap}
 	for i, name := range out.names {
-		p.Central = append(p.Central, Node{Name: name, Role: Central, CloudIP: out.ips[i], UserData: out.central[i]})
+		u, err := url.Parse(out.peers[i])
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: peer URL of %s: %w", cluster, name, err)
+		}
+		p.Central = append(p.Central, Node{Name: name, Role: Central, CloudIP: out.ips[i], Host: u.Hostname(), UserData: out.central[i]})
 	}
 	for j := range args.WorkerCount {
 		p.Workers = append(p.Workers, Node{Name: cloud.WorkerName(cluster, j), Role: Worker, UserData: out.worker})

@@ -244,7 +244,10 @@ func (r *rehearsal) drillStopWorker(ctx context.Context, c *localetcd.Nodes) Lin
 // drillStopDiscovery stops the discovery endpoint and checks the cluster.
 func (r *rehearsal) drillStopDiscovery(ctx context.Context, c *localetcd.Nodes) Line {
 	l := claimStopDiscovery.line()
-	if r.Discovery == nil {
+	switch {
+	case c.Plan.Bootstrap == components.BootstrapStatic:
+		return l.skip("static bootstrap: no discovery endpoint to stop")
+	case r.Discovery == nil:
 		return l.skip("the stack's own discovery endpoint is not the rehearsal's to stop")
 	}
 	r.Discovery.Stop(5 * time.Second)

@@ -120,24 +120,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// settings reads the stack, points it at a discovery endpoint of the
-// rehearsal's own unless it names a local one, and interprets every node
-// once without the discovery pre-flight check (which needs the endpoint up):
-// bad settings and user data the rehearsal cannot interpret fail here, before
-// etcd is built or anything started. It returns the etcd releases the nodes
-// run.
+// settings reads the stack and, when its members bootstrap through
+// discovery, points it at a discovery endpoint of the rehearsal's own unless
+// it names a local one. It interprets every node once without the discovery
+// pre-flight check (which needs the endpoint up): bad settings and user data
+// the rehearsal cannot interpret fail here, before etcd is built or anything
+// started. It returns the etcd releases the nodes run.
 func settings(o Options, name string, block int) (components.ClusterArgs, bool, []string, error) {
 	args, err := plan.StackArgs(o.Dir, o.Stack, o.Overrides)
 	if err != nil {
 		return args, false, nil, err
 	}
-	own := !isLocalURL(args.DiscoveryURL)
-	if own {
-		args.DiscoveryURL = localetcd.NewTokenURL(localetcd.DiscoveryAddr(block))
-	}
 	offline := args
 	offline.SkipDiscoveryCheck = true
 	p, err := plan.Read(name, offline)
+	own := false
+	if (err != nil || p.Bootstrap == components.BootstrapDiscovery) && !isLocalURL(args.DiscoveryURL) {
+		// The stack's own token, or none yet: the rehearsal mints one.
+		own = true
+		args.DiscoveryURL = localetcd.NewTokenURL(localetcd.DiscoveryAddr(block))
+		offline.DiscoveryURL = args.DiscoveryURL
+		p, err = plan.Read(name, offline)
+	}
 	if err != nil {
 		return args, own, nil, err
 	}
@@ -191,7 +195,10 @@ func (r *rehearsal) drills(ctx context.Context, c *localetcd.Nodes) []Line {
 // rehearsal's own discovery endpoint.
 func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string, args components.ClusterArgs) []Line {
 	if !r.ownDiscovery {
-		const why = "the stack's own discovery endpoint is not the rehearsal's to mint tokens on"
+		why := "the stack's own discovery endpoint is not the rehearsal's to mint tokens on"
+		if c.Plan.Bootstrap == components.BootstrapStatic {
+			why = "static bootstrap: no discovery token to misuse"
+		}
 		return []Line{claimWrongSize.line().skip("%s", why), claimUsedToken.line().skip("%s", why)}
 	}
 	return []Line{r.demoWrongSize(ctx, c.Plan.Cluster, args), r.demoUsedToken(ctx, c, stack, args)}
