@@ -7,7 +7,6 @@ package main
 // Pulumi.yaml or a stack file.
 
 import (
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -31,7 +30,6 @@ import (
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/discovery/discoverytest"
 	"github.com/isolatedetcd/cluster/internal/enginetest"
-	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
 // readmeSteps returns the pulumi commands of the README's code block under
@@ -246,7 +244,7 @@ func readmeOutputs(t *testing.T) []string {
 
 // checkDeployed checks what an operator reads after the README's pulumi up:
 // the outputs `pulumi stack output --json` prints and the state on disk.
-func checkDeployed(t *testing.T, e *enginetest.Engine, stack, discoveryURL string) {
+func checkDeployed(t *testing.T, e *enginetest.Engine, stack string) {
 	t.Helper()
 	var outputs map[string]any
 	if err := json.Unmarshal([]byte(e.Run(t, "stack", "output", "--json", "--stack", stack)), &outputs); err != nil {
@@ -255,21 +253,24 @@ func checkDeployed(t *testing.T, e *enginetest.Engine, stack, discoveryURL strin
 	if got, want := slices.Sorted(maps.Keys(outputs)), slices.Sorted(slices.Values(readmeOutputs(t))); !slices.Equal(got, want) {
 		t.Errorf("pulumi stack output shows %v; the README lists %v", got, want)
 	}
-	for _, secret := range []string{"discoveryUrl", "centralCloudConfig", "workerCloudConfig"} {
-		if outputs[secret] != "[secret]" {
-			t.Errorf("output %s = %v, want it shown as [secret]", secret, outputs[secret])
-		}
+	// The README's stacks bootstrap statically: no token, and so no secret.
+	if outputs["bootstrap"] != "static" || outputs["discoveryUrl"] != "" {
+		t.Errorf("bootstrap %v with discovery URL %v, want static with none", outputs["bootstrap"], outputs["discoveryUrl"])
 	}
 	if ips, _ := outputs["centralPrivateIps"].([]any); len(ips) != 3 {
 		t.Errorf("centralPrivateIps = %v, want 3 addresses", outputs["centralPrivateIps"])
 	}
 	endpoints, _ := outputs["etcdClientEndpoints"].([]any)
-	for _, ep := range endpoints {
-		if !regexp.MustCompile(`^http://10\.21\.\d+\.\d+:2379$`).MatchString(ep.(string)) {
-			t.Errorf("etcdClientEndpoints has %v, want http://<private ip>:2379", ep)
+	initial, _ := outputs["initialCluster"].(string)
+	for i, ep := range endpoints {
+		if !regexp.MustCompile(`^http://[a-z0-9.-]+:2379$`).MatchString(ep.(string)) {
+			t.Errorf("etcdClientEndpoints has %v, want http://<host>:2379", ep)
+		}
+		peer := strings.Replace(ep.(string), ":2379", ":2380", 1)
+		if member := components.CentralName(components.ClusterName(stack), i) + "=" + peer; !strings.Contains(initial, member) {
+			t.Errorf("initialCluster %q lacks %s", initial, member)
 		}
 	}
-	notInBackend(t, e, "the discovery token", discoverytest.Token)
 }
 
 // notInBackend fails t if a secret is anywhere in e's backend in plain text:
@@ -298,10 +299,8 @@ func TestEngineREADMEDeploy(t *testing.T) {
 	for _, heading := range []string{"### AWS", "### DigitalOcean"} {
 		t.Run(strings.TrimPrefix(heading, "### "), func(t *testing.T) {
 			e := enginetest.New(t, ".")
-			discoveryURL := discoverytest.Server(t, "3")
 			steps := readmeSteps(t, heading, map[string]string{
-				"go run ./cmd/discovery-url --size 3": discoveryURL,
-				"cat ~/.ssh/id_ed25519.pub":           sshKey(t),
+				"cat ~/.ssh/id_ed25519.pub": sshKey(t),
 			})
 			s := newStack(t, e, "")
 			var previewed, deployed bool
@@ -320,7 +319,7 @@ func TestEngineREADMEDeploy(t *testing.T) {
 			if !previewed || !deployed {
 				t.Fatalf("the README's %s steps must run pulumi preview and pulumi up", heading)
 			}
-			checkDeployed(t, e, s.name, discoveryURL)
+			checkDeployed(t, e, s.name)
 			if c := s.preview(); len(changed(c)) != 0 {
 				t.Errorf("a preview right after pulumi up changes %v", changed(c))
 			}
@@ -366,12 +365,17 @@ func TestEngineDay2(t *testing.T) {
 			e := enginetest.New(t, ".")
 			s := newStack(t, e, "dev")
 			e.Run(t, "stack", "init", "dev")
+			// AWS through a discovery token, whose secrecy the state must
+			// keep; DigitalOcean statically, by names in a DNS zone.
 			if cloud == "digitalocean" {
 				s.config("cloud", "digitalocean")
 				s.config("region", "nyc3")
+				s.config("dnsZone", "etcd.example.com")
+			} else {
+				e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, "3"))
 			}
-			e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, "3"))
 			s.up()
+			notInBackend(t, e, "the discovery token", discoverytest.Token)
 			cluster := components.ClusterName("dev")
 			central1 := components.CentralName(cluster, 1)
 
@@ -414,8 +418,6 @@ func TestEngineDay2(t *testing.T) {
 			if op := c.op(machineType[cloud], central1); op != apitype.OpReplace {
 				t.Errorf("rollCentral: %s was %q, want replace", central1, op)
 			}
-			// Workers may follow (on DigitalOcean the new droplet has a new
-			// address, which the workers' gateway lists); voters may not.
 			var replaced []string
 			for i := range 3 {
 				if c.op(machineType[cloud], components.CentralName(cluster, i)) == apitype.OpReplace {
@@ -427,6 +429,13 @@ func TestEngineDay2(t *testing.T) {
 			}
 			if op := c.op(volumeType[cloud], central1+"-data"); op != apitype.OpSame {
 				t.Errorf("rollCentral: data volume of %s was %q, want it kept (same)", central1, op)
+			}
+			// Workers reach the members by fixed address (AWS) or by name
+			// (DigitalOcean's DNS zone): a new machine changes no worker.
+			for key, st := range c {
+				if strings.Contains(key, "-worker") && st.op != apitype.OpSame {
+					t.Errorf("rollCentral changed worker resource %s (%s)", key, st.op)
+				}
 			}
 			e.Run(t, "config", "rm", "rollCentral")
 
@@ -459,9 +468,8 @@ func TestEngineDay2(t *testing.T) {
 }
 
 // TestEnginePreviewWorkflow runs the pull-request preview as preview.yml
-// asks pulumi/actions to, for every stack of its matrix, on stacks set up as
-// the stack files' own comments say (a discovery token of the stack's
-// central count, stored as a secret).
+// asks pulumi/actions to, for every stack of its matrix, on new stacks with
+// nothing set beyond their stack files.
 func TestEnginePreviewWorkflow(t *testing.T) {
 	w := loadWorkflow(t, filepath.Join(".github", "workflows", "preview.yml"))
 	e := enginetest.New(t, ".")
@@ -480,11 +488,9 @@ func TestEnginePreviewWorkflow(t *testing.T) {
 		}
 		for _, stackName := range j.Strategy.Matrix.Stack {
 			t.Run(stackName, func(t *testing.T) {
-				config := stackConfig(t, "Pulumi."+stackName+".yaml")
-				size := cmp.Or(config[pulumitest.Project+":centralCount"], "3")
+				// The stack files bootstrap statically: nothing to set first.
 				s := newStack(t, e, stackName)
 				e.Run(t, "stack", "init", stackName)
-				e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, size))
 				c := s.preview(opts...)
 				if c.op(components.ClusterType, components.ClusterName(stackName)) != apitype.OpCreate {
 					t.Errorf("preview of stack %s does not create its cluster: %v", stackName, changed(c))

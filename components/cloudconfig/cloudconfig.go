@@ -180,8 +180,11 @@ func (c Settings) Central(name, dataDevice string) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
-	if c.InitialCluster == nil && c.DiscoveryURL == "" {
+	switch {
+	case c.InitialCluster == nil && c.DiscoveryURL == "":
 		return "", fmt.Errorf("central node %s: neither a discovery URL nor an initial cluster to bootstrap from", name)
+	case c.InitialCluster == nil && c.Flavor == Flatcar && !c.EtcdVersion.HasV2Discovery():
+		return "", fmt.Errorf("etcd %s has no v2 discovery: bootstrap it statically", c.EtcdVersion)
 	}
 	host := ""
 	if c.InitialCluster != nil {
@@ -250,8 +253,6 @@ func (c Settings) check() error {
 		return fmt.Errorf("both a discovery URL and an initial cluster: a cluster bootstraps one way")
 	case c.InitialCluster != nil && (c.Flavor != Flatcar || c.WorkerProxy == V2Proxy):
 		return fmt.Errorf("static bootstrap is rendered for flatcar nodes with gateway workers")
-	case c.InitialCluster == nil && c.Flavor == Flatcar && !c.EtcdVersion.HasV2Discovery():
-		return fmt.Errorf("etcd %s has no v2 discovery: bootstrap it statically", c.EtcdVersion)
 	}
 	for _, m := range c.InitialCluster {
 		if !memberName.MatchString(m.Name) || !hostName.MatchString(m.Host) || !memberName.MatchString(c.ClusterToken) {
