@@ -48,6 +48,7 @@ func TestRehearsal(t *testing.T) {
 		// member replacement of docs/operations.md is written for flatcar.
 		more []string
 	}{
+		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway"}, []string{"3e"}},
 		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway"}, []string{"3c", "3e", "3f"}},
 		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy"}, []string{"3c", "3e", "3f"}},
 		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway"}, []string{"3c", "3e", "3f"}},
