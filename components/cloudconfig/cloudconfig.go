@@ -82,7 +82,7 @@ var EtcdVersions = []EtcdVersion{Etcd35, Etcd36, Etcd37}
 // etcdReleases pins each line to one release, so every node and the
 // rehearsal run the same etcd rather than whatever Flatcar ships.
 var etcdReleases = map[EtcdVersion]string{
-	Etcd35: "v3.5.21",
+	Etcd35: "v3.5.35",
 	Etcd36: "v3.6.16",
 	Etcd37: "v3.7.3",
 }
@@ -104,6 +104,11 @@ func (v EtcdVersion) ServesV2() bool { return v == Etcd35 }
 // HasV2Discovery reports whether line v can bootstrap from a discovery URL:
 // etcd 3.7 removed v2 discovery.
 func (v EtcdVersion) HasV2Discovery() bool { return v != Etcd37 }
+
+// GatewayRetryDelay is how long a worker's gateway avoids a member it could
+// not reach. etcd's default, a minute, would leave a gateway with no member
+// at all after a roll of every member within that minute.
+const GatewayRetryDelay = "5s"
 
 // Ports every node uses; the cloud firewalls are written against the same numbers.
 const (
@@ -284,6 +289,7 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["EtcdImage"] = c.EtcdVersion.Image()
 	data["ServesV2"] = c.EtcdVersion.ServesV2()
 	data["ClientPort"] = ClientPort
+	data["GatewayRetryDelay"] = GatewayRetryDelay
 	data["PeerPort"] = PeerPort
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {

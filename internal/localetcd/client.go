@@ -143,6 +143,8 @@ type Status struct {
 		MemberID string `json:"member_id"`
 	} `json:"header"`
 	Leader string `json:"leader"`
+	// Version is the member's etcd release, such as 3.6.16.
+	Version string `json:"version"`
 }
 
 func (e Endpoint) Status(ctx context.Context) (Status, error) {
@@ -170,6 +172,11 @@ func (e Endpoint) Healthy(ctx context.Context) error {
 func (e Endpoint) V2Set(ctx context.Context, key, value string) error {
 	form := url.Values{"value": {value}}.Encode()
 	return e.do(ctx, http.MethodPut, "/v2/keys"+key, "application/x-www-form-urlencoded", strings.NewReader(form), nil)
+}
+
+// V2Delete removes key and everything under it through the v2 API.
+func (e Endpoint) V2Delete(ctx context.Context, key string) error {
+	return e.do(ctx, http.MethodDelete, "/v2/keys"+key+"?recursive=true", "", nil, nil)
 }
 
 // V2Get reads key through the v2 API, through the leader (quorum), so a

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coreos/coreos-cloudinit/config"
 
@@ -517,6 +518,11 @@ func gatewayArgs(unit string, args []string, addr string, central map[string]str
 				eps = append(eps, net.JoinHostPort(central[h], port))
 			}
 			out = append(out, flag+"="+strings.Join(eps, ","))
+		case "--retry-delay":
+			if _, err := time.ParseDuration(value); err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
+			}
+			out = append(out, a)
 		default:
 			return nil, fmt.Errorf("unit %s: gateway flag %q: the rehearsal cannot interpret it", unit, a)
 		}

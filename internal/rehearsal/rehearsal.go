@@ -25,6 +25,10 @@ type Options struct {
 	// Drills runs the fault drills (lines 3), Demos the pre-flight demos
 	// (lines 4).
 	Drills, Demos bool
+	// Upgrade runs the upgrade drill (line 5): the cluster's members, then
+	// its workers, rolled one at a time to the next etcd line with writes
+	// running throughout.
+	Upgrade bool
 	// BootTimeout bounds the boot of each cluster; zero means 60s.
 	BootTimeout time.Duration
 	// Log receives progress lines; nil discards them.
@@ -108,9 +112,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Timings.Demos = since(t)
 	}
 	if o.Drills {
-		// Last: the demos need the discovery endpoint.
+		// After the demos, which need the discovery endpoint.
 		t = time.Now()
 		rep.add(r.drillStopDiscovery(ctx, c))
+		rep.Timings.Drills += since(t)
+	}
+	if o.Upgrade {
+		// Last: it changes every node's etcd.
+		t = time.Now()
+		o.Log("upgrade drill (line 5): rolling every node to the next etcd line under writes")
+		rep.add(r.drillUpgrade(ctx, c, args))
 		rep.Timings.Drills += since(t)
 	}
 	rep.Timings.Total = since(start)
