@@ -36,8 +36,8 @@ type ClusterArgs struct {
 	WorkerSize   string
 	Flavor       string
 	WorkerProxy  string
-	// EtcdVersion is the etcd line of flatcar nodes: 3.5 (default), 3.6 or
-	// 3.7.
+	// EtcdVersion is the etcd line of flatcar nodes: 3.5, 3.6 or 3.7.
+	// Empty is 3.6, or 3.5 when a discovery URL is set.
 	EtcdVersion string
 	// Bootstrap is how the central members first find each other: static
 	// (an initial cluster rendered at deploy time) or discovery (through
@@ -73,9 +73,13 @@ const (
 	DefaultCloud        = "aws"
 	DefaultCentralCount = 3
 	DefaultVpcCidr      = "10.21.0.0/16"
-	// DefaultEtcdVersion stays 3.5, the line every existing cluster runs,
-	// until moving a running cluster to 3.6 is a rehearsed procedure.
-	DefaultEtcdVersion = cloudconfig.Etcd35
+	// DefaultEtcdVersion is the line new clusters run. A stack that sets a
+	// discovery URL defaults to DiscoveryEtcdVersion instead: every cluster
+	// created before static bootstrap has one and runs 3.5, and moving it to
+	// 3.6 is the upgrade procedure of docs/operations.md, never a side effect
+	// of a new release of the program.
+	DefaultEtcdVersion   = cloudconfig.Etcd36
+	DiscoveryEtcdVersion = cloudconfig.Etcd35
 )
 
 // settings are validated arguments with every default applied.
@@ -183,9 +187,14 @@ func (s *settings) chooseEtcdVersion(flavor cloudconfig.Flavor) error {
 		}
 		return nil
 	}
-	s.EtcdVersion = cmp.Or(s.EtcdVersion, string(DefaultEtcdVersion))
+	if s.EtcdVersion == "" {
+		s.EtcdVersion = string(DefaultEtcdVersion)
+		if s.DiscoveryURL != "" {
+			s.EtcdVersion = string(DiscoveryEtcdVersion)
+		}
+	}
 	if s.etcd().Release() == "" {
-		return fmt.Errorf("etcdVersion: %q is not supported; want 3.5 (default), 3.6 or 3.7", s.EtcdVersion)
+		return fmt.Errorf("etcdVersion: %q is not supported; want 3.5, 3.6 (default) or 3.7", s.EtcdVersion)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"unknown cloud", func(a *components.ClusterArgs) { a.Cloud = "gcp" }, []string{`cloud: "gcp"`, "aws or digitalocean"}},
 		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
 		{"unknown worker proxy", func(a *components.ClusterArgs) { a.WorkerProxy = "grpc" }, []string{`workerProxy: "grpc"`, "gateway", "v2-proxy"}},
-		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5 (default), 3.6 or 3.7"}},
+		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5, 3.6 (default) or 3.7"}},
 		{"etcd 3.7 with a discovery URL", func(a *components.ClusterArgs) { a.EtcdVersion, a.Bootstrap = "3.7", "discovery" }, []string{`bootstrap: "discovery" is not available with etcd 3.7`, "want static"}},
 		{"v2 proxy on etcd 3.6", func(a *components.ClusterArgs) { a.EtcdVersion, a.WorkerProxy = "3.6", "v2-proxy" }, []string{`workerProxy: "v2-proxy" needs etcdVersion 3.5`, "want gateway"}},
 		{"etcd line on coreos-etcd2", func(a *components.ClusterArgs) {
@@ -45,7 +45,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 			a.Cloud, a.Region, a.DNSZone = "digitalocean", "nyc3", "example"
 		}, []string{`dnsZone: "example" is not a domain name`}},
 		{"static with v2-proxy workers", func(a *components.ClusterArgs) {
-			a.DiscoveryURL, a.Bootstrap, a.WorkerProxy = "", "static", "v2-proxy"
+			a.DiscoveryURL, a.Bootstrap, a.WorkerProxy, a.EtcdVersion = "", "static", "v2-proxy", "3.5"
 		}, []string{`bootstrap: "static" leaves v2-proxy workers nothing`}},
 		{"static on coreos-etcd2", func(a *components.ClusterArgs) {
 			a.Flavor, a.Image, a.DiscoveryURL, a.Bootstrap = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "", "static"
@@ -124,5 +124,31 @@ func TestClusterName(t *testing.T) {
 		if got := components.ClusterName(stack); got != want {
 			t.Errorf("ClusterName(%q) = %q, want %q", stack, got, want)
 		}
+	}
+}
+
+// TestEtcdVersionDefault: new clusters run 3.6; a stack with a discovery URL,
+// which every cluster made before static bootstrap has, stays on 3.5 until
+// its operator upgrades it.
+func TestEtcdVersionDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		discoveryURL string
+		want         string
+	}{
+		{"new static cluster", "", "v3.6.16"},
+		{"cluster bootstrapped from a token", "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579", "v3.5.35"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs("aws")
+			args.DiscoveryURL, args.EtcdVersion = tc.discoveryURL, ""
+			_, out, err := provision(t, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out.values["etcdVersion"]; got != tc.want {
+				t.Errorf("etcdVersion = %v, want %s", got, tc.want)
+			}
+		})
 	}
 }

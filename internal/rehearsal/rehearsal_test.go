@@ -25,11 +25,15 @@ var rehearsalLines = []string{"1", "2a", "2b", "2c", "3a", "3b", "3d"}
 // first call may build etcd; later ones reuse it.
 func rehearse(tb testing.TB, o plan.Overrides, drills bool) *rehearsal.Report {
 	tb.Helper()
+	return run(tb, rehearsal.Options{Overrides: o, Drills: drills})
+}
+
+// run rehearses the dev stack with o.
+func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
+	tb.Helper()
 	ctx := localetcdtest.Context(tb)
-	rep, err := rehearsal.Run(ctx, rehearsal.Options{
-		Dir: root, Stack: "dev", Overrides: o, Drills: drills,
-		BootTimeout: 45 * time.Second,
-	})
+	o.Dir, o.Stack, o.BootTimeout = root, "dev", 45*time.Second
+	rep, err := rehearsal.Run(ctx, o)
 	if err != nil {
 		tb.Fatalf("rehearsal: %v", err)
 	}
@@ -72,6 +76,20 @@ func TestRehearsal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRehearsalUpgrade moves a 3.5 cluster holding data to 3.6 as
+// docs/operations.md says, with writes running, and loses none (line 5).
+func TestRehearsalUpgrade(t *testing.T) {
+	rep := run(t, rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Upgrade: true})
+	var table strings.Builder
+	_ = rep.WriteTable(&table, true)
+	t.Log("\n" + table.String())
+	for _, id := range []string{"1", "2b", "5"} {
+		if l, ok := rep.Line(id); !ok || l.Status != rehearsal.Pass {
+			t.Errorf("line %s: %+v", id, l)
+		}
 	}
 }
 

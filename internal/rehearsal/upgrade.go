@@ -1,7 +1,6 @@
 package rehearsal
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -20,6 +19,16 @@ import (
 var claimUpgrade = claim{id: "5", title: "upgrade to the next line: no write lost",
 	text: "rolled one member at a time to the next etcd line, as docs/operations.md says, then the workers, with writes running throughout: every acknowledged write survives and the cluster runs the new line"}
 
+// lineOf is the etcd line of a pinned release.
+func lineOf(release string) cloudconfig.EtcdVersion {
+	for _, v := range cloudconfig.EtcdVersions {
+		if v.Release() == release {
+			return v
+		}
+	}
+	return ""
+}
+
 // nextLine is the etcd line a running cluster moves to next: one minor
 // version at a time, as etcd's upgrade guides require.
 var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.Etcd35: cloudconfig.Etcd36, cloudconfig.Etcd36: cloudconfig.Etcd37}
@@ -31,7 +40,7 @@ var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.E
 // worker all along.
 func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
 	l := claimUpgrade.line()
-	from := cloudconfig.EtcdVersion(cmp.Or(args.EtcdVersion, string(components.DefaultEtcdVersion)))
+	from := lineOf(c.Central[0].Release)
 	to, ok := nextLine[from]
 	switch {
 	case c.Plan.Flavor != cloudconfig.Flatcar:
