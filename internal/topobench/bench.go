@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
 	"github.com/isolatedetcd/cluster/internal/nodeboot"
 	"github.com/isolatedetcd/cluster/internal/plan"
@@ -184,7 +185,10 @@ const benchCluster = "etcd-bench"
 // gateway workers on the stack of o.
 func benchPlan(o Options, n int, discoveryURL string) (*plan.Plan, error) {
 	central, workers := isolatedMembers, n-isolatedMembers
-	args, err := plan.StackArgs(o.Dir, o.Stack, plan.Overrides{Central: &central, Workers: &workers, Flavor: "flatcar", WorkerProxy: "gateway"})
+	args, err := plan.StackArgs(o.Dir, o.Stack, plan.Overrides{Central: &central, Workers: &workers, Flavor: "flatcar", WorkerProxy: "gateway",
+		// The line new clusters run; discovery, because etcd everywhere sizes
+		// its token to every node rather than rendering three members.
+		EtcdVersion: string(components.DefaultEtcdVersion), Bootstrap: components.BootstrapDiscovery})
 	if err != nil {
 		return nil, err
 	}
