@@ -92,6 +92,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, bootErr
 	}
 	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
+	rep.Etcd, rep.Bootstrap = c.Central[0].Release, c.Plan.Bootstrap
 	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
 	rep.Timings.Boot = since(t)
 

@@ -1,6 +1,7 @@
 package rehearsal
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,14 +56,18 @@ type Timings struct {
 
 // Report is what a rehearsal found.
 type Report struct {
-	Stack       string  `json:"stack"`
-	Cluster     string  `json:"cluster"`
-	Flavor      string  `json:"flavor"`
-	WorkerProxy string  `json:"workerProxy"`
-	Central     int     `json:"central"`
-	Workers     int     `json:"workers"`
-	Lines       []Line  `json:"lines"`
-	Timings     Timings `json:"timings"`
+	Stack       string `json:"stack"`
+	Cluster     string `json:"cluster"`
+	Flavor      string `json:"flavor"`
+	WorkerProxy string `json:"workerProxy"`
+	// Etcd is the members' etcd release ("" for etcd2); Bootstrap static
+	// or discovery.
+	Etcd      string  `json:"etcd"`
+	Bootstrap string  `json:"bootstrap"`
+	Central   int     `json:"central"`
+	Workers   int     `json:"workers"`
+	Lines     []Line  `json:"lines"`
+	Timings   Timings `json:"timings"`
 }
 
 func (r *Report) add(lines ...Line) { r.Lines = append(r.Lines, lines...) }
@@ -97,8 +102,8 @@ const reportWidth = 100
 // every claim in full with all of its evidence.
 func (r *Report) WriteTable(w io.Writer, verbose bool) error {
 	r.sort()
-	fmt.Fprintf(w, "rehearsal of stack %s: cluster %s, %s with %s workers, %d central + %d workers\n\n",
-		r.Stack, r.Cluster, r.Flavor, r.WorkerProxy, r.Central, r.Workers)
+	fmt.Fprintf(w, "rehearsal of stack %s (cluster %s): %d central + %d workers\n%s, etcd %s, %s bootstrap, %s workers\n\n",
+		r.Stack, r.Cluster, r.Central, r.Workers, r.Flavor, cmp.Or(r.Etcd, "etcd2"), r.Bootstrap, r.WorkerProxy)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if verbose {
 		fmt.Fprintln(tw, "ID\tRESULT\tCLAIM\tEVIDENCE")

@@ -12,7 +12,7 @@ import (
 func TestShortReportFits(t *testing.T) {
 	claims := []claim{claimMembers, claimNoWorker, claimWorkerAPI, claimCrossRead, claimStopCentral, claimRestart,
 		claimStopDiscovery, claimStopWorker, claimWrongSize, claimUsedToken, claimReplace, claimReplaceOldToken}
-	rep := &Report{Stack: "dev", Cluster: "etcd-dev", Flavor: "flatcar", WorkerProxy: "gateway", Central: 3, Workers: 2}
+	rep := &Report{Stack: "prod-eu", Cluster: "etcd-prod-eu", Flavor: "flatcar", Etcd: "v3.6.16", Bootstrap: "discovery", WorkerProxy: "gateway", Central: 7, Workers: 1000}
 	long := strings.Repeat("evidence that runs on and on ", 20)
 	for _, c := range claims {
 		rep.add(c.line().pass("%s", long))
