@@ -1,7 +1,9 @@
 package rehearsal
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 // Claims, one per report line.
 var (
 	claimMembers       = claim{id: "1", title: "centralCount voters, one leader", text: "exactly centralCount voting members, named as the program names them, all healthy, one leader"}
+	claimKnownSettings = claim{id: "1b", title: "every rendered setting is one etcd knows", text: "every ETCD_* setting a central node's user data gives its etcd is one that etcd release knows: none is logged as unrecognized"}
 	claimNoWorker      = claim{id: "2a", title: "no worker is a member", text: "no worker is in the member list"}
 	claimWorkerAPI     = claim{id: "2b", title: "every worker endpoint reads and writes", text: "every worker's local endpoint serves reads and writes that reach the members"}
 	claimCrossRead     = claim{id: "2c", title: "writes read back across workers", text: "a write through worker i is read back through worker i+1 and through every member"}
@@ -76,6 +79,29 @@ func proveMembers(ctx context.Context, c *localetcd.Nodes, bootErr error) Line {
 		return l.fail("members name %d different leaders; %d say they lead", len(leaders), self)
 	}
 	return l.pass("%d members %s, all healthy, one leader agreed by all", len(got), strings.Join(got, ", "))
+}
+
+// proveKnownSettings reads every member's log for the variables etcd did not
+// recognize: a setting the rendered user data gives that this release no
+// longer has (ETCD_ENABLE_V2 on 3.6, ETCD_DISCOVERY on 3.7) shows there.
+func proveKnownSettings(c *localetcd.Nodes) Line {
+	l := claimKnownSettings.line()
+	var unknown []string
+	for _, n := range c.Central {
+		for line := range strings.Lines(localetcd.LogSince(n.Proc, 0)) {
+			var entry struct {
+				Msg string `json:"msg"`
+				Var string `json:"environment-variable"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "unrecognized environment variable" {
+				unknown = append(unknown, n.Node+": "+entry.Var)
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		return l.fail("etcd does not know %s", strings.Join(unknown, "; "))
+	}
+	return l.pass("no member logged an unrecognized ETCD_* variable (%d members, etcd %s)", len(c.Central), cmp.Or(c.Central[0].Release, "etcd2's v2-era equivalent"))
 }
 
 // proveNoWorkerMembers checks that no worker's name or address is a member.

@@ -190,6 +190,7 @@ func (r *rehearsal) bootCluster(ctx context.Context, name string, args component
 func prove(ctx context.Context, c *localetcd.Nodes, bootErr error) []Line {
 	return []Line{
 		proveMembers(ctx, c, bootErr),
+		proveKnownSettings(c),
 		proveNoWorkerMembers(ctx, c),
 		proveWorkerEndpoints(ctx, c),
 		proveCrossReads(ctx, c),

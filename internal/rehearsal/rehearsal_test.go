@@ -19,7 +19,7 @@ var root = filepath.Join("..", "..")
 
 // rehearsalLines are the proofs every small rehearsal must pass: the
 // topology (1, 2) and the fault drills (3) that need no discovery endpoint.
-var rehearsalLines = []string{"1", "2a", "2b", "2c", "3a", "3b", "3d"}
+var rehearsalLines = []string{"1", "1b", "2a", "2b", "2c", "3a", "3b", "3d"}
 
 // rehearse boots the dev stack with overrides and returns its report. The
 // first call may build etcd; later ones reuse it.
