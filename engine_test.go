@@ -273,6 +273,13 @@ func checkDeployed(t *testing.T, e *enginetest.Engine, stack string) {
 	}
 }
 
+// stackOutput is one output of the engine's current stack, as `pulumi
+// stack output` prints it.
+func stackOutput(t *testing.T, e *enginetest.Engine, name string) string {
+	t.Helper()
+	return strings.TrimSpace(e.Run(t, "stack", "output", name))
+}
+
 // notInBackend fails t if a secret is anywhere in e's backend in plain text:
 // in a state, its history or its backups.
 func notInBackend(t *testing.T, e *enginetest.Engine, what, secret string) {
@@ -435,6 +442,33 @@ func TestEngineDay2(t *testing.T) {
 			for key, st := range c {
 				if strings.Contains(key, "-worker") && st.op != apitype.OpSame {
 					t.Errorf("rollCentral changed worker resource %s (%s)", key, st.op)
+				}
+			}
+			e.Run(t, "config", "rm", "rollCentral")
+
+			// The next etcd line (docs/operations.md): the new user data
+			// reaches the workers at once and the central machines only
+			// when rolled, one at a time.
+			from := stackOutput(t, e, "etcdVersion")
+			to := map[string]string{"v3.5.35": "3.6", "v3.6.16": "3.7"}[from]
+			if to == "" {
+				t.Fatalf("etcdVersion output %q: no next line to move to", from)
+			}
+			s.config("etcdVersion", to)
+			if touched := touchedCentral(s.up()); len(touched) != 0 {
+				t.Errorf("etcdVersion %s changed central resources without a roll: %v", to, touched)
+			}
+			central0 := components.CentralName(cluster, 0)
+			s.config("rollCentral", central0)
+			c = s.up()
+			for i := range 3 {
+				name := components.CentralName(cluster, i)
+				op := c.op(machineType[cloud], name)
+				switch {
+				case name == central0 && op != apitype.OpUpdate && op != apitype.OpReplace:
+					t.Errorf("rollCentral %s to etcd %s: %q, want its new user data (update or replace)", name, to, op)
+				case name != central0 && op != apitype.OpSame:
+					t.Errorf("rolling %s changed %s (%s)", central0, name, op)
 				}
 			}
 			e.Run(t, "config", "rm", "rollCentral")
