@@ -17,7 +17,7 @@ import (
 )
 
 var claimUpgrade = claim{id: "5", title: "upgrade to the next line: no write lost",
-	text: "rolled one member at a time to the next etcd line, as docs/operations.md says, then the workers, with writes running throughout: every acknowledged write survives and the cluster runs the new line"}
+	text: "moved to the next etcd line as docs/operations.md says, workers' gateways first, then one member at a time, with writes running throughout: every acknowledged write survives and the cluster runs the new line"}
 
 // lineOf is the etcd line of a pinned release.
 func lineOf(release string) cloudconfig.EtcdVersion {
@@ -33,11 +33,11 @@ func lineOf(release string) cloudconfig.EtcdVersion {
 // version at a time, as etcd's upgrade guides require.
 var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.Etcd35: cloudconfig.Etcd36, cloudconfig.Etcd36: cloudconfig.Etcd37}
 
-// drillUpgrade rolls a running flatcar cluster to the next etcd line the
+// drillUpgrade moves a running flatcar cluster to the next etcd line the
 // way an operator does with the program: the new line's user data, rendered
-// by the program, booted on each central node's own data one node at a
-// time (rollCentral), then on every worker; a writer keeps writing through a
-// worker all along.
+// by the program, on every worker (pulumi up), then booted on each central
+// node's own data one node at a time (rollCentral); a writer keeps writing
+// through a worker all along.
 func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
 	l := claimUpgrade.line()
 	from := lineOf(c.Central[0].Release)
@@ -68,16 +68,19 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 			return l.fail("before the upgrade: %v", err)
 		}
 	}
-	for i, n := range c.Central {
-		if err := r.roll(ctx, n, next.Central[i], c); err != nil {
-			w.stop()
-			return l.fail("after %d of %d members rolled to %s: %v", i, len(c.Central), to.Release(), err)
-		}
-	}
+	// As `pulumi up` with the new etcdVersion does: the workers' gateways
+	// first (a TCP forwarder of either line carries either line's traffic),
+	// then each central node through rollCentral.
 	for i, n := range c.Workers[:len(c.Workers)-1] {
 		if err := r.roll(ctx, n, next.Workers[i], c); err != nil {
 			w.stop()
 			return l.fail("worker %s on %s: %v", n.Node, to.Release(), err)
+		}
+	}
+	for i, n := range c.Central {
+		if err := r.roll(ctx, n, next.Central[i], c); err != nil {
+			w.stop()
+			return l.fail("after %d of %d members rolled to %s: %v", i, len(c.Central), to.Release(), err)
 		}
 	}
 	acked, failed := w.stop()
@@ -101,8 +104,8 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 	if lost > 0 || slices.ContainsFunc(versions, func(v string) bool { return v != want }) {
 		return l.fail("%d of %d acknowledged writes lost, %d failed; members run %v, want %s", lost, len(acked), failed, versions, want)
 	}
-	return l.pass("%d members rolled %s -> %s one at a time, then %d workers; %d writes through a worker meanwhile, %d failed, 0 lost; members run %s",
-		len(c.Central), from.Release(), to.Release(), len(c.Workers), len(acked), failed, want)
+	return l.pass("%d workers' gateways, then %d members one at a time, rolled %s -> %s; %d writes through a worker meanwhile, %d failed, 0 lost; members run %s",
+		len(c.Workers), len(c.Central), from.Release(), to.Release(), len(acked), failed, want)
 }
 
 // clearV2 is docs/operations.md's preparation of a 3.5 cluster whose
