@@ -40,8 +40,8 @@ var cliCommand = gobuild.Command{
 	LDFlags: "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=" + CLIVersion,
 }
 
-// Passphrase protects every stack's secrets.
-const Passphrase = "enginetest"
+// passphrase protects every stack's secrets.
+const passphrase = "enginetest"
 
 var (
 	toolsOnce sync.Once
@@ -129,7 +129,7 @@ func New(t testing.TB, root string) *Engine {
 			"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 			"PULUMI_HOME=" + filepath.Join(tmp, "home"),
 			"PULUMI_BACKEND_URL=file://" + filepath.ToSlash(state),
-			"PULUMI_CONFIG_PASSPHRASE=" + Passphrase,
+			"PULUMI_CONFIG_PASSPHRASE=" + passphrase,
 			"PULUMI_SKIP_UPDATE_CHECK=true",
 			"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
 			// Leaves the engine no cloud to reach if a stand-in were missed.

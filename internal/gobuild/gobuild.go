@@ -31,8 +31,8 @@ type Command struct {
 	LDFlags string
 }
 
-// Dir is the cache directory of c: its binary is Dir()/Name.
-func (c Command) Dir() (string, error) {
+// dir is the cache directory of c: its binary is dir()/Name.
+func (c Command) dir() (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		return "", fmt.Errorf("build cache for %s: %w", c.Name, err)
@@ -61,7 +61,7 @@ func (c Command) goMod() string {
 // receives a line before a build starts, which takes minutes on a small
 // machine.
 func Build(ctx context.Context, c Command, log func(string)) (string, error) {
-	dir, err := c.Dir()
+	dir, err := c.dir()
 	if err != nil {
 		return "", err
 	}
