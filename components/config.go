@@ -209,11 +209,15 @@ const (
 // that the flavor, the etcd line, the workers and the cloud can do it.
 func (s *settings) chooseBootstrap() error {
 	var errs []error
+	// Static wherever the cloud knows the central hosts before the machines
+	// exist, unless the operator minted a token. An unknown cloud has its
+	// own error; it is not one more here.
+	namable := true
 	if s.provider != nil {
-		errs = append(errs, s.provider.CheckDNSZone(s.DNSZone))
+		var err error
+		namable, err = s.provider.KnowsCentralHosts(s.DNSZone)
+		errs = append(errs, err)
 	}
-	// Static wherever it is possible, unless the operator minted a token.
-	namable := s.Cloud != "digitalocean" || s.DNSZone != ""
 	if s.Bootstrap == "" {
 		s.Bootstrap = BootstrapStatic
 		if s.DiscoveryURL != "" || s.os == cloud.ContainerLinux || s.WorkerProxy == string(cloudconfig.V2Proxy) || !namable {
@@ -228,7 +232,7 @@ func (s *settings) chooseBootstrap() error {
 		case s.WorkerProxy == string(cloudconfig.V2Proxy):
 			errs = append(errs, fmt.Errorf("bootstrap: %q leaves v2-proxy workers nothing to find the members through (they use the discovery URL); want workerProxy gateway, or bootstrap discovery", s.Bootstrap))
 		case !namable:
-			errs = append(errs, fmt.Errorf("bootstrap: %q on digitalocean needs dnsZone, a domain of your DigitalOcean account in which each central node gets a name (a droplet's address is known only once it exists); set dnsZone, or bootstrap discovery", s.Bootstrap))
+			errs = append(errs, fmt.Errorf("bootstrap: %q on %s needs dnsZone, a domain of your %s account in which each central node gets a name (a machine's address is known only once it exists); set dnsZone, or bootstrap discovery", s.Bootstrap, s.Cloud, s.Cloud))
 		case s.DiscoveryURL != "":
 			errs = append(errs, fmt.Errorf("discoveryUrl: set, but bootstrap is static, which uses none; unset discoveryUrl, or set bootstrap discovery"))
 		}

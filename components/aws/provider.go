@@ -67,13 +67,14 @@ func (provider) CheckImage(image string) error {
 	return nil
 }
 
-// CheckDNSZone refuses every zone: AWS central nodes are reached at fixed
-// private addresses, known before the instances exist, so they need no names.
-func (provider) CheckDNSZone(zone string) error {
+// KnowsCentralHosts is always true: AWS central nodes are reached at fixed
+// private addresses, known before the instances exist, so they need no
+// names, and a zone is refused.
+func (provider) KnowsCentralHosts(zone string) (bool, error) {
 	if zone != "" {
-		return fmt.Errorf("dnsZone: %q is not used on AWS, where central nodes keep fixed private addresses that peers and clients reach directly; leave it unset", zone)
+		return true, fmt.Errorf("dnsZone: %q is not used on AWS, where central nodes keep fixed private addresses that peers and clients reach directly; leave it unset", zone)
 	}
-	return nil
+	return true, nil
 }
 
 // DefaultSizes are burstable types: central nodes hold the etcd data and

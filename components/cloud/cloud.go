@@ -139,8 +139,11 @@ type Provider interface {
 	// DataDevice is the device path under which the central node called
 	// name sees its data volume, so its cloud-config can mount it.
 	DataDevice(name string) string
-	// CheckDNSZone rejects a DNS zone this cloud cannot manage names in.
-	CheckDNSZone(zone string) error
+	// KnowsCentralHosts reports whether the backend can give CentralUserData
+	// the central nodes' hosts before the machines exist (fixed addresses,
+	// or names in zone), which static bootstrap needs, and rejects a zone
+	// this cloud cannot use.
+	KnowsCentralHosts(zone string) (bool, error)
 	// Provision registers the cluster's resources; opts carry the parent.
 	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Provisioned, error)
 }

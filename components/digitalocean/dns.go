@@ -13,13 +13,15 @@ import (
 // zoneName is a domain name of two or more labels.
 var zoneName = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
-// CheckDNSZone accepts a domain name; the zone must already be a domain of
-// the account (DigitalOcean refuses records in one that is not).
-func (provider) CheckDNSZone(zone string) error {
+// KnowsCentralHosts is true with a zone: a droplet's address exists only
+// once the droplet does, but its name in the zone is known before. The zone
+// must be a domain name, and already a domain of the account (DigitalOcean
+// refuses records in one that is not).
+func (provider) KnowsCentralHosts(zone string) (bool, error) {
 	if zone != "" && !zoneName.MatchString(zone) {
-		return fmt.Errorf("dnsZone: %q is not a domain name; want a domain of your DigitalOcean account, such as example.com or etcd.example.com", zone)
+		return false, fmt.Errorf("dnsZone: %q is not a domain name; want a domain of your DigitalOcean account, such as example.com or etcd.example.com", zone)
 	}
-	return nil
+	return zone != "", nil
 }
 
 // centralHosts are the names central nodes have in the DNS zone, known

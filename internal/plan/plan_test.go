@@ -16,9 +16,9 @@ import (
 // it knows, at addresses only it chooses.
 type thirdCloud struct{}
 
-func (thirdCloud) CheckRegion(string) error  { return nil }
-func (thirdCloud) CheckImage(string) error   { return nil }
-func (thirdCloud) CheckDNSZone(string) error { return nil }
+func (thirdCloud) CheckRegion(string) error               { return nil }
+func (thirdCloud) CheckImage(string) error                { return nil }
+func (thirdCloud) KnowsCentralHosts(string) (bool, error) { return true, nil }
 func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
 	return region, nil
 }
