@@ -97,9 +97,9 @@ var kinds = map[string]kind{
 			outs["imageId"] = resource.NewNumberProperty(float64(100000000 + n%100000000))
 		},
 	},
-	"digitalocean:index/firewall:Firewall": {id: uuid},
+	"digitalocean:index/firewall:Firewall":   {id: uuid},
 	"digitalocean:index/dnsRecord:DnsRecord": {replaceOn: []string{"domain", "type"}},
-	"digitalocean:index/volume:Volume":     {replaceOn: []string{"region", "name", "filesystemType", "snapshotId"}, id: uuid},
+	"digitalocean:index/volume:Volume":       {replaceOn: []string{"region", "name", "filesystemType", "snapshotId"}, id: uuid},
 	"digitalocean:index/droplet:Droplet": {
 		replaceOn: []string{"image", "region", "userData", "vpcUuid", "sshKeys"},
 		id:        func(n uint32) string { return fmt.Sprint(n) },
