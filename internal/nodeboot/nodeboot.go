@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/coreos-cloudinit/config"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/components/discovery"
 	"github.com/isolatedetcd/cluster/internal/plan"
 )
 
@@ -594,8 +595,8 @@ func localizeEnv(env map[string]string, addr string, central map[string]string) 
 		env["ETCD_INITIAL_CLUSTER"] = strings.Join(members, ",")
 	}
 	if d, ok := env["ETCD_DISCOVERY"]; ok {
-		u, err := url.Parse(d)
-		if err != nil || !isLoopback(u.Hostname()) {
+		u, err := discovery.ParseURL(d)
+		if err != nil || !u.Loopback() {
 			return fmt.Errorf("ETCD_DISCOVERY=%s: not a local discovery URL; the rehearsal contacts nothing off loopback", d)
 		}
 	}
@@ -622,9 +623,4 @@ func localURL(raw string, local func(host string) (string, bool)) (string, error
 		return "", fmt.Errorf("port %q", u.Port())
 	}
 	return "http://" + net.JoinHostPort(a, u.Port()), nil
-}
-
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
