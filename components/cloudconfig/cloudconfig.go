@@ -87,6 +87,16 @@ var etcdReleases = map[EtcdVersion]string{
 	Etcd37: "v3.7.3",
 }
 
+// EtcdVersionOf is the line whose pinned release is release, if any.
+func EtcdVersionOf(release string) (EtcdVersion, bool) {
+	for _, v := range EtcdVersions {
+		if v.Release() == release {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // Release is the pinned release of line v, such as v3.6.16; "" for a line
 // that is not supported.
 func (v EtcdVersion) Release() string { return etcdReleases[v] }

@@ -54,7 +54,7 @@ func (d *Discovery) WaitReady(ctx context.Context, timeout time.Duration) error 
 }
 
 // NewTokenURL returns a fresh token's discovery URL on the endpoint at
-// addr; the token exists once setSize has run.
+// addr; the token exists once SetSize has run.
 func NewTokenURL(addr string) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

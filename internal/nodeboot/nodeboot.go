@@ -27,20 +27,11 @@ const etcdImageEntrypoint = "/usr/local/bin/etcd"
 // releaseOf is the etcd release of an image the program pins; the
 // rehearsal runs only those.
 func releaseOf(image string) (string, error) {
-	for _, v := range cloudconfig.EtcdVersions {
-		if image == v.Image() {
-			return v.Release(), nil
-		}
+	release, ok := strings.CutPrefix(image, cloudconfig.EtcdImageRepo+":")
+	if _, pinned := cloudconfig.EtcdVersionOf(release); !ok || !pinned {
+		return "", fmt.Errorf("image %q is not one the program pins, so the rehearsal has no etcd for it", image)
 	}
-	return "", fmt.Errorf("image %q is not one the program pins (%s:%s), so the rehearsal has no etcd for it", image, cloudconfig.EtcdImageRepo, strings.Join(releases(), ", "))
-}
-
-func releases() []string {
-	var out []string
-	for _, v := range cloudconfig.EtcdVersions {
-		out = append(out, v.Release())
-	}
-	return out
+	return release, nil
 }
 
 // Kind is what an etcd process on a node is.

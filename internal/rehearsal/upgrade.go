@@ -19,16 +19,6 @@ import (
 var claimUpgrade = claim{id: "5", title: "upgrade to the next line: no write lost",
 	text: "moved to the next etcd line as docs/operations.md says, workers' gateways first, then one member at a time, with writes running throughout: every acknowledged write survives and the cluster runs the new line"}
 
-// lineOf is the etcd line of a pinned release.
-func lineOf(release string) cloudconfig.EtcdVersion {
-	for _, v := range cloudconfig.EtcdVersions {
-		if v.Release() == release {
-			return v
-		}
-	}
-	return ""
-}
-
 // nextLine is the etcd line a running cluster moves to next: one minor
 // version at a time, as etcd's upgrade guides require.
 var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.Etcd35: cloudconfig.Etcd36, cloudconfig.Etcd36: cloudconfig.Etcd37}
@@ -40,7 +30,7 @@ var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.E
 // through a worker all along.
 func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
 	l := claimUpgrade.line()
-	from := lineOf(c.Central[0].Release)
+	from, _ := cloudconfig.EtcdVersionOf(c.Central[0].Release)
 	to, ok := nextLine[from]
 	switch {
 	case c.Plan.Flavor != cloudconfig.Flatcar:
@@ -49,7 +39,7 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 		return l.skip("etcd %s is the newest line", from)
 	case len(c.Central) < 3 || len(c.Workers) == 0:
 		return l.skip("needs 3 or more central nodes and a worker; this cluster has %d and %d", len(c.Central), len(c.Workers))
-	case args.WorkerProxy == string(cloudconfig.V2Proxy):
+	case c.Plan.WorkerProxy == cloudconfig.V2Proxy:
 		return l.skip("v2-proxy workers have no next line: move them to the gateway first")
 	}
 	next, err := r.nextNodes(ctx, c, args, to)
@@ -62,9 +52,9 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 	// members' upgrade caused.
 	writerNode := c.Workers[len(c.Workers)-1]
 	w := startWriter(ctx, writerNode.Endpoint())
+	defer w.stop()
 	if from.ServesV2() {
 		if err := r.clearV2(ctx, c); err != nil {
-			w.stop()
 			return l.fail("before the upgrade: %v", err)
 		}
 	}
@@ -73,13 +63,11 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 	// then each central node through rollCentral.
 	for i, n := range c.Workers[:len(c.Workers)-1] {
 		if err := r.roll(ctx, n, next.Workers[i], c); err != nil {
-			w.stop()
 			return l.fail("worker %s on %s: %v", n.Node, to.Release(), err)
 		}
 	}
 	for i, n := range c.Central {
 		if err := r.roll(ctx, n, next.Central[i], c); err != nil {
-			w.stop()
 			return l.fail("after %d of %d members rolled to %s: %v", i, len(c.Central), to.Release(), err)
 		}
 	}
@@ -237,7 +225,7 @@ func startWriter(ctx context.Context, ep localetcd.Endpoint) *writer {
 }
 
 // stop ends the writes and returns the acknowledged keys and how many
-// writes failed.
+// writes failed; stopping again changes nothing.
 func (w *writer) stop() ([]string, int) {
 	w.cancel()
 	w.done.Wait()
