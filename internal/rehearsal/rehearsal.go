@@ -43,9 +43,6 @@ type rehearsal struct {
 	// docs/operations.md, whose procedures the drills follow.
 	project string
 	log     func(string)
-	// ownDiscovery is set when the rehearsal runs the discovery endpoint,
-	// unset when the stack names its own local one.
-	ownDiscovery bool
 }
 
 // Run rehearses the stack o names and returns the report. An error means the
@@ -84,10 +81,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer host.Close()
-	r := &rehearsal{Host: host, project: o.Dir, log: o.Log, ownDiscovery: ownDiscovery}
+	r := &rehearsal{Host: host, project: o.Dir, log: o.Log}
 
 	t = time.Now()
-	c, bootErr := r.bootCluster(ctx, name, args)
+	c, bootErr := r.bootCluster(ctx, name, args, ownDiscovery)
 	if c == nil {
 		return nil, bootErr
 	}
@@ -168,8 +165,8 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 // runs the program with its pre-flight check reading the live token, and
 // boots every node. A nil cluster means nothing could boot; otherwise the
 // error says why the boot did not complete, for the report.
-func (r *rehearsal) bootCluster(ctx context.Context, name string, args components.ClusterArgs) (*localetcd.Nodes, error) {
-	if r.ownDiscovery {
+func (r *rehearsal) bootCluster(ctx context.Context, name string, args components.ClusterArgs, ownDiscovery bool) (*localetcd.Nodes, error) {
+	if ownDiscovery {
 		if err := r.StartDiscovery(ctx, args.DiscoveryURL, args.CentralCount); err != nil {
 			return nil, err
 		}
@@ -205,9 +202,9 @@ func (r *rehearsal) drills(ctx context.Context, c *localetcd.Nodes) []Line {
 }
 
 // demos runs the pre-flight demos of lines 4, which mint tokens on the
-// rehearsal's own discovery endpoint.
+// rehearsal's own discovery endpoint, when it started one.
 func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string, args components.ClusterArgs) []Line {
-	if !r.ownDiscovery {
+	if r.Discovery == nil {
 		why := "the stack's own discovery endpoint is not the rehearsal's to mint tokens on"
 		if c.Plan.Bootstrap == components.BootstrapStatic {
 			why = "static bootstrap: no discovery token to misuse"
