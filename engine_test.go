@@ -284,7 +284,7 @@ func stackOutput(t *testing.T, e *enginetest.Engine, name string) string {
 // in a state, its history or its backups.
 func notInBackend(t *testing.T, e *enginetest.Engine, what, secret string) {
 	t.Helper()
-	err := filepath.WalkDir(e.StateDir(), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(e.StateDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

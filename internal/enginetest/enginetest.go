@@ -84,6 +84,9 @@ type Engine struct {
 	// Dir holds copies of the project's Pulumi.yaml and stack files; the
 	// CLI runs there.
 	Dir string
+	// StateDir is the file backend's directory: every stack's state lives
+	// there.
+	StateDir string
 	// Env is what every CLI run gets beyond the test's environment.
 	Env []string
 	// CLI runs the pinned Pulumi CLI and records its peak memory.
@@ -124,7 +127,8 @@ func New(t testing.TB, root string) *Engine {
 		t.Fatal(err)
 	}
 	e := &Engine{
-		Dir: dir,
+		Dir:      dir,
+		StateDir: state,
 		Env: []string{
 			"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 			"PULUMI_HOME=" + filepath.Join(tmp, "home"),
@@ -138,16 +142,6 @@ func New(t testing.TB, root string) *Engine {
 		CLI: &CLI{Path: filepath.Join(bin, "pulumi")},
 	}
 	return e
-}
-
-// StateDir is the file backend's directory: every stack's state lives there.
-func (e *Engine) StateDir() string {
-	for _, kv := range e.Env {
-		if v, ok := strings.CutPrefix(kv, "PULUMI_BACKEND_URL=file://"); ok {
-			return filepath.FromSlash(v)
-		}
-	}
-	return ""
 }
 
 // Stack selects the stack called name, created if new, running program
