@@ -7,6 +7,7 @@ require (
 	github.com/coreos/coreos-cloudinit v1.14.0
 	github.com/pulumi/pulumi-aws/sdk/v6 v6.83.4
 	github.com/pulumi/pulumi-digitalocean/sdk/v4 v4.77.0
+	github.com/pulumi/pulumi-tls/sdk/v5 v5.5.1
 	github.com/pulumi/pulumi/sdk/v3 v3.261.0
 	github.com/rhysd/actionlint v1.7.12
 	golang.org/x/crypto v0.54.0

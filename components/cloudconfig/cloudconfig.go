@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"regexp"
@@ -40,16 +41,21 @@ const (
 	// Gateway is `etcd gateway`, a TCP forwarder to the central members' client
 	// endpoints: v2 and v3 requests both pass.
 	Gateway WorkerProxy = "gateway"
+	// GRPCProxy is `etcd grpc-proxy`: a v3 gRPC proxy that serves local
+	// clients in plaintext and reaches the members over mutual TLS with the
+	// worker's client certificate, which a TCP forwarder cannot do.
+	GRPCProxy WorkerProxy = "grpc-proxy"
 	// V2Proxy is the seed's `proxy: on`: an etcd v2 proxy that finds the members
 	// through the discovery URL. Removed in etcd 3.6.
 	V2Proxy WorkerProxy = "v2-proxy"
 )
 
 // WorkerProxies lists every worker proxy, default first.
-var WorkerProxies = []WorkerProxy{Gateway, V2Proxy}
+var WorkerProxies = []WorkerProxy{Gateway, GRPCProxy, V2Proxy}
+
 
 // Supports reports whether workers of flavor f can run proxy p. etcd2 has no
-// gateway, so coreos-etcd2 workers run only the v2 proxy.
+// gateway and no gRPC proxy, so coreos-etcd2 workers run only the v2 proxy.
 func (f Flavor) Supports(p WorkerProxy) bool {
 	return f == Flatcar || p == V2Proxy
 }
@@ -120,6 +126,19 @@ func (v EtcdVersion) HasV2Discovery() bool { return v != Etcd37 }
 // at all after a roll of every member within that minute.
 const GatewayRetryDelay = "5s"
 
+// TLSDir is where a node keeps the CA certificate and its own certificate
+// and key. Flatcar's etcd wrapper mounts it (ETCD_SSL_DIR) read-only at
+// WrapperSSLDir in the member's container.
+const (
+	TLSDir        = "/etc/ssl/etcd"
+	WrapperSSLDir = "/etc/ssl/certs"
+)
+
+// NodeTLS is what a node needs for mutual TLS, PEM: the CA certificate
+// every node trusts, and the node's own certificate and key (a member's
+// serving and peer pair, or the workers' client pair).
+type NodeTLS struct{ CACert, Cert, Key string }
+
 // Ports every node uses; the cloud firewalls are written against the same numbers.
 const (
 	ClientPort = 2379
@@ -144,6 +163,9 @@ type Settings struct {
 	// clusters can never join each other.
 	ClusterToken      string
 	SSHAuthorizedKeys []string
+	// TLS, set, makes every etcd connection between nodes mutual TLS with
+	// this node's pair; nil renders plaintext (stack config tls: false).
+	TLS *NodeTLS
 }
 
 // Member is a central node and the host peers and clients reach it at.
@@ -153,14 +175,25 @@ type Member struct{ Name, Host string }
 var templateFiles embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"quote": quote,
-	"join":  strings.Join,
+	"quote":  quote,
+	"join":   strings.Join,
+	"indent": indent,
 }).ParseFS(templateFiles, "templates/*.yaml.tmpl"))
 
 // quote renders s as a YAML double-quoted scalar (JSON strings are valid YAML).
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// indent prefixes every line of s with n spaces, for a YAML block scalar.
+func indent(n int, s string) string {
+	pad := strings.Repeat(" ", n)
+	var b strings.Builder
+	for line := range strings.Lines(strings.TrimRight(s, "\n") + "\n") {
+		b.WriteString(pad + line)
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 var memberName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -217,6 +250,9 @@ func (c Settings) Central(name, dataDevice string) (string, error) {
 		"DataDir":    dir,
 		// systemd requires a mount unit to be named after its path.
 		"DataMount": strings.ReplaceAll(strings.TrimPrefix(dir, "/"), "/", "-") + ".mount",
+		// The wrapper runs the member as the etcd user.
+		"TLSName":     "member",
+		"TLSKeyOwner": "etcd:etcd",
 	})
 }
 
@@ -229,18 +265,20 @@ func (c Settings) Worker(centralEndpoints []string) (string, error) {
 	if c.WorkerProxy == V2Proxy && c.DiscoveryURL == "" {
 		return "", fmt.Errorf("worker v2 proxy: no discovery URL to find the members through")
 	}
-	if c.WorkerProxy == Gateway {
+	if c.WorkerProxy != V2Proxy {
 		if len(centralEndpoints) == 0 {
-			return "", fmt.Errorf("worker gateway: no central endpoints to forward to")
+			return "", fmt.Errorf("worker %s: no central endpoints to forward to", c.WorkerProxy)
 		}
 		for _, e := range centralEndpoints {
 			if e == "" || strings.ContainsAny(e, unsafeInUnit+",") {
-				return "", fmt.Errorf("worker gateway: central endpoint %q is not host:port", e)
+				return "", fmt.Errorf("worker %s: central endpoint %q is not host:port", c.WorkerProxy, e)
 			}
 		}
 	}
 	return c.render(fmt.Sprintf("%s-worker-%s.yaml.tmpl", c.Flavor, c.WorkerProxy), map[string]any{
-		"Endpoints": centralEndpoints,
+		"Endpoints":   centralEndpoints,
+		"TLSName":     "client",
+		"TLSKeyOwner": "root",
 	})
 }
 
@@ -274,6 +312,16 @@ func (c Settings) check() error {
 			return fmt.Errorf("initial cluster member %s at %q (token %q): want names and hosts of letters, digits, dots and dashes", m.Name, m.Host, c.ClusterToken)
 		}
 	}
+	switch {
+	case c.TLS != nil && c.Flavor != Flatcar:
+		return fmt.Errorf("TLS is rendered for flatcar nodes only")
+	case c.TLS != nil && c.WorkerProxy != GRPCProxy:
+		return fmt.Errorf("TLS needs workers that authenticate to the members (%s), not %s", GRPCProxy, c.WorkerProxy)
+	case c.TLS == nil && c.WorkerProxy == GRPCProxy:
+		return fmt.Errorf("worker proxy %s is rendered with TLS only; without it, use %s", GRPCProxy, Gateway)
+	case c.TLS != nil && (!isPEM(c.TLS.CACert, "CERTIFICATE") || !isPEM(c.TLS.Cert, "CERTIFICATE") || !isPEM(c.TLS.Key, "PRIVATE KEY")):
+		return fmt.Errorf("TLS: the CA certificate, certificate and key must each be one PEM block")
+	}
 	for _, k := range c.SSHAuthorizedKeys {
 		if strings.ContainsAny(k, "\n\r") {
 			return fmt.Errorf("SSH key %q spans lines", k)
@@ -282,11 +330,25 @@ func (c Settings) check() error {
 	return nil
 }
 
+// isPEM reports whether s is exactly one PEM block whose type ends in kind.
+func isPEM(s, kind string) bool {
+	b, rest := pem.Decode([]byte(s))
+	return b != nil && strings.HasSuffix(b.Type, kind) && strings.TrimSpace(string(rest)) == ""
+}
+
+// Scheme is the scheme of every etcd URL between nodes.
+func (c Settings) Scheme() string {
+	if c.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // initialCluster is ETCD_INITIAL_CLUSTER: name=http://host:peerPort, ...
 func (c Settings) initialCluster() string {
 	var parts []string
 	for _, m := range c.InitialCluster {
-		parts = append(parts, fmt.Sprintf("%s=http://%s", m.Name, net.JoinHostPort(m.Host, strconv.Itoa(PeerPort))))
+		parts = append(parts, fmt.Sprintf("%s=%s://%s", m.Name, c.Scheme(), net.JoinHostPort(m.Host, strconv.Itoa(PeerPort))))
 	}
 	return strings.Join(parts, ",")
 }
@@ -301,6 +363,10 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["ClientPort"] = ClientPort
 	data["GatewayRetryDelay"] = GatewayRetryDelay
 	data["PeerPort"] = PeerPort
+	data["Scheme"] = c.Scheme()
+	data["TLS"] = c.TLS
+	data["TLSDir"] = TLSDir
+	data["WrapperSSLDir"] = WrapperSSLDir
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

@@ -52,9 +52,15 @@ func render(t *testing.T) map[string]string {
 						f == cloudconfig.CoreOSEtcd2 && boot == "static" || boot == "discovery" && v != "" && !v.HasV2Discovery() {
 						continue
 					}
+					if p == cloudconfig.GRPCProxy {
+						c.TLS = testTLS(t, "member")
+					}
 					central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
 					if err != nil {
 						t.Fatalf("%s central: %v", name, err)
+					}
+					if c.TLS != nil {
+						c.TLS = testTLS(t, "client")
 					}
 					worker, err := c.Worker(endpoints)
 					if err != nil {
@@ -67,6 +73,20 @@ func render(t *testing.T) map[string]string {
 		}
 	}
 	return out
+}
+
+// testTLS is a node's pair from testdata/tls: test-only keys, fixed so
+// that the golden files are.
+func testTLS(t *testing.T, pair string) *cloudconfig.NodeTLS {
+	t.Helper()
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "tls", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return &cloudconfig.NodeTLS{CACert: read("ca.crt"), Cert: read(pair + ".crt"), Key: read(pair + ".key")}
 }
 
 func TestGolden(t *testing.T) {
