@@ -72,7 +72,7 @@ func BenchmarkEnginePreview(b *testing.B) {
 // registrations counts the resources the program registers with config,
 // under the mock engine.
 func registrations(b *testing.B, config map[string]string) int {
-	args, err := stackconfig.ClusterArgs(func(k string) (string, bool) { v, ok := config[k]; return v, ok }, func(string) bool { return false })
+	args, err := stackconfig.ClusterArgs("bench", func(k string) (string, bool) { v, ok := config[k]; return v, ok }, func(string) bool { return false })
 	if err != nil {
 		b.Fatal(err)
 	}

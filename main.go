@@ -28,7 +28,7 @@ func main() {
 
 func program(ctx *pulumi.Context) error {
 	key := func(k string) string { return ctx.Project() + ":" + k }
-	args, err := stackconfig.ClusterArgs(
+	args, err := stackconfig.ClusterArgs(ctx.Stack(),
 		func(k string) (string, bool) { return ctx.GetConfig(key(k)) },
 		func(k string) bool { return ctx.IsConfigSecret(key(k)) },
 	)

@@ -55,6 +55,14 @@ type Cluster struct {
 	WorkerCloudConfig  pulumi.StringOutput      `pulumi:"workerCloudConfig"`
 	// Network holds the cloud's network ids (vpcId, subnetIds, ...).
 	Network pulumi.MapOutput `pulumi:"network"`
+	// TLS is "mutual" or "off". EtcdCACert is the CA every node trusts
+	// (public); EtcdClientCert and EtcdClientKey (a secret) are the
+	// operator's client pair, for etcdctl from outside. All three are
+	// empty with TLS off.
+	TLS            pulumi.StringOutput `pulumi:"tls"`
+	EtcdCACert     pulumi.StringOutput `pulumi:"etcdCaCert"`
+	EtcdClientCert pulumi.StringOutput `pulumi:"etcdClientCert"`
+	EtcdClientKey  pulumi.StringOutput `pulumi:"etcdClientKey"`
 }
 
 // NewCluster validates args and, only if every value is allowed, registers
@@ -82,6 +90,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, opts...); err != nil {
 		return nil, err
 	}
+	if !s.tls {
+		_ = ctx.Log.Warn("tls is off: etcd peers and clients speak plaintext, and anything that reaches the private network can read and rewrite every key", &pulumi.LogArgs{Resource: c})
+	}
+	pairs, err := s.newPKI(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	if s.CentralCount == 1 {
 		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
 	}
@@ -99,7 +114,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Central:     central,
 		CentralUserData: func(hosts []string) ([]pulumi.StringOutput, error) {
 			var err error
-			centralUserData, err = s.renderCentral(hosts)
+			centralUserData, err = s.renderCentral(ctx, pairs, hosts)
 			return centralUserData, err
 		},
 		ProtectCentral: s.ProtectCentral,
@@ -107,9 +122,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		WorkerCount:    s.WorkerCount,
 		WorkerSize:     s.WorkerSize,
 		WorkerUserData: func(hosts pulumi.StringArrayOutput) pulumi.StringOutput {
-			workerUserData = s.secret(pulumi.All(hosts, s.sshKeys).ApplyT(func(v []any) (string, error) {
-				hosts, keys := v[0].([]string), v[1].([]string)
-				return s.cloudConfig(keys).Worker(hostPorts(hosts, cloudconfig.ClientPort))
+			workerUserData = s.secret(pulumi.All(hosts, s.sshKeys, pairs.worker()).ApplyT(func(v []any) (string, error) {
+				hosts, keys, pair := v[0].([]string), v[1].([]string), v[2].([]string)
+				return s.cloudConfig(keys, pair).Worker(hostPorts(hosts, cloudconfig.ClientPort))
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
@@ -129,8 +144,8 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.CentralPrivateIPs = res.CentralPrivateIPs
 	c.CentralPublicIPs = res.CentralPublicIPs
 	c.Bootstrap = pulumi.String(s.Bootstrap).ToStringOutput()
-	c.EtcdClientEndpoints = urls(res.CentralHosts, cloudconfig.ClientPort)
-	c.EtcdPeerURLs = urls(res.CentralHosts, cloudconfig.PeerPort)
+	c.EtcdClientEndpoints = s.urls(res.CentralHosts, cloudconfig.ClientPort)
+	c.EtcdPeerURLs = s.urls(res.CentralHosts, cloudconfig.PeerPort)
 	c.InitialCluster = c.EtcdPeerURLs.ApplyT(func(peers []string) string {
 		var members []string
 		for i, u := range peers {
@@ -142,6 +157,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.CentralCloudConfig = pulumi.ToStringArrayOutput(centralUserData)
 	c.WorkerCloudConfig = workerUserData
 	c.Network = res.Network.ToMapOutput()
+	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
 
@@ -164,6 +180,10 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"centralCloudConfig":  c.CentralCloudConfig,
 		"workerCloudConfig":   c.WorkerCloudConfig,
 		"network":             c.Network,
+		"tls":                 c.TLS,
+		"etcdCaCert":          c.EtcdCACert,
+		"etcdClientCert":      c.EtcdClientCert,
+		"etcdClientKey":       c.EtcdClientKey,
 	}
 }
 
@@ -184,8 +204,9 @@ func checkDiscovery(ctx *pulumi.Context, url string, want discovery.Expect) erro
 }
 
 // renderCentral renders every central node's user data: with static
-// bootstrap from hosts, which the backend knows before the machines exist.
-func (s settings) renderCentral(hosts []string) ([]pulumi.StringOutput, error) {
+// bootstrap from hosts, which the backend knows before the machines exist,
+// and with TLS with a pair for each member naming its host.
+func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []string) ([]pulumi.StringOutput, error) {
 	var members []cloudconfig.Member
 	if s.static() {
 		if len(hosts) != len(s.centralNames) {
@@ -198,8 +219,12 @@ func (s settings) renderCentral(hosts []string) ([]pulumi.StringOutput, error) {
 	out := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
 		device := s.provider.DataDevice(node)
-		out[i] = s.secret(s.sshKeys.ApplyT(func(keys []string) (string, error) {
-			c := s.cloudConfig(keys)
+		pair, err := pairs.member(ctx, node, hosts, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s.secret(pulumi.All(s.sshKeys, pair).ApplyT(func(v []any) (string, error) {
+			c := s.cloudConfig(v[0].([]string), v[1].([]string))
 			c.InitialCluster = members
 			return c.Central(node, device)
 		}).(pulumi.StringOutput))
@@ -239,11 +264,16 @@ func hostPorts(ips []string, port int) []string {
 	return out
 }
 
-func urls(ips pulumi.StringArrayOutput, port int) pulumi.StringArrayOutput {
-	return ips.ApplyT(func(ips []string) []string {
-		out := hostPorts(ips, port)
+// urls are the etcd URLs of hosts at port, in the scheme the nodes speak.
+func (s settings) urls(hosts pulumi.StringArrayOutput, port int) pulumi.StringArrayOutput {
+	scheme := "http://"
+	if s.tls {
+		scheme = "https://"
+	}
+	return hosts.ApplyT(func(hosts []string) []string {
+		out := hostPorts(hosts, port)
 		for i := range out {
-			out[i] = "http://" + out[i]
+			out[i] = scheme + out[i]
 		}
 		return out
 	}).(pulumi.StringArrayOutput)

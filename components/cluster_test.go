@@ -20,23 +20,34 @@ const (
 	sshKey       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com"
 )
 
-// validArgs is a dev-sized cluster on the given cloud: on AWS in the region
-// the AWS provider is configured for, as the dev stack, on DigitalOcean in
-// nyc3.
+// validArgs is a dev-sized cluster on the given cloud with the defaults a
+// new cluster gets (static bootstrap, mutual TLS): on AWS in the region the
+// AWS provider is configured for, as the dev stack, on DigitalOcean in nyc3
+// with names in a zone.
 func validArgs(cloud string) components.ClusterArgs {
 	region := map[string]string{"digitalocean": "nyc3"}[cloud]
 	return components.ClusterArgs{
-		Cloud:        cloud,
-		Region:       region,
-		CentralCount: 3,
-		WorkerCount:  2,
-		DiscoveryURL: discoveryURL,
-		// The pre-flight check has its own tests, against local discovery servers.
-		SkipDiscoveryCheck: true,
-		SSHAllowedCidrs:    []string{"203.0.113.0/24"},
-		SSHAuthorizedKeys:  pulumi.StringArray{pulumi.String(sshKey)},
-		Tags:               map[string]string{"environment": "dev"},
+		Cloud:             cloud,
+		Region:            region,
+		DNSZone:           map[string]string{"digitalocean": "etcd.example.com"}[cloud],
+		CentralCount:      3,
+		WorkerCount:       2,
+		SSHAllowedCidrs:   []string{"203.0.113.0/24"},
+		SSHAuthorizedKeys: pulumi.StringArray{pulumi.String(sshKey)},
+		Tags:              map[string]string{"environment": "dev"},
 	}
+}
+
+// discoveryArgs is validArgs as a cluster made before static bootstrap and
+// TLS: a discovery URL, plaintext (acknowledged), no zone.
+func discoveryArgs(cloud string) components.ClusterArgs {
+	a := validArgs(cloud)
+	a.DNSZone = ""
+	a.DiscoveryURL = discoveryURL
+	a.PlaintextAcknowledged = true
+	// The pre-flight check has its own tests, against local discovery servers.
+	a.SkipDiscoveryCheck = true
+	return a
 }
 
 // outputs are the component's resolved outputs.
@@ -208,12 +219,12 @@ func TestEveryMachineCarriesItsRolesUserData(t *testing.T) {
 				}
 			}
 			workerText := out.values["workerCloudConfig"].(string)
-			if !strings.Contains(workerText, "etcd-gateway.service") {
-				t.Errorf("worker user data has no gateway:\n%s", workerText)
+			if !strings.Contains(workerText, "etcd-grpc-proxy.service") {
+				t.Errorf("worker user data has no grpc-proxy:\n%s", workerText)
 			}
-			for _, ip := range out.values["centralPrivateIps"].([]string) {
-				if !strings.Contains(workerText, ip+":2379") {
-					t.Errorf("worker gateway does not forward to central %s:\n%s", ip, workerText)
+			for _, u := range out.values["etcdClientEndpoints"].([]string) {
+				if !strings.Contains(workerText, strings.TrimPrefix(u, "https://")) {
+					t.Errorf("worker proxy does not forward to central %s:\n%s", u, workerText)
 				}
 			}
 			for _, r := range workers(m, cloud) {
@@ -232,16 +243,22 @@ func TestCentralUnchangedByWorkerSettings(t *testing.T) {
 		"workerCount":      func(a *components.ClusterArgs) { a.WorkerCount = 50 },
 		"workerCount to 0": func(a *components.ClusterArgs) { a.WorkerCount = 0 },
 		"workerSize":       func(a *components.ClusterArgs) { a.WorkerSize = "m6i.xlarge" },
-		"workerProxy":      func(a *components.ClusterArgs) { a.WorkerProxy = "v2-proxy" },
 		"workerSize and all": func(a *components.ClusterArgs) {
+			a.WorkerSize, a.WorkerCount = "c7i.large", 7
+		},
+		// Only a plaintext cluster has a worker proxy to choose.
+		"plaintext/workerProxy": func(a *components.ClusterArgs) { a.WorkerProxy = "v2-proxy" },
+		"plaintext/workerSize and all": func(a *components.ClusterArgs) {
 			a.WorkerSize, a.WorkerCount, a.WorkerProxy = "c7i.large", 7, "v2-proxy"
 		},
 	}
 	for _, cloud := range []string{"aws", "digitalocean"} {
-		before, _ := mustProvision(t, validArgs(cloud))
+		base := map[bool]func(string) components.ClusterArgs{false: validArgs, true: discoveryArgs}
 		for name, change := range changes {
 			t.Run(cloud+"/"+name, func(t *testing.T) {
-				args := validArgs(cloud)
+				argsOf := base[strings.HasPrefix(name, "plaintext/")]
+				before, _ := mustProvision(t, argsOf(cloud))
+				args := argsOf(cloud)
 				change(&args)
 				after, _ := mustProvision(t, args)
 				b, a := centralResources(before), centralResources(after)
@@ -332,13 +349,16 @@ func TestNoEtcdPortOpenToAddresses(t *testing.T) {
 
 // wantOutputs are the outputs the issue promises operators.
 var wantOutputs = []string{"discoveryUrl", "flavor", "workerProxy", "etcdVersion", "centralNames", "centralPrivateIps", "centralPublicIps", "etcdClientEndpoints",
-	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network"}
+	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network", "tls", "etcdCaCert", "etcdClientCert", "etcdClientKey"}
 
+// TestOutputs checks the outputs of a cluster bootstrapped from a discovery
+// URL, which is secret when the stack stores it so; TestTLSOutputs those of
+// the default cluster.
 func TestOutputs(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		for _, secret := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/secret=%v", cloud, secret), func(t *testing.T) {
-				args := validArgs(cloud)
+				args := discoveryArgs(cloud)
 				args.DiscoveryURLSecret = secret
 				m, out := mustProvision(t, args)
 				for _, key := range wantOutputs {

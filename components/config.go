@@ -66,6 +66,17 @@ type ClusterArgs struct {
 	// RollCentral names the one central node that may take the current
 	// image and user data now, which replaces its machine; empty rolls none.
 	RollCentral string
+	// TLS turns mutual TLS between nodes on or off; nil is on, or off on a
+	// stack that sets a discovery URL (every cluster made before TLS), so a
+	// new release never changes how a running cluster speaks.
+	TLS *bool
+	// PlaintextAcknowledged lets TLS be off: the stack is a dev stack, or
+	// its operator set tlsOffAcknowledged.
+	PlaintextAcknowledged bool
+	// CertDays and CADays are the lifetimes of the leaf certificates and of
+	// the CA, in days; 0 takes the defaults.
+	CertDays int
+	CADays   int
 }
 
 // Defaults for keys the stack may leave unset.
@@ -80,6 +91,14 @@ const (
 	// of a new release of the program.
 	DefaultEtcdVersion   = cloudconfig.Etcd36
 	DiscoveryEtcdVersion = cloudconfig.Etcd35
+	// Certificate lifetimes, in days, and their bounds: a leaf lives at
+	// least a week (renewal is an update and a roll) and at most 825 days;
+	// the CA outlives two leaf lifetimes, so leaves renew under one CA.
+	DefaultCertDays = 365
+	MinCertDays     = 7
+	MaxCertDays     = 825
+	DefaultCADays   = 3650
+	MaxCADays       = 7300
 )
 
 // settings are validated arguments with every default applied.
@@ -96,6 +115,10 @@ type settings struct {
 	image pulumi.StringInput
 	// sshKeys are SSHAuthorizedKeys once checked, likewise.
 	sshKeys pulumi.StringArrayOutput
+	// tls is whether nodes speak mutual TLS, default applied; offBecause
+	// says why when the default is off.
+	tls        bool
+	offBecause string
 }
 
 // validate checks the settings of the cluster called name, in steps that
@@ -106,8 +129,10 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 	err := errors.Join(
 		s.chooseCloud(),
 		s.checkCounts(name),
+		s.chooseTLS(),
 		s.chooseFlavor(),
 		s.chooseBootstrap(),
+		s.checkTLS(),
 		s.checkImageArg(),
 		s.checkPlacement(),
 		s.checkAccess(),
@@ -166,13 +191,16 @@ func (s *settings) chooseFlavor() error {
 	}
 	if s.WorkerProxy == "" {
 		s.WorkerProxy = string(flavor.DefaultWorkerProxy())
+		if s.tls && flavor == cloudconfig.Flatcar {
+			s.WorkerProxy = string(cloudconfig.GRPCProxy)
+		}
 	}
 	errs := []error{s.chooseEtcdVersion(flavor)}
 	switch proxy := cloudconfig.WorkerProxy(s.WorkerProxy); {
-	case proxy != cloudconfig.Gateway && proxy != cloudconfig.V2Proxy:
-		errs = append(errs, fmt.Errorf("workerProxy: %q is not supported; want gateway (default on flatcar) or v2-proxy", s.WorkerProxy))
+	case !slices.Contains(cloudconfig.WorkerProxies, proxy):
+		errs = append(errs, fmt.Errorf("workerProxy: %q is not supported; want grpc-proxy (default on flatcar with tls), gateway (default on flatcar without tls) or v2-proxy", s.WorkerProxy))
 	case !flavor.Supports(proxy):
-		errs = append(errs, fmt.Errorf("workerProxy: %q is not available with flavor %s (etcd2 has no gateway); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor))
+		errs = append(errs, fmt.Errorf("workerProxy: %q is not available with flavor %s (etcd2 has only its v2 proxy); want v2-proxy, or leave it unset", s.WorkerProxy, s.Flavor))
 	case proxy == cloudconfig.V2Proxy && flavor == cloudconfig.Flatcar && s.etcd().Release() != "" && !s.etcd().ServesV2():
 		errs = append(errs, fmt.Errorf("workerProxy: %q needs etcdVersion 3.5: etcd %s removed the v2 proxy; want gateway", s.WorkerProxy, s.EtcdVersion))
 	}
@@ -242,6 +270,65 @@ func (s *settings) chooseBootstrap() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("bootstrap: %q is not supported; want static or discovery", s.Bootstrap))
+	}
+	return errors.Join(errs...)
+}
+
+// chooseTLS applies the TLS default and its lifetimes' defaults. TLS is on
+// unless the stack sets a discovery URL (every cluster made before TLS,
+// which runs plaintext: a new release never changes how it speaks) or
+// chooses coreos-etcd2, whose seed cloud-config has no TLS.
+func (s *settings) chooseTLS() error {
+	switch {
+	case s.TLS != nil:
+		s.tls = *s.TLS
+	case s.DiscoveryURL != "":
+		s.offBecause = "discoveryUrl is set (a cluster made before TLS, which runs plaintext)"
+	case s.Flavor == string(cloudconfig.CoreOSEtcd2):
+		s.offBecause = "flavor coreos-etcd2 renders the seed's etcd2 cloud-config, without TLS"
+	default:
+		s.tls = true
+	}
+	s.CertDays = cmp.Or(s.CertDays, DefaultCertDays)
+	s.CADays = cmp.Or(s.CADays, DefaultCADays)
+	return nil
+}
+
+// checkTLS checks that the nodes, their workers and the cloud can speak
+// mutual TLS when it is on, that turning it off was acknowledged, and the
+// certificate lifetimes.
+func (s *settings) checkTLS() error {
+	var errs []error
+	proxy := cloudconfig.WorkerProxy(s.WorkerProxy)
+	switch {
+	case !s.tls && !s.PlaintextAcknowledged:
+		what := "tls: false turns it off"
+		if s.TLS == nil {
+			what = "tls is off because " + s.offBecause
+		}
+		errs = append(errs, fmt.Errorf("%s, which is refused outside a dev stack: any process that reaches the private network could read and rewrite every key; set tls: true (see docs/security.md; a running cluster needs the migration in docs/operations.md), or set tlsOffAcknowledged: true to accept plaintext", what))
+	case !s.tls && proxy == cloudconfig.GRPCProxy:
+		errs = append(errs, fmt.Errorf("workerProxy: %q authenticates to the members with a certificate, so it needs tls; want gateway, or tls: true", s.WorkerProxy))
+	}
+	if s.tls {
+		switch {
+		case s.os == cloud.ContainerLinux:
+			errs = append(errs, fmt.Errorf("tls: true is not available with flavor coreos-etcd2, the seed's exact etcd2 cloud-config, which this program renders without TLS; unset tls (and set tlsOffAcknowledged: true outside a dev stack), or use flavor flatcar"))
+		case proxy == cloudconfig.Gateway || proxy == cloudconfig.V2Proxy:
+			errs = append(errs, fmt.Errorf("workerProxy: %q cannot present the workers' client certificate to the members (it forwards plaintext); want grpc-proxy (the default with tls), or tls: false", s.WorkerProxy))
+		case s.Bootstrap == BootstrapDiscovery && s.provider != nil:
+			// Certificates name each member as peers dial it, which the
+			// cloud must know before the machines exist.
+			if known, err := s.provider.KnowsCentralHosts(s.DNSZone); err == nil && !known {
+				errs = append(errs, fmt.Errorf("tls on %s needs dnsZone: a member's certificate names the host peers and clients dial, known before the droplet exists only as a name in your zone; set dnsZone, or tls: false", s.Cloud))
+			}
+		}
+	}
+	if s.CertDays < MinCertDays || s.CertDays > MaxCertDays {
+		errs = append(errs, fmt.Errorf("tlsCertDays: %d is not allowed; want %d to %d days (default %d)", s.CertDays, MinCertDays, MaxCertDays, DefaultCertDays))
+	}
+	if s.CADays < 2*s.CertDays || s.CADays > MaxCADays {
+		errs = append(errs, fmt.Errorf("tlsCaDays: %d is not allowed; want %d (twice tlsCertDays, so leaves renew under one CA) to %d days (default %d)", s.CADays, 2*s.CertDays, MaxCADays, DefaultCADays))
 	}
 	return errors.Join(errs...)
 }
@@ -322,10 +409,11 @@ func (s *settings) checkNetwork() error {
 	return errors.Join(errs...)
 }
 
-// cloudConfig is what every node's user data is rendered from, once the SSH
-// keys have resolved.
-func (s settings) cloudConfig(sshKeys []string) cloudconfig.Settings {
+// cloudConfig is what a node's user data is rendered from, once the SSH
+// keys and the node's TLS pair have resolved.
+func (s settings) cloudConfig(sshKeys, tlsPair []string) cloudconfig.Settings {
 	return cloudconfig.Settings{
+		TLS:               nodeTLS(tlsPair),
 		Flavor:            cloudconfig.Flavor(s.Flavor),
 		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
 		EtcdVersion:       s.etcd(),

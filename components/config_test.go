@@ -45,7 +45,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 			a.Cloud, a.Region, a.DNSZone = "digitalocean", "nyc3", "example"
 		}, []string{`dnsZone: "example" is not a domain name`}},
 		{"static with v2-proxy workers", func(a *components.ClusterArgs) {
-			a.DiscoveryURL, a.Bootstrap, a.WorkerProxy, a.EtcdVersion = "", "static", "v2-proxy", "3.5"
+			a.DiscoveryURL, a.Bootstrap, a.WorkerProxy, a.EtcdVersion, a.TLS = "", "static", "v2-proxy", "3.5", ptr(false)
 		}, []string{`bootstrap: "static" leaves v2-proxy workers nothing`}},
 		{"static on coreos-etcd2", func(a *components.ClusterArgs) {
 			a.Flavor, a.Image, a.DiscoveryURL, a.Bootstrap = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "", "static"
@@ -73,7 +73,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := validArgs("aws")
+			args := discoveryArgs("aws")
 			tc.change(&args)
 			m, _, err := provision(t, args)
 			if err == nil {
@@ -108,7 +108,7 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 		},
 			[]string{"workerCount", "rollCentral", "vpcCidr"}},
 	} {
-		args := validArgs("aws")
+		args := discoveryArgs("aws")
 		tc.change(&args)
 		_, _, err := provision(t, args)
 		for _, key := range tc.keys {
@@ -118,6 +118,8 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestClusterName(t *testing.T) {
 	for stack, want := range map[string]string{"dev": "etcd-dev", "Prod_EU": "etcd-prod-eu", "org/proj/stg": "etcd-org-proj-stg"} {
@@ -140,7 +142,7 @@ func TestEtcdVersionDefault(t *testing.T) {
 		{"cluster bootstrapped from a token", "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579", "v3.5.35"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := validArgs("aws")
+			args := discoveryArgs("aws")
 			args.DiscoveryURL, args.EtcdVersion = tc.discoveryURL, ""
 			_, out, err := provision(t, args)
 			if err != nil {

@@ -33,7 +33,7 @@ func TestDiscoveryPreflight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := validArgs("aws")
+			args := discoveryArgs("aws")
 			args.DiscoveryURL, args.SkipDiscoveryCheck = tc.url(t), false
 			m, _, err := provision(t, args)
 			if tc.want == "" {

@@ -32,7 +32,7 @@ func fromSource(t *testing.T, cloud, text string, texts []string, edit func(*com
 		}, &src); err != nil {
 			return components.ClusterArgs{}, err
 		}
-		args := validArgs(cloud)
+		args := discoveryArgs(cloud)
 		edit(&args, &src)
 		return args, nil
 	})
@@ -134,7 +134,7 @@ func TestInputsFromOtherResourcesChecked(t *testing.T) {
 			"sshAuthorizedKeys[1]: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := validArgs(tc.cloud)
+			args := discoveryArgs(tc.cloud)
 			args.Flavor = tc.flavor
 			tc.plain(&args, tc.value)
 			m, _, err := provision(t, args)

@@ -53,7 +53,6 @@ const (
 // WorkerProxies lists every worker proxy, default first.
 var WorkerProxies = []WorkerProxy{Gateway, GRPCProxy, V2Proxy}
 
-
 // Supports reports whether workers of flavor f can run proxy p. etcd2 has no
 // gateway and no gRPC proxy, so coreos-etcd2 workers run only the v2 proxy.
 func (f Flavor) Supports(p WorkerProxy) bool {

@@ -74,7 +74,11 @@ func tools(ctx context.Context, log func(string)) (string, error) {
 			toolsErr = fmt.Errorf("build the stand-in provider: %w\n%s", err, out)
 			return
 		}
-		toolsErr = os.Link(aws, filepath.Join(dir, "pulumi-resource-digitalocean"))
+		for _, name := range []string{"pulumi-resource-digitalocean", "pulumi-resource-tls"} {
+			if toolsErr = os.Link(aws, filepath.Join(dir, name)); toolsErr != nil {
+				return
+			}
+		}
 	})
 	return toolsBin, toolsErr
 }

@@ -1,5 +1,5 @@
 // Package fakecloud answers for the AWS and DigitalOcean APIs where no cloud
-// is: what a cloud computes when it creates a resource (ids, addresses,
+// is, and for the TLS provider through tlsmint: what a cloud computes when it creates a resource (ids, addresses,
 // versions), what its data sources return, and which input changes make it
 // replace a resource. The mock-engine tests, the rehearsal's plan and the
 // stand-in providers under the real engine all ask it, so they see one fake
@@ -13,6 +13,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/internal/tlsmint"
 )
 
 // Cloud is the state a fake cloud answers from.
@@ -110,14 +112,20 @@ var kinds = map[string]kind{
 	},
 }
 
-// Known tells whether the fake knows resource type typ.
+// Known tells whether the fake knows resource type typ: a cloud's, or the
+// TLS provider's, which tlsmint makes for real.
 func Known(typ string) bool {
 	_, ok := kinds[typ]
-	return ok
+	return ok || tlsmint.ReplaceOn[typ] != nil
 }
 
 // ReplaceOn returns the inputs of typ whose change replaces the resource.
-func ReplaceOn(typ string) []string { return slices.Clone(kinds[typ].replaceOn) }
+func ReplaceOn(typ string) []string {
+	if r, ok := tlsmint.ReplaceOn[typ]; ok {
+		return slices.Clone(r)
+	}
+	return slices.Clone(kinds[typ].replaceOn)
+}
 
 // AutonameKey returns the input typ fills with a generated name, or "".
 func AutonameKey(typ string) string { return kinds[typ].autoname }
@@ -125,8 +133,13 @@ func AutonameKey(typ string) string { return kinds[typ].autoname }
 // Create answers the creation of a resource of type typ from its inputs: the
 // id the cloud assigns ("" where the caller chooses) and the outputs, which
 // are the inputs plus what the cloud computes. n makes invented values
-// unique; equal n give equal answers.
-func Create(typ string, inputs resource.PropertyMap, n uint32) (id string, outputs resource.PropertyMap) {
+// unique; equal n give equal answers, but for certificates' serials and
+// signatures. TLS resources are made by tlsmint, and fail as it does.
+func Create(typ string, inputs resource.PropertyMap, n uint32) (id string, outputs resource.PropertyMap, err error) {
+	if _, ok := tlsmint.ReplaceOn[typ]; ok {
+		outputs, err = tlsmint.Create(typ, inputs, n)
+		return "", outputs, err
+	}
 	k := kinds[typ]
 	outputs = inputs.Copy()
 	if k.computed != nil {
@@ -135,7 +148,7 @@ func Create(typ string, inputs resource.PropertyMap, n uint32) (id string, outpu
 	if k.id != nil {
 		id = k.id(n)
 	}
-	return id, outputs
+	return id, outputs, nil
 }
 
 // Update answers an in-place update: the new inputs plus what the cloud
@@ -194,7 +207,10 @@ type Mocks struct{ Cloud }
 func (m Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	h := fnv.New32a()
 	h.Write([]byte(args.Name))
-	_, outs := Create(args.TypeToken, args.Inputs, h.Sum32())
+	_, outs, err := Create(args.TypeToken, args.Inputs, h.Sum32())
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w", args.TypeToken, args.Name, err)
+	}
 	if key := AutonameKey(args.TypeToken); key != "" && !outs.HasValue(resource.PropertyKey(key)) {
 		outs[resource.PropertyKey(key)] = resource.NewStringProperty(args.Name)
 	}

@@ -52,7 +52,7 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	if err != nil {
 		return components.ClusterArgs{}, ConfigError{err}
 	}
-	args, err := stackconfig.ClusterArgs(
+	args, err := stackconfig.ClusterArgs(stack,
 		func(k string) (string, bool) { v, ok := values[project+":"+k]; return v, ok },
 		func(string) bool { return false }, // stackconfig.Load refuses encrypted values
 	)

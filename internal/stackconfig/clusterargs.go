@@ -12,12 +12,12 @@ import (
 	"github.com/isolatedetcd/cluster/components"
 )
 
-// ClusterArgs reads the cluster's settings from a stack's config through get,
-// which returns a key's raw value and whether it is set, and isSecret, which
-// tells whether the stack stores it as a secret. Values that are not the
-// right type fail here, naming the key; everything else is checked by
-// components.NewCluster.
-func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) bool) (components.ClusterArgs, error) {
+// ClusterArgs reads the cluster's settings from the config of the stack
+// called stack through get, which returns a key's raw value and whether it
+// is set, and isSecret, which tells whether the stack stores it as a
+// secret. Values that are not the right type fail here, naming the key;
+// everything else is checked by components.NewCluster.
+func ClusterArgs(stack string, get func(key string) (string, bool), isSecret func(key string) bool) (components.ClusterArgs, error) {
 	var errs []error
 	str := func(key string) string { v, _ := get(key); return v }
 	integer := func(key string, def int) int {
@@ -74,6 +74,14 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 		VpcCidr:            str("vpcCidr"),
 		ProtectCentral:     boolean("protectCentral", true),
 		RollCentral:        str("rollCentral"),
+		CertDays:           integer("tlsCertDays", 0),
+		CADays:             integer("tlsCaDays", 0),
+		// Plaintext is for dev stacks, or an operator who says so.
+		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
+	}
+	if v, ok := get("tls"); ok && v != "" {
+		on := boolean("tls", true)
+		args.TLS = &on
 	}
 	if v, ok := get("tags"); ok && v != "" {
 		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
@@ -82,6 +90,10 @@ func ClusterArgs(get func(key string) (string, bool), isSecret func(key string) 
 	}
 	return args, errors.Join(errs...)
 }
+
+// IsDevStack reports whether stack is a dev stack (dev, or dev-anything),
+// where plaintext etcd needs no acknowledgement.
+func IsDevStack(stack string) bool { return stack == "dev" || strings.HasPrefix(stack, "dev-") }
 
 // input and inputs hand a config value to an input of the component as a
 // value; unset stays nil.

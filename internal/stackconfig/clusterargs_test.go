@@ -16,7 +16,7 @@ const discoveryURL = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579
 
 // clusterArgs reads raw as a stack's config whose secret keys are secrets.
 func clusterArgs(raw map[string]string, secrets ...string) (components.ClusterArgs, error) {
-	return stackconfig.ClusterArgs(
+	return stackconfig.ClusterArgs("prod",
 		func(k string) (string, bool) { v, ok := raw[k]; return v, ok },
 		func(k string) bool { return slices.Contains(secrets, k) },
 	)

@@ -32,6 +32,7 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 
 	"github.com/isolatedetcd/cluster/internal/fakecloud"
+	"github.com/isolatedetcd/cluster/internal/tlsmint"
 )
 
 func main() {
@@ -104,7 +105,15 @@ func (p *standIn) Check(_ context.Context, req plugin.CheckRequest) (plugin.Chec
 }
 
 func (p *standIn) Diff(_ context.Context, req plugin.DiffRequest) (plugin.DiffResponse, error) {
-	return diff(req.OldInputs, req.NewInputs, fakecloud.ReplaceOn(string(req.Type))), nil
+	d := diff(req.OldInputs, req.NewInputs, fakecloud.ReplaceOn(string(req.Type)))
+	if tlsmint.Renewing(req.OldOutputs) {
+		// As the TLS provider: a certificate in its early renewal window is
+		// replaced by the next update.
+		d.Changes = plugin.DiffSome
+		d.ChangedKeys = append(d.ChangedKeys, "readyForRenewal")
+		d.ReplaceKeys = append(d.ReplaceKeys, "readyForRenewal")
+	}
+	return d, nil
 }
 
 // diff reports every top-level input that changed, replacing when one of
@@ -144,7 +153,10 @@ func (p *standIn) Create(_ context.Context, req plugin.CreateRequest) (plugin.Cr
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	id, outs := fakecloud.Create(string(req.Type), req.Properties, binary.BigEndian.Uint32(b[:]))
+	id, outs, err := fakecloud.Create(string(req.Type), req.Properties, binary.BigEndian.Uint32(b[:]))
+	if err != nil {
+		return plugin.CreateResponse{}, err
+	}
 	if id == "" {
 		id = req.Name + "-" + randomHex(8)
 	}

@@ -1,0 +1,121 @@
+package components
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/components/pki"
+)
+
+// TLS modes, as the tls output says.
+const (
+	TLSMutual = "mutual"
+	TLSOff    = "off"
+)
+
+// clusterPKI is the cluster's CA and the pairs it has issued: one for all
+// workers (they share one user data), one for the operator. nil with TLS off.
+type clusterPKI struct {
+	ca       *pki.Authority
+	workers  pki.KeyPair
+	operator pki.KeyPair
+	// warn reports a certificate near its expiry in the preview.
+	warn func(msg string)
+}
+
+// newPKI registers the CA and the workers' and operator's client pairs,
+// children of c, when TLS is on.
+func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
+	if !s.tls {
+		return nil, nil
+	}
+	life := pki.Lifetimes{CA: s.CADays * 24, Leaf: s.CertDays * 24}
+	ca, err := pki.NewAuthority(ctx, s.name, life, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	p := &clusterPKI{ca: ca, warn: func(msg string) { _ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: c}) }}
+	// The CA is never replaced by an update (every pair would change at
+	// once): say when it is time to rotate it, while leaves still fit.
+	ca.ExpiresAt.ApplyT(func(end string) error {
+		if t, err := time.Parse(time.RFC3339, end); err == nil && time.Until(t) < time.Duration(life.Leaf)*time.Hour {
+			p.warn(fmt.Sprintf("the etcd CA expires at %s, sooner than a certificate issued now would (tlsCertDays %d): rotate the CA as docs/operations.md says", end, s.CertDays))
+		}
+		return nil
+	})
+	if p.workers, err = p.issue(ctx, s.name+"-workers", pki.Client, nil); err != nil {
+		return nil, err
+	}
+	if p.operator, err = p.issue(ctx, s.name+"-operator", pki.Client, nil); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// issue issues a pair and has the preview say when it is being renewed.
+func (p *clusterPKI) issue(ctx *pulumi.Context, name string, u pki.Usage, hosts []string) (pki.KeyPair, error) {
+	pair, err := p.ca.Issue(ctx, name, u, hosts)
+	if err != nil {
+		return pki.KeyPair{}, err
+	}
+	pulumi.All(pair.Renewing, pair.ExpiresAt).ApplyT(func(v []any) error {
+		if renewing, _ := v[0].(bool); renewing {
+			p.warn(fmt.Sprintf("certificate %s expires at %s: this update replaces it; then roll the nodes that carry it (docs/operations.md, renewal)", name, v[1]))
+		}
+		return nil
+	})
+	return pair, nil
+}
+
+// member issues central node i's serving and peer pair, naming the host
+// its peers and clients dial and its own loopback: the CA certificate, the
+// certificate and the key. With TLS off it returns none.
+func (p *clusterPKI) member(ctx *pulumi.Context, node string, hosts []string, i int) (pulumi.StringArrayOutput, error) {
+	if p == nil {
+		return noTLS(), nil
+	}
+	if i >= len(hosts) {
+		return pulumi.StringArrayOutput{}, fmt.Errorf("tls: central node %s has no host known before it exists to put in its certificate", node)
+	}
+	pair, err := p.issue(ctx, node, pki.ServerAndPeer, []string{hosts[i], "127.0.0.1", "localhost"})
+	if err != nil {
+		return pulumi.StringArrayOutput{}, err
+	}
+	return p.with(pair), nil
+}
+
+// worker is the pair every worker carries.
+func (p *clusterPKI) worker() pulumi.StringArrayOutput {
+	if p == nil {
+		return noTLS()
+	}
+	return p.with(p.workers)
+}
+
+// with is the CA certificate, the pair's certificate and its key.
+func (p *clusterPKI) with(pair pki.KeyPair) pulumi.StringArrayOutput {
+	return pulumi.ToStringArrayOutput([]pulumi.StringOutput{p.ca.CertPEM, pair.CertPEM, pair.KeyPEM})
+}
+
+func noTLS() pulumi.StringArrayOutput { return pulumi.StringArray{}.ToStringArrayOutput() }
+
+// outputs are the tls, etcdCaCert, etcdClientCert and etcdClientKey outputs.
+func (p *clusterPKI) outputs() (mode, ca, cert, key pulumi.StringOutput) {
+	if p == nil {
+		empty := pulumi.String("").ToStringOutput()
+		return pulumi.String(TLSOff).ToStringOutput(), empty, empty, empty
+	}
+	return pulumi.String(TLSMutual).ToStringOutput(), p.ca.CertPEM, p.operator.CertPEM, p.operator.KeyPEM
+}
+
+// nodeTLS turns a resolved pair (CA certificate, certificate, key) into
+// what the renderer takes; nil for none.
+func nodeTLS(pair []string) *cloudconfig.NodeTLS {
+	if len(pair) != 3 {
+		return nil
+	}
+	return &cloudconfig.NodeTLS{CACert: pair[0], Cert: pair[1], Key: pair[2]}
+}
