@@ -80,7 +80,7 @@ func TestDevStackRuns(t *testing.T) {
 			t.Errorf("%s does not bootstrap statically:\n%s", r.Name, text)
 		}
 		for _, ip := range fixed {
-			if !strings.Contains(text, "=http://"+ip+":2380") {
+			if !strings.Contains(text, "=https://"+ip+":2380") {
 				t.Errorf("%s's initial cluster lacks the member at %s", r.Name, ip)
 			}
 		}

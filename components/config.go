@@ -276,14 +276,17 @@ func (s *settings) chooseBootstrap() error {
 
 // chooseTLS applies the TLS default and its lifetimes' defaults. TLS is on
 // unless the stack sets a discovery URL (every cluster made before TLS,
-// which runs plaintext: a new release never changes how it speaks) or
-// chooses coreos-etcd2, whose seed cloud-config has no TLS.
+// which runs plaintext: a new release never changes how it speaks), chooses
+// discovery bootstrap, or chooses coreos-etcd2, whose seed cloud-config has
+// no TLS.
 func (s *settings) chooseTLS() error {
 	switch {
 	case s.TLS != nil:
 		s.tls = *s.TLS
 	case s.DiscoveryURL != "":
 		s.offBecause = "discoveryUrl is set (a cluster made before TLS, which runs plaintext)"
+	case s.Bootstrap == BootstrapDiscovery:
+		s.offBecause = "bootstrap is discovery (members advertise addresses known only at boot, which no certificate can name beforehand)"
 	case s.Flavor == string(cloudconfig.CoreOSEtcd2):
 		s.offBecause = "flavor coreos-etcd2 renders the seed's etcd2 cloud-config, without TLS"
 	default:
@@ -316,12 +319,10 @@ func (s *settings) checkTLS() error {
 			errs = append(errs, fmt.Errorf("tls: true is not available with flavor coreos-etcd2, the seed's exact etcd2 cloud-config, which this program renders without TLS; unset tls (and set tlsOffAcknowledged: true outside a dev stack), or use flavor flatcar"))
 		case proxy == cloudconfig.Gateway || proxy == cloudconfig.V2Proxy:
 			errs = append(errs, fmt.Errorf("workerProxy: %q cannot present the workers' client certificate to the members (it forwards plaintext); want grpc-proxy (the default with tls), or tls: false", s.WorkerProxy))
-		case s.Bootstrap == BootstrapDiscovery && s.provider != nil:
-			// Certificates name each member as peers dial it, which the
-			// cloud must know before the machines exist.
-			if known, err := s.provider.KnowsCentralHosts(s.DNSZone); err == nil && !known {
-				errs = append(errs, fmt.Errorf("tls on %s needs dnsZone: a member's certificate names the host peers and clients dial, known before the droplet exists only as a name in your zone; set dnsZone, or tls: false", s.Cloud))
-			}
+		case s.Bootstrap == BootstrapDiscovery:
+			// A member's certificate names the host peers and clients dial,
+			// which only static bootstrap renders before the machine exists.
+			errs = append(errs, fmt.Errorf("tls needs bootstrap static (on %s: a fixed address or a name in dnsZone per member, which its certificate names); set bootstrap static (dnsZone on DigitalOcean), or tls: false", s.Cloud))
 		}
 	}
 	if s.CertDays < MinCertDays || s.CertDays > MaxCertDays {

@@ -46,18 +46,20 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 		}
 		return nil
 	})
-	if p.workers, err = p.issue(ctx, s.name+"-workers", pki.Client, nil); err != nil {
+	// etcd grpc-proxy refuses an upstream certificate with a common name
+	// (etcd would take it for a user under auth): the workers' has none.
+	if p.workers, err = p.issue(ctx, s.name+"-workers", "", pki.Client, nil); err != nil {
 		return nil, err
 	}
-	if p.operator, err = p.issue(ctx, s.name+"-operator", pki.Client, nil); err != nil {
+	if p.operator, err = p.issue(ctx, s.name+"-operator", s.name+"-operator", pki.Client, nil); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // issue issues a pair and has the preview say when it is being renewed.
-func (p *clusterPKI) issue(ctx *pulumi.Context, name string, u pki.Usage, hosts []string) (pki.KeyPair, error) {
-	pair, err := p.ca.Issue(ctx, name, u, hosts)
+func (p *clusterPKI) issue(ctx *pulumi.Context, name, commonName string, u pki.Usage, hosts []string) (pki.KeyPair, error) {
+	pair, err := p.ca.Issue(ctx, name, commonName, u, hosts)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}
@@ -80,7 +82,7 @@ func (p *clusterPKI) member(ctx *pulumi.Context, node string, hosts []string, i 
 	if i >= len(hosts) {
 		return pulumi.StringArrayOutput{}, fmt.Errorf("tls: central node %s has no host known before it exists to put in its certificate", node)
 	}
-	pair, err := p.issue(ctx, node, pki.ServerAndPeer, []string{hosts[i], "127.0.0.1", "localhost"})
+	pair, err := p.issue(ctx, node, node, pki.ServerAndPeer, []string{hosts[i], "127.0.0.1", "localhost"})
 	if err != nil {
 		return pulumi.StringArrayOutput{}, err
 	}

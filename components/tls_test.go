@@ -116,6 +116,9 @@ func TestTLSPairsPerNode(t *testing.T) {
 			if err := verify(worker, ca, "", x509.ExtKeyUsageClientAuth); err != nil {
 				t.Errorf("worker certificate as a client: %v", err)
 			}
+			if worker.Subject.CommonName != "" {
+				t.Errorf("worker certificate has common name %q: etcd grpc-proxy refuses it", worker.Subject.CommonName)
+			}
 			if err := verify(worker, ca, "", x509.ExtKeyUsageServerAuth); err == nil {
 				t.Error("worker certificate can serve: a worker could pose as a member")
 			}
@@ -159,7 +162,10 @@ func TestTLSSettingsRefused(t *testing.T) {
 		}, []string{"tls: true is not available with flavor coreos-etcd2"}},
 		{"DigitalOcean without names", "digitalocean", func(a *components.ClusterArgs) {
 			a.DNSZone, a.DiscoveryURL, a.SkipDiscoveryCheck, a.TLS = "", discoveryURL, true, ptr(true)
-		}, []string{"tls on digitalocean needs dnsZone"}},
+		}, []string{"tls needs bootstrap static", "dnsZone"}},
+		{"TLS with discovery on AWS", "aws", func(a *components.ClusterArgs) {
+			a.DiscoveryURL, a.SkipDiscoveryCheck, a.TLS = discoveryURL, true, ptr(true)
+		}, []string{"tls needs bootstrap static"}},
 		{"leaf lifetime too short", "aws", func(a *components.ClusterArgs) { a.CertDays = 3 }, []string{"tlsCertDays: 3", "7 to 825"}},
 		{"leaf lifetime too long", "aws", func(a *components.ClusterArgs) { a.CertDays = 1000 }, []string{"tlsCertDays: 1000"}},
 		{"CA outlived by renewals", "aws", func(a *components.ClusterArgs) { a.CADays = 400 }, []string{"tlsCaDays: 400", "730"}},

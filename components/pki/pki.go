@@ -100,10 +100,11 @@ func NewAuthority(ctx *pulumi.Context, name string, l Lifetimes, opts ...pulumi.
 	return &Authority{CertPEM: cert.CertPem, ExpiresAt: cert.ValidityEndTime, keyPEM: key, lifetimes: l, opts: opts}, nil
 }
 
-// Issue registers a key and a certificate signed by the CA for name: its
-// common name, and its subject alternative names hosts, each an IP address
-// or a DNS name as the host is dialled.
-func (a *Authority) Issue(ctx *pulumi.Context, name string, u Usage, hosts []string) (KeyPair, error) {
+// Issue registers a key and a certificate signed by the CA, its resources
+// called name: commonName is its subject's (empty for none), hosts its
+// subject alternative names, each an IP address or a DNS name as the host
+// is dialled.
+func (a *Authority) Issue(ctx *pulumi.Context, name, commonName string, u Usage, hosts []string) (KeyPair, error) {
 	key, err := newKey(ctx, name, a.opts)
 	if err != nil {
 		return KeyPair{}, err
@@ -118,7 +119,7 @@ func (a *Authority) Issue(ctx *pulumi.Context, name string, u Usage, hosts []str
 	}
 	csr, err := tls.NewCertRequest(ctx, name, &tls.CertRequestArgs{
 		PrivateKeyPem: key,
-		Subject:       tls.CertRequestSubjectArgs{CommonName: pulumi.String(name)},
+		Subject:       tls.CertRequestSubjectArgs{CommonName: pulumi.StringPtrFromPtr(ptrOrNil(commonName))},
 		IpAddresses:   pulumi.ToStringArray(ips),
 		DnsNames:      pulumi.ToStringArray(dns),
 	}, a.opts...)
@@ -137,6 +138,13 @@ func (a *Authority) Issue(ctx *pulumi.Context, name string, u Usage, hosts []str
 		return KeyPair{}, fmt.Errorf("certificate %s: %w", name, err)
 	}
 	return KeyPair{CertPEM: cert.CertPem, KeyPEM: key, ExpiresAt: cert.ValidityEndTime, Renewing: cert.ReadyForRenewal}, nil
+}
+
+func ptrOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // newKey registers a private key and returns its PEM, a secret.

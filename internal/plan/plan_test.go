@@ -64,7 +64,7 @@ func TestReadThirdCloud(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Central) != 3 || len(p.Workers) != 4 || p.Flavor != "flatcar" || p.WorkerProxy != "gateway" {
+	if len(p.Central) != 3 || len(p.Workers) != 4 || p.Flavor != "flatcar" || p.WorkerProxy != "grpc-proxy" {
 		t.Fatalf("plan %+v", p)
 	}
 	var third thirdCloud

@@ -25,7 +25,7 @@ func TestReplaceProcedure(t *testing.T) {
 			t.Errorf("the procedure deletes %v, not %s: etcd would start from what the first boot left there", doc.remove, d)
 		}
 	}
-	args, err := plan.StackArgs(root, "dev", plan.Overrides{})
+	args, err := plan.StackArgs(root, "dev", plan.Overrides{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
