@@ -1,0 +1,142 @@
+// Package netlab gives a rehearsed cluster the addresses a cloud gives it: a
+// private network namespace whose loopback carries the nodes' cloud
+// addresses. Certificates that name those addresses then verify as they
+// would in the cloud, and clusters rehearsed side by side, which share
+// addresses, never meet. It needs root (CAP_SYS_ADMIN) and iproute2's ip.
+package netlab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lab is one private network namespace.
+type Lab struct{ fd int }
+
+// New makes a namespace whose loopback is up and carries addrs. Traffic to
+// them leaves from 127.0.0.1, as every node's certificate names its
+// loopback; in a cloud it leaves from the sender's own address, which its
+// certificate names too.
+func New(addrs []string) (*Lab, error) {
+	for _, a := range addrs {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return nil, fmt.Errorf("netlab: %q is not an address", a)
+		}
+	}
+	lab := &Lab{fd: -1}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: a network namespace needs root: %w", err)
+			return
+		}
+		lab.fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = setup(addrs)
+		}
+		if rerr := unix.Setns(orig, unix.CLONE_NEWNET); rerr != nil {
+			// The thread stays locked and ends with this goroutine.
+			errc <- fmt.Errorf("netlab: back to the host's namespace: %w", rerr)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		lab.Close()
+		return nil, err
+	}
+	return lab, nil
+}
+
+// setup runs on a thread inside the namespace: ip inherits it.
+func setup(addrs []string) error {
+	cmds := [][]string{{"link", "set", "lo", "up"}}
+	for _, a := range addrs {
+		cmds = append(cmds,
+			[]string{"addr", "add", a + "/32", "dev", "lo"},
+			[]string{"route", "replace", "local", a, "dev", "lo", "table", "local", "proto", "kernel", "scope", "host", "src", "127.0.0.1"})
+	}
+	for _, c := range cmds {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			return fmt.Errorf("netlab: ip %s: %w: %s", strings.Join(c, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// Do runs f on a thread inside the namespace: sockets it opens and
+// processes it starts live there.
+func (l *Lab) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
+		if err := unix.Setns(l.fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netlab: enter: %w", err)
+			return
+		}
+		ferr := f()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("netlab: leave: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DialContext dials from inside the namespace.
+func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := l.Do(func() error {
+		var err error
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Close lets the namespace go once its processes have ended.
+func (l *Lab) Close() {
+	if l.fd >= 0 {
+		_ = unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
+// Available reports why labs cannot be made here, or nil.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("netlab: needs root for a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return fmt.Errorf("netlab: needs iproute2's ip: %w", err)
+	}
+	return nil
+}
