@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -41,7 +42,22 @@ const (
 	Member  Kind = "member"   // a voting member (etcd-member.service, etcd2.service)
 	V2Proxy Kind = "v2-proxy" // etcd with ETCD_PROXY=on
 	Gateway Kind = "gateway"  // etcd gateway start
+	// GRPCProxy is etcd grpc-proxy start.
+	GRPCProxy Kind = "grpc-proxy"
 )
+
+// RootDir is where a node's files live, relative to its directory: the
+// process runs there, and its settings name files below it.
+const RootDir = "root"
+
+// File is one file the node's OS writes from write_files that etcd reads.
+type File struct {
+	// Path is where the node has it.
+	Path    string
+	Mode    os.FileMode
+	Owner   string
+	Content string
+}
 
 // Process is how a node's OS would start etcd, with the node's addresses
 // already on loopback.
@@ -60,6 +76,8 @@ type Process struct {
 	// Args follow the etcd binary; Env is KEY=value, sorted.
 	Args []string
 	Env  []string
+	// Files are what the process reads, to be put under RootDir.
+	Files []File
 }
 
 // Getenv returns the value the process gets for key.
@@ -135,11 +153,18 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 	if cc.CoreOS.Units, err = dataVolume(cc, flavor.DataDir()); err != nil {
 		return Process{}, err
 	}
+	files, err := tlsFiles(cc.WriteFiles)
+	if err != nil {
+		return Process{}, err
+	}
 	switch flavor {
 	case cloudconfig.CoreOSEtcd2:
+		for path := range files {
+			return Process{}, fmt.Errorf("write_files %s: the rehearsal runs etcd2 without files", path)
+		}
 		err = etcd2(cc, &p, env)
 	case cloudconfig.Flatcar:
-		err = flatcar(cc, &p, env, central)
+		err = flatcar(cc, &p, env, central, files)
 	default:
 		err = fmt.Errorf("flavor %q: the rehearsal knows flatcar and coreos-etcd2", flavor)
 	}
@@ -153,7 +178,7 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 		return Process{}, err
 	}
 	switch {
-	case p.Kind == Gateway:
+	case p.Kind == Gateway || p.Kind == GRPCProxy:
 	case env["ETCD_PROXY"] == "on":
 		p.Kind = V2Proxy
 	case env["ETCD_PROXY"] == "" || env["ETCD_PROXY"] == "off":
@@ -241,8 +266,9 @@ func etcd2(cc *config.CloudConfig, p *Process, env map[string]string) error {
 }
 
 // flatcar reads the etcd-member.service drop-in's Environment= lines, or a
-// unit that runs the etcd image with docker.
-func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central map[string]string) error {
+// unit that runs the etcd image with docker; files are what write_files put
+// on the node for etcd to read.
+func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central map[string]string, files map[string]File) error {
 	for _, u := range cc.CoreOS.Units {
 		if u.Command != "start" || u.Mask {
 			return fmt.Errorf("unit %s: command %q, mask %v: the rehearsal interprets only started units", u.Name, u.Command, u.Mask)
@@ -262,23 +288,133 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 			if err != nil {
 				return fmt.Errorf("unit %s: ETCD_IMAGE: %w", u.Name, err)
 			}
-			delete(env, "ETCD_IMAGE")
 			p.Release = release
+			if err := memberFiles(u.Name, p, env, files); err != nil {
+				return err
+			}
 		case u.Content != "" && len(u.DropIns) == 0:
-			p.Unit, p.Kind = u.Name, Gateway
-			release, args, err := dockerUnit(u.Name, u.Content)
+			p.Unit = u.Name
+			run, err := dockerUnit(u.Name, u.Content)
 			if err != nil {
 				return err
 			}
-			p.Release = release
-			if p.Args, err = gatewayArgs(u.Name, args, p.Addr, central); err != nil {
+			p.Release = run.release
+			c := container{name: u.Name, mounts: run.mounts, user: "root", files: files, p: p}
+			if len(run.args) > 0 && run.args[0] == "grpc-proxy" {
+				p.Kind = GRPCProxy
+				p.Args, err = grpcProxyArgs(u.Name, run.args, p.Addr, central, c)
+			} else {
+				p.Kind = Gateway
+				p.Args, err = gatewayArgs(u.Name, run.args, p.Addr, central)
+			}
+			if err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("unit %s: the rehearsal cannot interpret it", u.Name)
 		}
 	}
+	for path := range files {
+		if !slices.ContainsFunc(p.Files, func(f File) bool { return f.Path == path }) {
+			return fmt.Errorf("write_files %s: no process reads it", path)
+		}
+	}
 	return nil
+}
+
+// wrapperSSLDefault is where Flatcar's etcd wrapper takes ETCD_SSL_DIR from
+// when it is unset.
+const wrapperSSLDefault = "/etc/ssl/certs"
+
+// memberFiles interprets what Flatcar's etcd wrapper consumes (ETCD_IMAGE,
+// ETCD_SSL_DIR) and mounts: the data directory, /run,
+// /usr/share/ca-certificates and ETCD_SSL_DIR at /etc/ssl/certs, read-only.
+// Every file etcd is told to read must be inside one of them, written by
+// write_files, and readable by the etcd user the wrapper runs it as.
+func memberFiles(unit string, p *Process, env map[string]string, files map[string]File) error {
+	ssl := env["ETCD_SSL_DIR"]
+	if ssl == "" {
+		ssl = wrapperSSLDefault
+	}
+	delete(env, "ETCD_IMAGE")
+	delete(env, "ETCD_SSL_DIR")
+	c := container{name: unit, user: "etcd", files: files, p: p, mounts: []mount{
+		{host: ssl, container: cloudconfig.WrapperSSLDir},
+		{host: "/run", container: "/run"},
+		{host: "/usr/share/ca-certificates", container: "/usr/share/ca-certificates"},
+	}}
+	for k, v := range env {
+		if !strings.HasSuffix(k, "_FILE") {
+			continue
+		}
+		local, err := c.file(v)
+		if err != nil {
+			return fmt.Errorf("unit %s: %s: %w", unit, k, err)
+		}
+		env[k] = local
+	}
+	return nil
+}
+
+// mount is a host directory a container sees at another path.
+type mount struct{ host, container string }
+
+// container is what one unit's container sees of the node.
+type container struct {
+	name   string
+	mounts []mount
+	// user runs the process inside.
+	user  string
+	files map[string]File
+	p     *Process
+}
+
+// file maps a path inside the container to the node's file, checks the
+// container may read it, adds it to the process's files and returns where
+// the process finds it in the rehearsal.
+func (c container) file(path string) (string, error) {
+	host := ""
+	for _, m := range c.mounts {
+		if rest, ok := strings.CutPrefix(path, m.container); ok && (rest == "" || strings.HasPrefix(rest, "/")) {
+			host = m.host + rest
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("%s is outside every directory the container mounts (%v): the process could not see it", path, c.mounts)
+	}
+	f, ok := c.files[host]
+	if !ok {
+		return "", fmt.Errorf("%s (on the node %s): no write_files puts it there", path, host)
+	}
+	owner, _, _ := strings.Cut(f.Owner, ":")
+	if c.user != "root" && owner != c.user && f.Mode&0o004 == 0 {
+		return "", fmt.Errorf("%s is mode %04o owned by %s: %s runs as %s and cannot read it", host, f.Mode, f.Owner, c.name, c.user)
+	}
+	if !slices.ContainsFunc(c.p.Files, func(g File) bool { return g.Path == host }) {
+		c.p.Files = append(c.p.Files, f)
+	}
+	return RootDir + host, nil
+}
+
+// tlsFiles are the write_files left once the data volume's script is
+// taken: each must be in the program's TLS directory, and is read only
+// through a process's settings.
+func tlsFiles(wf []config.File) (map[string]File, error) {
+	out := map[string]File{}
+	for _, f := range wf {
+		if !strings.HasPrefix(f.Path, cloudconfig.TLSDir+"/") {
+			return nil, fmt.Errorf("write_files %s: the rehearsal interprets only the data volume's script and files in %s", f.Path, cloudconfig.TLSDir)
+		}
+		if f.Encoding != "" {
+			return nil, fmt.Errorf("write_files %s: encoding %q is not interpreted", f.Path, f.Encoding)
+		}
+		mode, err := strconv.ParseUint(f.RawFilePermissions, 8, 32)
+		if err != nil {
+			return nil, fmt.Errorf("write_files %s: permissions %q: %w", f.Path, f.RawFilePermissions, err)
+		}
+		out[f.Path] = File{Path: f.Path, Mode: os.FileMode(mode), Owner: f.Owner, Content: f.Content}
+	}
+	return out, nil
 }
 
 var (
@@ -394,12 +530,7 @@ func dataVolume(cc *config.CloudConfig, dataDir string) ([]config.Unit, error) {
 		}
 		scripts[p.script] = true
 	}
-	for _, f := range cc.WriteFiles {
-		if !scripts[f.Path] {
-			return nil, fmt.Errorf("write_files %s: the rehearsal interprets only the data volume's script", f.Path)
-		}
-	}
-	cc.WriteFiles = nil
+	cc.WriteFiles = slices.DeleteFunc(cc.WriteFiles, func(f config.File) bool { return scripts[f.Path] })
 	return rest, nil
 }
 
@@ -411,62 +542,73 @@ var dockerKeys = map[string][]string{
 	"Install": {"WantedBy"},
 }
 
+// dockerRunning is what a unit's `docker run` starts: the image's etcd
+// release, the args given to etcd, and the host directories mounted.
+type dockerRunning struct {
+	release string
+	args    []string
+	mounts  []mount
+}
+
 // dockerUnit reads a unit whose ExecStart is `docker run ... <etcd image>
-// args...` and returns the image's etcd release and the args given to etcd.
-func dockerUnit(unit, content string) (string, []string, error) {
+// args...`.
+func dockerUnit(unit, content string) (dockerRunning, error) {
 	lines, err := parseUnit(unit, content, dockerKeys)
 	if err != nil {
-		return "", nil, err
+		return dockerRunning{}, err
 	}
-	container, release := "", ""
-	var args, housekept []string
+	container := ""
+	var run dockerRunning
+	var housekept []string
 	for _, l := range lines {
 		words := strings.Fields(l.value)
 		switch l.key {
 		case "ExecStart":
-			if container, release, args, err = dockerRun(words); err != nil {
-				return "", nil, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
+			if container, run, err = dockerRun(words); err != nil {
+				return dockerRunning{}, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
 			}
 		case "ExecStartPre", "ExecStop":
 			// Container housekeeping only: removing or stopping the container.
 			rm := len(words) == 4 && words[1] == "rm" && words[2] == "--force"
 			stop := len(words) == 3 && words[1] == "stop"
 			if len(words) < 3 || words[0] != "-/usr/bin/docker" || !rm && !stop {
-				return "", nil, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
+				return dockerRunning{}, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
 			}
 			housekept = append(housekept, words[len(words)-1])
 		}
 	}
-	if args == nil {
-		return "", nil, fmt.Errorf("unit %s: no ExecStart", unit)
+	if run.args == nil {
+		return dockerRunning{}, fmt.Errorf("unit %s: no ExecStart", unit)
 	}
 	for _, name := range housekept {
 		if name != container {
-			return "", nil, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)
+			return dockerRunning{}, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)
 		}
 	}
-	return release, args, nil
+	return run, nil
 }
 
 // dockerRun splits `/usr/bin/docker run FLAGS IMAGE ARGS` and returns the
-// container name, the image's etcd release and the etcd args. Only flags
-// that keep the process what the rehearsal runs are accepted: a name, the
-// host network, etcd as entrypoint.
-func dockerRun(words []string) (name, release string, args []string, err error) {
+// container name and what it runs. Only flags that keep the process what
+// the rehearsal runs are accepted: a name, the host network, etcd as
+// entrypoint, read-only mounts.
+func dockerRun(words []string) (string, dockerRunning, error) {
+	var run dockerRunning
 	if len(words) < 2 || words[0] != "/usr/bin/docker" || words[1] != "run" {
-		return "", "", nil, fmt.Errorf("ExecStart: the rehearsal interprets only /usr/bin/docker run")
+		return "", run, fmt.Errorf("ExecStart: the rehearsal interprets only /usr/bin/docker run")
 	}
-	host := false
+	host, name := false, ""
 	for i, w := range words[2:] {
 		if !strings.HasPrefix(w, "-") {
 			if !host {
-				return "", "", nil, fmt.Errorf("the container must use --network=host to serve the node's addresses")
+				return "", run, fmt.Errorf("the container must use --network=host to serve the node's addresses")
 			}
 			release, err := releaseOf(w)
 			if err != nil {
-				return "", "", nil, err
+				return "", run, err
 			}
-			return name, release, slices.Clone(words[i+3:]), nil
+			run.release, run.args = release, slices.Clone(words[i+3:])
+			return name, run, nil
 		}
 		flag, value, _ := strings.Cut(w, "=")
 		switch {
@@ -476,11 +618,75 @@ func dockerRun(words []string) (name, release string, args []string, err error) 
 			host = true
 		case w == "--rm":
 		case flag == "--entrypoint" && value == etcdImageEntrypoint:
+		case flag == "--volume" || flag == "-v":
+			parts := strings.Split(value, ":")
+			if len(parts) != 3 || parts[2] != "ro" || !strings.HasPrefix(parts[0], "/") || !strings.HasPrefix(parts[1], "/") {
+				return "", run, fmt.Errorf("docker flag %q: the rehearsal interprets only read-only mounts /host:/container:ro", w)
+			}
+			run.mounts = append(run.mounts, mount{host: parts[0], container: parts[1]})
 		default:
-			return "", "", nil, fmt.Errorf("docker flag %q: the rehearsal cannot interpret it", w)
+			return "", run, fmt.Errorf("docker flag %q: the rehearsal cannot interpret it", w)
 		}
 	}
-	return "", "", nil, fmt.Errorf("no image")
+	return "", run, fmt.Errorf("no image")
+}
+
+// grpcProxyArgs checks `grpc-proxy start` flags: its listen and advertised
+// addresses move to the node's loopback, its endpoints to the central
+// nodes' local addresses, and the certificate files it reads to the node's
+// files as its container sees them.
+func grpcProxyArgs(unit string, args []string, addr string, central map[string]string, c container) ([]string, error) {
+	if len(args) < 2 || args[0] != "grpc-proxy" || args[1] != "start" {
+		return nil, fmt.Errorf("unit %s: etcd %s: the rehearsal interprets only `etcd grpc-proxy start`", unit, strings.Join(args, " "))
+	}
+	out := []string{"grpc-proxy", "start"}
+	seen := map[string]string{}
+	for _, a := range args[2:] {
+		flag, value, _ := strings.Cut(a, "=")
+		seen[flag] = value
+		switch flag {
+		case "--listen-addr", "--advertise-client-url":
+			h, err := localHostPort(value, addr)
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
+			}
+			out = append(out, flag+"="+h)
+		case "--endpoints":
+			eps, err := centralEndpoints(unit, value, central)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, flag+"="+eps)
+		case "--cacert", "--cert", "--key":
+			local, err := c.file(value)
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, flag, err)
+			}
+			out = append(out, flag+"="+local)
+		default:
+			return nil, fmt.Errorf("unit %s: grpc-proxy flag %q: the rehearsal cannot interpret it", unit, a)
+		}
+	}
+	// Without it the proxy dials itself at its default, 127.0.0.1:23790,
+	// and exits (etcd 3.5, 3.6) or advertises an address nothing serves (3.7).
+	if seen["--advertise-client-url"] != seen["--listen-addr"] {
+		return nil, fmt.Errorf("unit %s: grpc-proxy advertises %q, not its listen address %q", unit, seen["--advertise-client-url"], seen["--listen-addr"])
+	}
+	return out, nil
+}
+
+// centralEndpoints maps a comma-separated list of central client addresses
+// (host:port as the cloud knows them) to the central nodes' local ones.
+func centralEndpoints(unit, list string, central map[string]string) (string, error) {
+	var eps []string
+	for _, e := range strings.Split(list, ",") {
+		h, port, err := net.SplitHostPort(e)
+		if err != nil || central[h] == "" {
+			return "", fmt.Errorf("unit %s: endpoint %q is not a central node's client address", unit, e)
+		}
+		eps = append(eps, net.JoinHostPort(central[h], port))
+	}
+	return strings.Join(eps, ","), nil
 }
 
 // gatewayArgs checks `gateway start` flags and moves its addresses to
@@ -501,15 +707,11 @@ func gatewayArgs(unit string, args []string, addr string, central map[string]str
 			}
 			out = append(out, flag+"="+h)
 		case "--endpoints":
-			var eps []string
-			for _, e := range strings.Split(value, ",") {
-				h, port, err := net.SplitHostPort(e)
-				if err != nil || central[h] == "" {
-					return nil, fmt.Errorf("unit %s: endpoint %q is not a central node's client address", unit, e)
-				}
-				eps = append(eps, net.JoinHostPort(central[h], port))
+			eps, err := centralEndpoints(unit, value, central)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, flag+"="+strings.Join(eps, ","))
+			out = append(out, flag+"="+eps)
 		case "--retry-delay":
 			if _, err := time.ParseDuration(value); err != nil {
 				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
@@ -599,12 +801,12 @@ func localizeEnv(env map[string]string, addr string, central map[string]string) 
 	return nil
 }
 
-// localURL moves an http URL to the loopback address local gives for its
-// host, or fails when local knows none.
+// localURL moves an http or https URL to the local address local gives for
+// its host, or fails when local knows none.
 func localURL(raw string, local func(host string) (string, bool)) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.Path != "" && u.Path != "/" {
-		return "", fmt.Errorf("not an http URL the rehearsal can serve")
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Path != "" && u.Path != "/" {
+		return "", fmt.Errorf("not an http or https URL the rehearsal can serve")
 	}
 	a, ok := local(u.Hostname())
 	if !ok {
@@ -613,5 +815,5 @@ func localURL(raw string, local func(host string) (string, bool)) (string, error
 	if _, err := strconv.Atoi(u.Port()); err != nil {
 		return "", fmt.Errorf("port %q", u.Port())
 	}
-	return "http://" + net.JoinHostPort(a, u.Port()), nil
+	return u.Scheme + "://" + net.JoinHostPort(a, u.Port()), nil
 }

@@ -113,3 +113,53 @@ func TestInterpretRejects(t *testing.T) {
 		})
 	}
 }
+
+// labCentral are the goldens' central addresses as a lab keeps them.
+var labCentral = map[string]string{"10.21.0.10": "10.21.0.10", "10.21.16.10": "10.21.16.10", "10.21.32.10": "10.21.32.10"}
+
+// TestInterpretTLS: files etcd is told to read come from write_files,
+// through the mounts of the container that reads them.
+func TestInterpretTLS(t *testing.T) {
+	member, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "c0", Role: plan.Central,
+		UserData: golden(t, "flatcar-etcd3.6-static-grpc-proxy-central.yaml")}, "10.21.0.10", labCentral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ETCD_CERT_FILE=root/etc/ssl/etcd/member.crt", "ETCD_PEER_KEY_FILE=root/etc/ssl/etcd/member.key",
+		"ETCD_TRUSTED_CA_FILE=root/etc/ssl/etcd/ca.crt", "ETCD_LISTEN_CLIENT_URLS=https://10.21.0.10:2379", "ETCD_CLIENT_CERT_AUTH=true"} {
+		if !strings.Contains(strings.Join(member.Env, "\n"), want) {
+			t.Errorf("member env lacks %s:\n%s", want, strings.Join(member.Env, "\n"))
+		}
+	}
+	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 3 {
+		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 3", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
+	}
+	worker, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker,
+		UserData: golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml")}, "127.9.3.1", labCentral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "grpc-proxy start --listen-addr=127.9.3.1:2379 --advertise-client-url=127.9.3.1:2379 --endpoints=10.21.0.10:2379,10.21.16.10:2379,10.21.32.10:2379 --cacert=root/etc/ssl/etcd/ca.crt --cert=root/etc/ssl/etcd/client.crt --key=root/etc/ssl/etcd/client.key"
+	if got := strings.Join(worker.Args, " "); worker.Kind != GRPCProxy || got != want {
+		t.Errorf("worker %s: %s\nwant %s", worker.Kind, got, want)
+	}
+
+	for name, edit := range map[string]struct{ old, new, want string }{
+		"a key the etcd user cannot read": {"owner: etcd:etcd", "owner: root", "etcd-member.service runs as etcd and cannot read it"},
+		"a path the wrapper does not mount": {"ETCD_KEY_FILE=/etc/ssl/certs/member.key", "ETCD_KEY_FILE=/etc/ssl/etcd/member.key", "outside every directory the container mounts"},
+		"a file nothing writes":             {"ETCD_CERT_FILE=/etc/ssl/certs/member.crt", "ETCD_CERT_FILE=/etc/ssl/certs/other.crt", "no write_files puts it there"},
+	} {
+		text := golden(t, "flatcar-etcd3.6-static-grpc-proxy-central.yaml")
+		if !strings.Contains(text, edit.old) {
+			t.Fatalf("%s: golden lacks %q", name, edit.old)
+		}
+		_, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "c0", Role: plan.Central, UserData: strings.Replace(text, edit.old, edit.new, 1)}, "10.21.0.10", labCentral)
+		if err == nil || !strings.Contains(err.Error(), edit.want) {
+			t.Errorf("%s: %v, want %q", name, err, edit.want)
+		}
+	}
+	text := strings.Replace(golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml"), " --advertise-client-url=127.0.0.1:2379", "", 1)
+	if _, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker, UserData: text}, "127.9.3.1", labCentral); err == nil || !strings.Contains(err.Error(), "advertises") {
+		t.Errorf("grpc-proxy without --advertise-client-url: %v", err)
+	}
+}

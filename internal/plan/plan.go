@@ -127,7 +127,13 @@ type Plan struct {
 	Bootstrap string
 	Central   []Node
 	Workers   []Node
+	// TLS is set when the nodes speak mutual TLS: the CA certificate and
+	// the operator's client pair the program exports, PEM.
+	TLS *TLS
 }
+
+// TLS is what an operator reaches a TLS cluster's members with.
+type TLS struct{ CACert, ClientCert, ClientKey string }
 
 // Read runs components.NewCluster with args under the SDK's mock engine,
 // answered by the fake cloud, and reads the cluster from the component's
@@ -138,6 +144,7 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 		names, ips, peers, central []string
 		worker                     string
 		flavor, proxy, bootstrap   string
+		tls, ca, cert, key         string
 	}
 	var cfgErr error
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -152,6 +159,7 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 		}{
 			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.EtcdPeerURLs, &out.peers}, {c.CentralCloudConfig, &out.central},
 			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy}, {c.Bootstrap, &out.bootstrap},
+			{c.TLS, &out.tls}, {c.EtcdCACert, &out.ca}, {c.EtcdClientCert, &out.cert}, {c.EtcdClientKey, &out.key},
 		} {
 			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
 			if err != nil {
@@ -171,6 +179,9 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d peer URLs, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.peers), len(out.central))
 	}
 	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap}
+	if out.tls == components.TLSMutual {
+		p.TLS = &TLS{CACert: out.ca, ClientCert: out.cert, ClientKey: out.key}
+	}
 	for i, name := range out.names {
 		u, err := url.Parse(out.peers[i])
 		if err != nil {
