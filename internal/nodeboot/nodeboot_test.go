@@ -145,7 +145,7 @@ func TestInterpretTLS(t *testing.T) {
 	}
 
 	for name, edit := range map[string]struct{ old, new, want string }{
-		"a key the etcd user cannot read": {"owner: etcd:etcd", "owner: root", "etcd-member.service runs as etcd and cannot read it"},
+		"a key the etcd user cannot read":   {"owner: etcd:etcd", "owner: root", "etcd-member.service runs as etcd and cannot read it"},
 		"a path the wrapper does not mount": {"ETCD_KEY_FILE=/etc/ssl/certs/member.key", "ETCD_KEY_FILE=/etc/ssl/etcd/member.key", "outside every directory the container mounts"},
 		"a file nothing writes":             {"ETCD_CERT_FILE=/etc/ssl/certs/member.crt", "ETCD_CERT_FILE=/etc/ssl/certs/other.crt", "no write_files puts it there"},
 	} {
