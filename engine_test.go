@@ -263,8 +263,8 @@ func checkDeployed(t *testing.T, e *enginetest.Engine, stack string) {
 	endpoints, _ := outputs["etcdClientEndpoints"].([]any)
 	initial, _ := outputs["initialCluster"].(string)
 	for i, ep := range endpoints {
-		if !regexp.MustCompile(`^http://[a-z0-9.-]+:2379$`).MatchString(ep.(string)) {
-			t.Errorf("etcdClientEndpoints has %v, want http://<host>:2379", ep)
+		if !regexp.MustCompile(`^https://[a-z0-9.-]+:2379$`).MatchString(ep.(string)) {
+			t.Errorf("etcdClientEndpoints has %v, want https://<host>:2379", ep)
 		}
 		peer := strings.Replace(ep.(string), ":2379", ":2380", 1)
 		if member := components.CentralName(components.ClusterName(stack), i) + "=" + peer; !strings.Contains(initial, member) {
@@ -566,6 +566,8 @@ func TestEngineCloudSettings(t *testing.T) {
 				s.config(k, v)
 			}
 			e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+			// A cluster made before TLS: plaintext, acknowledged.
+			s.config("tlsOffAcknowledged", "true")
 			c := s.preview()
 			cluster := components.ClusterName(s.name)
 			want := strings.Replace(tc.wantProvider, "-aws", cluster+"-aws", 1)
@@ -606,6 +608,8 @@ func TestEngineCloudSettings(t *testing.T) {
 		s.config("region", "us-east-2")
 		s.config("aws:region", "us-east-2")
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+		// A cluster made before TLS: plaintext, acknowledged.
+		s.config("tlsOffAcknowledged", "true")
 		s.up()
 		e.Run(t, "config", "rm", "--stack", s.name, "region")
 		c := s.up()
@@ -631,6 +635,8 @@ func TestEngineCloudSettings(t *testing.T) {
 		s.config("region", "nyc3")
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "digitalocean:token", token)
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
+		// A cluster made before TLS: plaintext, acknowledged.
+		s.config("tlsOffAcknowledged", "true")
 		s.up()
 
 		var state struct {

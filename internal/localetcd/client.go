@@ -3,15 +3,22 @@ package localetcd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // RequestTimeout bounds every request to an etcd endpoint.
@@ -21,19 +28,94 @@ const RequestTimeout = 3 * time.Second
 // gateway, the v2 API directly. Every host is a loopback address.
 var client = &http.Client{Timeout: RequestTimeout, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
-// Endpoint is one etcd client address, host:port.
-type Endpoint string
+// Endpoint is one etcd client address and how the rehearsal reaches it.
+type Endpoint struct {
+	// Addr is host:port.
+	Addr string
+	// Link, when set, says how: nil is plain HTTP on this machine's network.
+	*Link
+}
+
+// Plain is the endpoint at addr over plain HTTP on this machine's network.
+func Plain(addr string) Endpoint { return Endpoint{Addr: addr} }
+
+// Link is how the rehearsal reaches a lab's endpoints: from inside the lab,
+// with a client certificate to members that require one, and over gRPC to
+// etcd grpc-proxy, which serves no JSON gateway.
+type Link struct {
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	TLS  *tls.Config
+	// GRPC sends key-value requests over gRPC.
+	GRPC bool
+
+	once sync.Once
+	hc   *http.Client
+	mu   sync.Mutex
+	kv   map[string]*clientv3.Client
+}
+
+func (l *Link) http() *http.Client {
+	l.once.Do(func() {
+		l.hc = &http.Client{Timeout: RequestTimeout, Transport: &http.Transport{
+			Proxy: nil, DisableKeepAlives: true, DialContext: l.Dial, TLSClientConfig: l.TLS,
+		}}
+	})
+	return l.hc
+}
+
+// grpc is the link's gRPC client of addr, made once.
+func (l *Link) grpc(addr string) (*clientv3.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.kv[addr]; c != nil {
+		return c, nil
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{addr},
+		DialTimeout: RequestTimeout,
+		TLS:         l.TLS,
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			return l.Dial(ctx, "tcp", a)
+		})},
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l.kv == nil {
+		l.kv = map[string]*clientv3.Client{}
+	}
+	l.kv[addr] = c
+	return c, nil
+}
+
+// Close closes the link's gRPC clients.
+func (l *Link) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.kv {
+		_ = c.Close()
+	}
+	l.kv = nil
+}
 
 func (e Endpoint) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
 	return e.doWith(ctx, client, method, path, contentType, body, out)
 }
 
 // doWith sends a request with hc, which may keep connections open (client
-// does not).
+// does not); a link sends it its own way.
 func (e Endpoint) doWith(ctx context.Context, hc *http.Client, method, path, contentType string, body io.Reader, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+string(e)+path, body)
+	scheme := "http://"
+	if e.Link != nil {
+		hc = e.Link.http()
+		if e.TLS != nil {
+			scheme = "https://"
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+e.Addr+path, body)
 	if err != nil {
 		return err
 	}
@@ -75,6 +157,16 @@ func (e Endpoint) Put(ctx context.Context, key, value string) error {
 
 // PutWith writes key=value through the v3 API with hc.
 func (e Endpoint) PutWith(ctx context.Context, hc *http.Client, key, value string) error {
+	if e.Link != nil && e.GRPC {
+		c, err := e.grpc(e.Addr)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+		defer cancel()
+		_, err = c.Put(ctx, key, value)
+		return err
+	}
 	b, err := json.Marshal(map[string]string{"key": b64(key), "value": b64(value)})
 	if err != nil {
 		return err
@@ -85,6 +177,9 @@ func (e Endpoint) PutWith(ctx context.Context, hc *http.Client, key, value strin
 // Get reads key through the v3 API; serializable reads the endpoint's own
 // copy without asking the leader.
 func (e Endpoint) Get(ctx context.Context, key string, serializable bool) (string, error) {
+	if e.Link != nil && e.GRPC {
+		return e.grpcGet(ctx, key, serializable)
+	}
 	var r struct {
 		Kvs []struct{ Value string } `json:"kvs"`
 	}
@@ -96,6 +191,27 @@ func (e Endpoint) Get(ctx context.Context, key string, serializable bool) (strin
 	}
 	v, err := base64.StdEncoding.DecodeString(r.Kvs[0].Value)
 	return string(v), err
+}
+
+func (e Endpoint) grpcGet(ctx context.Context, key string, serializable bool) (string, error) {
+	c, err := e.grpc(e.Addr)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	var opts []clientv3.OpOption
+	if serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	r, err := c.Get(ctx, key, opts...)
+	if err != nil {
+		return "", err
+	}
+	if len(r.Kvs) == 0 {
+		return "", fmt.Errorf("key %s not found", key)
+	}
+	return string(r.Kvs[0].Value), nil
 }
 
 // Member is one entry of the member list.

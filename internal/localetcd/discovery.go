@@ -37,7 +37,7 @@ func NewDiscovery(bin, dir, addr string) *Discovery {
 }
 
 // Endpoint is the discovery endpoint's client address.
-func (d *Discovery) Endpoint() Endpoint { return Endpoint(net.JoinHostPort(d.addr, "2379")) }
+func (d *Discovery) Endpoint() Endpoint { return Plain(net.JoinHostPort(d.addr, "2379")) }
 
 // WaitReady waits until the endpoint answers, at most timeout.
 func (d *Discovery) WaitReady(ctx context.Context, timeout time.Duration) error {

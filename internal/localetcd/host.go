@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/netlab"
 	"github.com/isolatedetcd/cluster/internal/nodeboot"
 	"github.com/isolatedetcd/cluster/internal/plan"
 )
@@ -58,17 +60,39 @@ const maxWorkers = (255 - 3) * 254
 type Node struct {
 	nodeboot.Process
 	*Proc
+	// link reaches the node's endpoint; nil is plain HTTP on loopback.
+	link *Link
 }
 
 // Endpoint is the node's etcd client endpoint.
-func (n *Node) Endpoint() Endpoint { return Endpoint(n.Addr + ":2379") }
+func (n *Node) Endpoint() Endpoint { return Endpoint{Addr: n.Addr + ":2379", Link: n.link} }
 
-// Nodes is one cluster's nodes on loopback, by role.
+// Nodes is one cluster's nodes on loopback, by role. A TLS cluster's
+// central nodes keep their cloud addresses, in a lab of their own, so the
+// addresses their certificates name are the ones dialled.
 type Nodes struct {
 	Plan         *plan.Plan
 	DiscoveryURL string
 	Central      []*Node
 	Workers      []*Node
+	// Lab holds a TLS cluster's nodes; nil for a plaintext cluster, which
+	// runs on this machine's loopback.
+	Lab *netlab.Lab
+	// Operator reaches the members as the operator would, with the
+	// exported client certificate; Workers' proxies are reached plainly.
+	Operator, Local *Link
+}
+
+// Close ends the cluster's lab and links once its processes have stopped.
+func (c *Nodes) Close() {
+	for _, l := range []*Link{c.Operator, c.Local} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	if c.Lab != nil {
+		c.Lab.Close()
+	}
 }
 
 // ServesV2 reports whether every member serves the v2 API, and so every
@@ -94,20 +118,33 @@ func (c *Nodes) Releases() []string {
 }
 
 // Prepare interprets every node of p on the addresses of block, as its OS
-// would boot it there.
+// would boot it there; a TLS cluster's central nodes keep their cloud
+// addresses, in a lab made for it.
 func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 	if len(p.Workers) > maxWorkers {
 		return nil, fmt.Errorf("%d workers: a block has addresses for %d", len(p.Workers), maxWorkers)
 	}
+	nodes := &Nodes{Plan: p, DiscoveryURL: discoveryURL}
+	centralAddr := func(i int) string { return CentralAddr(block, i) }
+	if p.TLS != nil {
+		for _, n := range p.Central {
+			if n.Host != n.CloudIP {
+				return nil, fmt.Errorf("central node %s is dialled at %s: the rehearsal resolves no DNS names, so it boots TLS clusters whose members are dialled at their addresses (AWS)", n.Name, n.Host)
+			}
+		}
+		centralAddr = func(i int) string { return p.Central[i].CloudIP }
+	}
 	central := map[string]string{}
 	for i, n := range p.Central {
-		central[n.CloudIP] = CentralAddr(block, i)
-		central[n.Host] = CentralAddr(block, i)
+		central[n.CloudIP] = centralAddr(i)
+		central[n.Host] = centralAddr(i)
 	}
-	nodes := &Nodes{Plan: p, DiscoveryURL: discoveryURL}
 	var errs []error
 	for i, n := range append(append([]plan.Node{}, p.Central...), p.Workers...) {
-		addr, list := CentralAddr(block, i), &nodes.Central
+		addr, list := "", &nodes.Central
+		if i < len(p.Central) {
+			addr = centralAddr(i)
+		}
 		if n.Role == plan.Worker {
 			addr, list = WorkerAddr(block, i-len(p.Central)), &nodes.Workers
 		}
@@ -125,6 +162,36 @@ func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 	return nodes, errors.Join(errs...)
 }
 
+// lab makes a TLS cluster's lab, whose loopback carries the central nodes'
+// cloud addresses, and the links that reach into it.
+func (c *Nodes) lab() error {
+	if c.Plan.TLS == nil || c.Lab != nil {
+		return nil
+	}
+	var addrs []string
+	for _, n := range c.Central {
+		addrs = append(addrs, n.Addr)
+	}
+	tc, err := c.Plan.TLS.ClientConfig()
+	if err != nil {
+		return err
+	}
+	lab, err := netlab.New(addrs)
+	if err != nil {
+		return err
+	}
+	c.Lab = lab
+	c.Operator = &Link{Dial: lab.DialContext, TLS: tc}
+	c.Local = &Link{Dial: lab.DialContext, GRPC: c.Plan.WorkerProxy == cloudconfig.GRPCProxy}
+	for _, n := range c.Central {
+		n.link = c.Operator
+	}
+	for _, n := range c.Workers {
+		n.link = c.Local
+	}
+	return nil
+}
+
 // Host runs etcd processes on this machine, each node's in a directory of
 // its own under Dir (its disk), and stops them all on Close.
 type Host struct {
@@ -138,8 +205,9 @@ type Host struct {
 	// Discovery is the endpoint StartDiscovery started, if any.
 	Discovery *Discovery
 
-	mu    sync.Mutex
-	procs []*Proc
+	mu       sync.Mutex
+	procs    []*Proc
+	clusters []*Nodes
 }
 
 // NewHost returns a host running bins in a new temporary directory.
@@ -169,9 +237,19 @@ func (h *Host) Start(p *Proc) error {
 // Boot starts every node of c, central nodes first, and waits until every
 // member is healthy and every worker's endpoint answers.
 func (h *Host) Boot(ctx context.Context, c *Nodes) error {
+	if err := c.lab(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.clusters = append(h.clusters, c)
+	h.mu.Unlock()
 	all := append(append([]*Node{}, c.Central...), c.Workers...)
 	for _, n := range all {
 		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
+		n.Proc.lab = c.Lab
+		if err := writeFiles(n.Proc.Dir(), n.Files); err != nil {
+			return fmt.Errorf("%s: %w", n.Node, err)
+		}
 		if err := h.Start(n.Proc); err != nil {
 			return err
 		}
@@ -186,6 +264,21 @@ func (h *Host) Boot(ctx context.Context, c *Nodes) error {
 		})
 		if err != nil {
 			return fmt.Errorf("%s (%s) not healthy within %s: %v; log:\n%s", n.Node, n.Addr, h.BootTimeout, err, n.LogTail(8))
+		}
+	}
+	return nil
+}
+
+// writeFiles puts a node's files under its directory, where its settings
+// name them (nodeboot.RootDir).
+func writeFiles(dir string, files []nodeboot.File) error {
+	for _, f := range files {
+		path := filepath.Join(dir, nodeboot.RootDir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(f.Content), f.Mode); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -216,5 +309,8 @@ func (h *Host) Close() {
 		wg.Go(func() { p.Stop(5 * time.Second) })
 	}
 	wg.Wait()
+	for _, c := range h.clusters {
+		c.Close()
+	}
 	_ = os.RemoveAll(h.Dir)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/isolatedetcd/cluster/internal/netlab"
 )
 
 // Proc is one running etcd process: a node's, or the discovery endpoint's.
@@ -23,12 +25,22 @@ type Proc struct {
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
+	// lab, when set, is the network the process starts in.
+	lab *netlab.Lab
 }
 
 // NewProc describes the process called name that runs bin with args and
 // exactly env, keeping its data and log in dir; Start runs it.
 func NewProc(name, dir, bin string, args, env []string) *Proc {
 	return &Proc{name: name, dir: dir, bin: bin, args: args, env: env}
+}
+
+// Restarted describes the process the same node runs next, with bin, args
+// and env: the same name, disk and network.
+func (p *Proc) Restarted(bin string, args, env []string) *Proc {
+	next := NewProc(p.name, p.dir, bin, args, env)
+	next.lab = p.lab
+	return next
 }
 
 // Dir is the process's directory: its node's disk.
@@ -42,9 +54,17 @@ func (p *Proc) DataDir() string { return filepath.Join(p.dir, "data") }
 
 func (p *Proc) LogPath() string { return filepath.Join(p.dir, "etcd.log") }
 
-// Start runs the process in its own process group, logging to dir/etcd.log.
-// It keeps the data dir across restarts, as a machine keeps its disk.
+// Start runs the process in its own process group, logging to dir/etcd.log,
+// inside its lab if it has one. It keeps the data dir across restarts, as a
+// machine keeps its disk.
 func (p *Proc) Start() error {
+	if p.lab != nil {
+		return p.lab.Do(p.start)
+	}
+	return p.start()
+}
+
+func (p *Proc) start() error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}

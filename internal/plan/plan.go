@@ -3,6 +3,8 @@
 package plan
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -134,6 +136,20 @@ type Plan struct {
 
 // TLS is what an operator reaches a TLS cluster's members with.
 type TLS struct{ CACert, ClientCert, ClientKey string }
+
+// ClientConfig is a TLS client configuration that trusts the cluster's CA
+// and presents the operator's certificate.
+func (t *TLS) ClientConfig() (*tls.Config, error) {
+	pair, err := tls.X509KeyPair([]byte(t.ClientCert), []byte(t.ClientKey))
+	if err != nil {
+		return nil, fmt.Errorf("operator client pair: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM([]byte(t.CACert)) {
+		return nil, fmt.Errorf("etcdCaCert holds no certificate")
+	}
+	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
 
 // Read runs components.NewCluster with args under the SDK's mock engine,
 // answered by the fake cloud, and reads the cluster from the component's

@@ -136,7 +136,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // the rehearsal cannot interpret fail here, before etcd is built or anything
 // started. It returns the etcd releases the nodes run.
 func settings(o Options, name string, block int) (components.ClusterArgs, bool, []string, error) {
-	o.Overrides.Plaintext = true
 	args, err := plan.StackArgs(o.Dir, o.Stack, o.Overrides)
 	if err != nil {
 		return args, false, nil, err

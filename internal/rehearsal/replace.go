@@ -250,7 +250,7 @@ func (d *replacement) startWithOverride(ctx context.Context) error {
 		return fmt.Errorf("%s: the override: %v", operationsDoc, err)
 	}
 	d.logFrom = localetcd.LogSize(d.n.Proc)
-	d.n.Proc = localetcd.NewProc(d.n.Node, d.n.Proc.Dir(), d.Bin(d.n.Release), d.n.Args, env)
+	d.n.Proc = d.n.Proc.Restarted(d.Bin(d.n.Release), d.n.Args, env)
 	if err := d.Start(d.n.Proc); err != nil {
 		return fmt.Errorf("start the replacement: %v", err)
 	}
@@ -311,7 +311,7 @@ func (d *replacement) proveVoter(ctx context.Context) error {
 // its data as the node's own user data starts it.
 func (d *replacement) restartPlain(ctx context.Context) error {
 	d.n.Stop(5 * time.Second)
-	d.n.Proc = localetcd.NewProc(d.n.Node, d.n.Proc.Dir(), d.Bin(d.n.Release), d.n.Args, d.n.Env)
+	d.n.Proc = d.n.Proc.Restarted(d.Bin(d.n.Release), d.n.Args, d.n.Env)
 	if err := d.Start(d.n.Proc); err != nil {
 		return fmt.Errorf("restart without the override: %v", err)
 	}
