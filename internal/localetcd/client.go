@@ -36,6 +36,8 @@ type Endpoint struct {
 	*Link
 }
 
+func (e Endpoint) String() string { return e.Addr }
+
 // Plain is the endpoint at addr over plain HTTP on this machine's network.
 func Plain(addr string) Endpoint { return Endpoint{Addr: addr} }
 

@@ -95,9 +95,12 @@ func (c *Nodes) Close() {
 	}
 }
 
-// ServesV2 reports whether every member serves the v2 API, and so every
-// worker's proxy does too.
+// ServesV2 reports whether every member serves the v2 API, and every
+// worker's proxy passes it on (the gRPC proxy serves v3 only).
 func (c *Nodes) ServesV2() bool {
+	if c.Plan.WorkerProxy == cloudconfig.GRPCProxy {
+		return false
+	}
 	for _, n := range c.Central {
 		if n.Getenv("ETCD_ENABLE_V2") != "true" {
 			return false
@@ -161,6 +164,18 @@ func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 	}
 	return nodes, errors.Join(errs...)
 }
+
+// NewProc describes a process that runs beside c's nodes, in its lab if it
+// has one.
+func (c *Nodes) NewProc(name, dir, bin string, args, env []string) *Proc {
+	p := NewProc(name, dir, bin, args, env)
+	p.lab = c.Lab
+	return p
+}
+
+// PutFiles puts n's files on its disk, where its settings name them; a
+// process restarted on new user data reads the new ones.
+func PutFiles(n *Node) error { return writeFiles(n.Proc.Dir(), n.Files) }
 
 // lab makes a TLS cluster's lab, whose loopback carries the central nodes'
 // cloud addresses, and the links that reach into it.

@@ -34,8 +34,8 @@ type Overrides struct {
 	EtcdVersion string
 	Bootstrap   string
 	Image       string
-	// Plaintext turns TLS off, acknowledged: the rehearsal does not boot
-	// mutual TLS yet (docs/security.md, How this is tested).
+	// Plaintext turns TLS off, acknowledged, as a cluster made before TLS
+	// runs.
 	Plaintext bool
 }
 

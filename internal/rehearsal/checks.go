@@ -255,6 +255,14 @@ func (r *rehearsal) drillStopWorker(ctx context.Context, c *localetcd.Nodes) Lin
 	}
 	w := c.Workers[0]
 	w.Stop(5 * time.Second)
+	// Back up afterwards, as the worker group replaces a lost worker, for
+	// the drills that follow.
+	defer func() {
+		w.Proc = w.Proc.Restarted(r.Bin(w.Release), w.Args, w.Env)
+		if r.Start(w.Proc) == nil {
+			_ = localetcd.Retry(ctx, drillTimeout, func() error { return w.Endpoint().Healthy(ctx) })
+		}
+	}()
 	key, value, err := writeViaWorkers(ctx, c, "without-"+w.Node)
 	if err != nil {
 		return l.fail("%s stopped: %v", w.Node, err)

@@ -103,6 +103,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.add(r.drills(ctx, c)...)
 		rep.Timings.Drills = since(t)
 	}
+	t = time.Now()
+	o.Log("TLS (lines 6): refusals, a rogue peer, renewal")
+	rep.add(r.tlsLines(ctx, c, args, o.Drills)...)
+	rep.Timings.Drills += since(t)
 	if o.Demos {
 		t = time.Now()
 		o.Log("pre-flight demos (lines 4): booting on bad tokens")

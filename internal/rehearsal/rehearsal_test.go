@@ -52,12 +52,15 @@ func TestRehearsal(t *testing.T) {
 		// member replacement of docs/operations.md is written for flatcar.
 		more []string
 	}{
-		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway"}, []string{"3e"}},
-		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway"}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy"}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway"}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway"}, []string{"3e"}},
-		{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway"}, []string{"3e"}},
+		{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, []string{"3e"}},
+		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, []string{"3e"}},
+		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, []string{"3e"}},
+		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
+		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
+		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"3c", "3e", "3f"}},
+		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
+		{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
+		{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
 		{"coreos-etcd2/discovery/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, []string{"3c"}},
 	} {
 		// Not parallel: every rehearsal uses the same loopback addresses.

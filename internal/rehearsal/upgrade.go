@@ -168,6 +168,9 @@ func (r *rehearsal) roll(ctx context.Context, n, next *localetcd.Node, c *locale
 func (r *rehearsal) restart(ctx context.Context, n *localetcd.Node, p nodeboot.Process, c *localetcd.Nodes) error {
 	n.Stop(5 * time.Second)
 	n.Process = p
+	if err := localetcd.PutFiles(n); err != nil {
+		return err
+	}
 	n.Proc = n.Proc.Restarted(r.Bin(n.Release), n.Args, n.Env)
 	if err := r.Start(n.Proc); err != nil {
 		return err

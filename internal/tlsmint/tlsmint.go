@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,9 +55,17 @@ var Now = time.Now
 // same certificates, so only what its inputs change differs.
 var minted sync.Map
 
-// Forget drops what was minted, as an update does for replaced resources:
-// later runs mint afresh, at Now.
-func Forget() { minted.Clear() }
+// Renew drops every locally signed certificate minted, as the update after
+// their renewal window does: the next run signs them afresh, at Now, for
+// the same keys and requests under the same CA.
+func Renew() {
+	minted.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), LocallySignedCert+"\x00") {
+			minted.Delete(k)
+		}
+		return true
+	})
+}
 
 // Create returns the outputs the TLS provider computes for a resource of
 // type typ created from inputs. n seeds a private key, so the same n gives

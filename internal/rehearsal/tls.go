@@ -1,0 +1,436 @@
+package rehearsal
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/plan"
+	"github.com/isolatedetcd/cluster/internal/tlsmint"
+)
+
+var (
+	claimPlaintextRefused = claim{id: "6a", title: "no plaintext, no certless client",
+		text: "on every member's client and peer address, a plaintext request and a TLS client without a certificate are both refused"}
+	claimForeignCA = claim{id: "6b", title: "another CA's certificate refused",
+		text: "a client presenting a certificate from another CA is refused on every member's client and peer address"}
+	claimRoguePeer = claim{id: "6c", title: "a peer without a valid certificate cannot join",
+		text: "an etcd announced as a member but holding another CA's certificate never joins: the members refuse it and it them"}
+	claimRenewal = claim{id: "6d", title: "renewal, one node at a time: nothing lost",
+		text: "every certificate renewed as docs/operations.md says (pulumi up in the renewal window, then members one at a time, then workers), with writes and reads through the workers throughout: no acknowledged write lost, no worker read failed (a client retries once, as etcd clients do when leadership moves), every member serving its new certificate"}
+)
+
+// tlsLines runs lines 6 against a TLS cluster.
+func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs, drills bool) []Line {
+	lines := []Line{claimPlaintextRefused.line(), claimForeignCA.line(), claimRoguePeer.line(), claimRenewal.line()}
+	if c.Plan.TLS == nil {
+		for i := range lines {
+			lines[i] = lines[i].skip("tls is off")
+		}
+		return lines
+	}
+	foreign, err := newForeignCA()
+	if err != nil {
+		return []Line{lines[0].fail("%v", err)}
+	}
+	lines[0] = provePlaintextRefused(ctx, c)
+	lines[1] = proveForeignCARefused(ctx, c, foreign)
+	if !drills {
+		lines[2] = lines[2].skip("a fault drill: run with drills")
+		lines[3] = lines[3].skip("a fault drill: run with drills")
+		return lines
+	}
+	lines[2] = r.drillRoguePeer(ctx, c, foreign)
+	lines[3] = r.drillRenewal(ctx, c, args)
+	return lines
+}
+
+// memberAddrs are every member's client and peer addresses.
+func memberAddrs(c *localetcd.Nodes) []string {
+	var out []string
+	for _, n := range c.Central {
+		for _, port := range []int{cloudconfig.ClientPort, cloudconfig.PeerPort} {
+			out = append(out, fmt.Sprintf("%s:%d", n.Addr, port))
+		}
+	}
+	return out
+}
+
+// refused sends a v3 range request to addr with tc (nil: plaintext) from
+// inside the cluster's lab, and returns why it was refused, or an error
+// when it was answered.
+func refused(ctx context.Context, c *localetcd.Nodes, addr string, tc *tls.Config) (string, error) {
+	scheme := "https://"
+	if tc == nil {
+		scheme = "http://"
+	}
+	hc := &http.Client{Timeout: localetcd.RequestTimeout, Transport: &http.Transport{
+		Proxy: nil, DisableKeepAlives: true, DialContext: c.Lab.DialContext, TLSClientConfig: tc,
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+addr+"/v3/kv/range", strings.NewReader(`{"key":"Lw=="}`))
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return firstLine(err.Error()), nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	if resp.StatusCode/100 == 2 {
+		return "", fmt.Errorf("%s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return fmt.Sprintf("%s %s", resp.Status, firstLine(string(body))), nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 80 {
+		s = s[len(s)-80:]
+	}
+	return s
+}
+
+// provePlaintextRefused is line 6a; the operator's certificate is the
+// control: it must be answered on every client address.
+func provePlaintextRefused(ctx context.Context, c *localetcd.Nodes) Line {
+	l := claimPlaintextRefused.line()
+	certless := c.Operator.TLS.Clone()
+	certless.Certificates = nil
+	var reasons []string
+	for _, addr := range memberAddrs(c) {
+		for name, tc := range map[string]*tls.Config{"plaintext": nil, "no certificate": certless} {
+			why, err := refused(ctx, c, addr, tc)
+			if err != nil {
+				return l.fail("%s with %s: %v", addr, name, err)
+			}
+			reasons = append(reasons, why)
+		}
+	}
+	for _, n := range c.Central {
+		if _, err := n.Endpoint().Get(ctx, "/", true); err != nil && !strings.Contains(err.Error(), "not found") {
+			return l.fail("control: the operator's certificate is refused too at %s: %v (%v); log:\n%s", n.Endpoint(), err, n.ExitError(), n.LogTail(3))
+		}
+	}
+	return l.pass("%d addresses x {plaintext, TLS without certificate}: all refused (e.g. %q); the operator's certificate is answered on all %d members",
+		len(memberAddrs(c)), reasons[0], len(c.Central))
+}
+
+// proveForeignCARefused is line 6b.
+func proveForeignCARefused(ctx context.Context, c *localetcd.Nodes, foreign *foreignCA) Line {
+	l := claimForeignCA.line()
+	pair, err := foreign.issue("intruder", nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	tc := c.Operator.TLS.Clone()
+	// Presented whatever CAs the member asks for: left to choose, a Go
+	// client sends none that does not chain to them.
+	tc.Certificates = nil
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
+	var why string
+	for _, addr := range memberAddrs(c) {
+		if why, err = refused(ctx, c, addr, tc); err != nil {
+			return l.fail("%v", err)
+		}
+	}
+	return l.pass("%d addresses refused a client certificate from another CA (%q)", len(memberAddrs(c)), why)
+}
+
+// roguePeerAddr is a loopback address of the lab no node has.
+const roguePeerAddr = "127.66.0.1"
+
+// drillRoguePeer is line 6c: the rogue is announced with member add, so the
+// cluster expects it, and started as a member would be, with a serving and
+// peer certificate from another CA that names its address.
+func (r *rehearsal) drillRoguePeer(ctx context.Context, c *localetcd.Nodes, foreign *foreignCA) Line {
+	l := claimRoguePeer.line()
+	peerURL := "https://" + net.JoinHostPort(roguePeerAddr, fmt.Sprint(cloudconfig.PeerPort))
+	var added localetcd.Member
+	var members []localetcd.Member
+	// A member refuses to add one while a peer has only just rejoined.
+	err := localetcd.Retry(ctx, drillTimeout, func() error {
+		var err error
+		added, members, err = c.Central[0].Endpoint().MemberAdd(ctx, []string{peerURL})
+		return err
+	})
+	if err != nil {
+		return l.fail("member add %s: %v", peerURL, err)
+	}
+	defer func() { _ = c.Central[0].Endpoint().MemberRemove(context.WithoutCancel(ctx), added.ID) }()
+	dir := filepath.Join(r.Dir, "rogue-peer")
+	pair, err := foreign.issue("rogue", []string{roguePeerAddr}, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	files, err := foreign.files(dir, pair)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	var initial []string
+	for _, m := range members {
+		name := m.Name
+		if m.ID == added.ID {
+			name = "rogue"
+		}
+		initial = append(initial, name+"="+m.PeerURLs[0])
+	}
+	env := []string{
+		"ETCD_NAME=rogue", "ETCD_INITIAL_CLUSTER=" + strings.Join(initial, ","), "ETCD_INITIAL_CLUSTER_STATE=existing",
+		"ETCD_LISTEN_PEER_URLS=" + peerURL, "ETCD_INITIAL_ADVERTISE_PEER_URLS=" + peerURL,
+		"ETCD_LISTEN_CLIENT_URLS=https://" + roguePeerAddr + ":2379", "ETCD_ADVERTISE_CLIENT_URLS=https://" + roguePeerAddr + ":2379",
+		"ETCD_CERT_FILE=" + files.cert, "ETCD_KEY_FILE=" + files.key, "ETCD_TRUSTED_CA_FILE=" + files.ca, "ETCD_CLIENT_CERT_AUTH=true",
+		"ETCD_PEER_CERT_FILE=" + files.cert, "ETCD_PEER_KEY_FILE=" + files.key, "ETCD_PEER_TRUSTED_CA_FILE=" + files.ca, "ETCD_PEER_CLIENT_CERT_AUTH=true",
+	}
+	rogue := c.NewProc("rogue", dir, r.Bin(c.Central[0].Release), nil, env)
+	if err := r.Start(rogue); err != nil {
+		return l.fail("%v", err)
+	}
+	defer rogue.Stop(5 * time.Second)
+	// Long enough for a real peer to have joined many times over.
+	const wait = 5 * time.Second
+	select {
+	case <-ctx.Done():
+		return l.fail("%v", ctx.Err())
+	case <-time.After(wait):
+	}
+	list, err := c.Central[0].Endpoint().Members(ctx)
+	if err != nil {
+		return l.fail("member list: %v", err)
+	}
+	for _, m := range list {
+		if m.ID == added.ID && m.Name != "" {
+			return l.fail("the rogue joined as %s; log:\n%s", m.Name, rogue.LogTail(5))
+		}
+	}
+	refusals := 0
+	for _, n := range c.Central {
+		refusals += strings.Count(localetcd.LogSince(n.Proc, 0), "rejected connection")
+	}
+	return l.pass("announced at %s, started with another CA's certificate: after %s still unstarted in the member list; members logged %d rejected connections",
+		peerURL, wait, refusals)
+}
+
+// drillRenewal is line 6d. As the TLS provider replaces a certificate in
+// its renewal window on the next pulumi up, tlsmint mints every leaf afresh
+// (same keys and requests, same CA, a new serial and validity); the program
+// renders the nodes' user data from them, and each node restarts on it.
+func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
+	l := claimRenewal.line()
+	if len(c.Central) < 3 || len(c.Workers) < 2 {
+		return l.skip("needs 3 or more central nodes and 2 or more workers; this cluster has %d and %d", len(c.Central), len(c.Workers))
+	}
+	before, err := servedSerials(ctx, c)
+	if err != nil {
+		return l.fail("before: %v", err)
+	}
+	tlsmint.Renew()
+	p, err := plan.Read(c.Plan.Cluster, args)
+	if err != nil {
+		return l.fail("the plan after renewal: %v", err)
+	}
+	next, err := localetcd.Prepare(p, r.Block, c.DiscoveryURL)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	readKey := "/rehearsal/renewal/read"
+	if err := c.Workers[0].Endpoint().Put(ctx, readKey, "read during renewal"); err != nil {
+		return l.fail("seed the read key: %v", err)
+	}
+	writerNode := c.Workers[len(c.Workers)-1]
+	w := startWriter(ctx, writerNode.Endpoint())
+	defer w.stop()
+	rd := startReader(ctx, c.Workers[:len(c.Workers)-1], readKey)
+	defer rd.stop()
+	for i, n := range c.Central {
+		if err := r.roll(ctx, n, next.Central[i], c); err != nil {
+			return l.fail("member %s on its renewed certificate: %v", n.Node, err)
+		}
+	}
+	for i, n := range c.Workers[:len(c.Workers)-1] {
+		if err := r.roll(ctx, n, next.Workers[i], c); err != nil {
+			return l.fail("worker %s on its renewed certificate: %v", n.Node, err)
+		}
+	}
+	reads, retried, readFailures := rd.stop()
+	acked, failed := w.stop()
+	if err := r.roll(ctx, writerNode, next.Workers[len(c.Workers)-1], c); err != nil {
+		return l.fail("worker %s: %v", writerNode.Node, err)
+	}
+	lost := 0
+	for _, key := range acked {
+		if _, err := c.Central[0].Endpoint().Get(ctx, key, false); err != nil {
+			lost++
+		}
+	}
+	after, err := servedSerials(ctx, c)
+	if err != nil {
+		return l.fail("after: %v", err)
+	}
+	for i := range after {
+		if after[i] == before[i] {
+			return l.fail("member %s still serves certificate serial %s", c.Central[i].Node, after[i])
+		}
+	}
+	if lost > 0 || readFailures > 0 || len(acked) == 0 || reads == 0 {
+		return l.fail("%d of %d acknowledged writes lost (%d refused); %d of %d worker reads failed: %v", lost, len(acked), failed, readFailures, reads, rd.firstErr)
+	}
+	return l.pass("%d members then %d workers restarted on renewed certificates; %d writes through a worker (%d refused, 0 lost), %d reads through the others (%d retried once, 0 failed); every member serves a new serial",
+		len(c.Central), len(c.Workers), len(acked), failed, reads, retried)
+}
+
+// servedSerials are the serials of the certificates the members serve.
+func servedSerials(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
+	var out []string
+	for _, n := range c.Central {
+		conn, err := c.Lab.DialContext(ctx, "tcp", n.Endpoint().Addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := c.Operator.TLS.Clone()
+		tc.ServerName = n.Addr
+		t := tls.Client(conn, tc)
+		err = t.HandshakeContext(ctx)
+		if err == nil {
+			out = append(out, t.ConnectionState().PeerCertificates[0].SerialNumber.Text(16))
+		}
+		t.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Node, err)
+		}
+	}
+	return out, nil
+}
+
+// reader reads one key through workers in turn until stopped, as clients
+// on them would: a read refused while leadership moves ("leader changed")
+// is retried once. It counts reads, retries and reads that failed twice.
+type reader struct {
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+	reads    int
+	retried  int
+	failures int
+	firstErr error
+}
+
+func startReader(ctx context.Context, workers []*localetcd.Node, key string) *reader {
+	ctx, cancel := context.WithCancel(ctx)
+	rd := &reader{cancel: cancel}
+	rd.done.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			ep := workers[i%len(workers)].Endpoint()
+			_, err := ep.Get(ctx, key, false)
+			if err != nil && ctx.Err() == nil {
+				rd.retried++
+				time.Sleep(100 * time.Millisecond)
+				_, err = ep.Get(ctx, key, false)
+			}
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
+				rd.failures++
+				if rd.firstErr == nil {
+					rd.firstErr = err
+				}
+			default:
+				rd.reads++
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	return rd
+}
+
+func (rd *reader) stop() (reads, retried, failures int) {
+	rd.cancel()
+	rd.done.Wait()
+	return rd.reads, rd.retried, rd.failures
+}
+
+// foreignCA is a CA the cluster does not trust: an intruder's.
+type foreignCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newForeignCA() (*foreignCA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	t := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another etcd CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, t, t, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return &foreignCA{cert: cert, key: key}, err
+}
+
+// issue is a pair from the foreign CA naming ips.
+func (f *foreignCA) issue(cn string, ips []string, usages ...x509.ExtKeyUsage) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	t := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: f.cert.NotBefore, NotAfter: f.cert.NotAfter, ExtKeyUsage: usages,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
+	for _, ip := range ips {
+		t.IPAddresses = append(t.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, t, f.cert, &key.PublicKey, f.key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+func writePEMs(files map[string]*pem.Block) error {
+	for path, b := range files {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foreignFiles are a rogue node's certificate files.
+type foreignFiles struct{ ca, cert, key string }
+
+func (f *foreignCA) files(dir string, pair tls.Certificate) (foreignFiles, error) {
+	keyDER, err := x509.MarshalECPrivateKey(pair.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		return foreignFiles{}, err
+	}
+	out := foreignFiles{ca: filepath.Join(dir, "ca.crt"), cert: filepath.Join(dir, "rogue.crt"), key: filepath.Join(dir, "rogue.key")}
+	return out, writePEMs(map[string]*pem.Block{
+		out.ca:   {Type: "CERTIFICATE", Bytes: f.cert.Raw},
+		out.cert: {Type: "CERTIFICATE", Bytes: pair.Certificate[0]},
+		out.key:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	})
+}
