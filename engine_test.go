@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
@@ -472,6 +473,30 @@ func TestEngineDay2(t *testing.T) {
 				}
 			}
 			e.Run(t, "config", "rm", "rollCentral")
+
+			// Certificate renewal (DigitalOcean runs TLS here): with the
+			// clock in every leaf's renewal window, the preview replaces
+			// each leaf and only the leaves, keeps the CA, and leaves the
+			// central machines to their rolls.
+			if cloud == "digitalocean" {
+				s.stack().Workspace().SetEnvVar("FAKECLOUD_NOW", time.Now().AddDate(0, 0, components.DefaultCertDays-10).Format(time.RFC3339))
+				c := s.preview()
+				s.stack().Workspace().UnsetEnvVar("FAKECLOUD_NOW")
+				leaves := append([]string{cluster + "-workers", cluster + "-operator"}, components.CentralName(cluster, 0), central1, components.CentralName(cluster, 2))
+				for _, name := range leaves {
+					if op := c.op("tls:index/locallySignedCert:LocallySignedCert", name); op != apitype.OpReplace {
+						t.Errorf("renewal window: certificate %s %q in the preview, want replace", name, op)
+					}
+				}
+				if op := c.op("tls:index/selfSignedCert:SelfSignedCert", cluster+"-ca"); op != apitype.OpSame {
+					t.Errorf("renewal window: the CA %q, want same: leaves renew under one CA", op)
+				}
+				for i := range 3 {
+					if op := c.op(machineType[cloud], components.CentralName(cluster, i)); op != apitype.OpSame {
+						t.Errorf("renewal window: %s %q without a roll, want same", components.CentralName(cluster, i), op)
+					}
+				}
+			}
 
 			// protectCentral: on, a destroy stops at the central machines and
 			// volumes; off (the dev stack's own setting), the stack goes.

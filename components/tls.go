@@ -22,8 +22,10 @@ type clusterPKI struct {
 	ca       *pki.Authority
 	workers  pki.KeyPair
 	operator pki.KeyPair
-	// warn reports a certificate near its expiry in the preview.
-	warn func(msg string)
+	// warn reports a certificate near its expiry in the preview;
+	// renewBefore is how near, in hours.
+	warn        func(msg string)
+	renewBefore int
 }
 
 // newPKI registers the CA and the workers' and operator's client pairs,
@@ -37,7 +39,7 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &clusterPKI{ca: ca, warn: func(msg string) { _ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: c}) }}
+	p := &clusterPKI{ca: ca, renewBefore: life.RenewBeforeHours(), warn: func(msg string) { _ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: c}) }}
 	// The CA is never replaced by an update (every pair would change at
 	// once): say when it is time to rotate it, while leaves still fit.
 	ca.ExpiresAt.ApplyT(func(end string) error {
@@ -57,15 +59,15 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 	return p, nil
 }
 
-// issue issues a pair and has the preview say when it is being renewed.
+// issue issues a pair and has the preview say when it is due for renewal.
 func (p *clusterPKI) issue(ctx *pulumi.Context, name, commonName string, u pki.Usage, hosts []string) (pki.KeyPair, error) {
 	pair, err := p.ca.Issue(ctx, name, commonName, u, hosts)
 	if err != nil {
 		return pki.KeyPair{}, err
 	}
-	pulumi.All(pair.Renewing, pair.ExpiresAt).ApplyT(func(v []any) error {
-		if renewing, _ := v[0].(bool); renewing {
-			p.warn(fmt.Sprintf("certificate %s expires at %s: this update replaces it; then roll the nodes that carry it (docs/operations.md, renewal)", name, v[1]))
+	pair.ExpiresAt.ApplyT(func(end string) error {
+		if t, err := time.Parse(time.RFC3339, end); err == nil && time.Until(t) < time.Duration(p.renewBefore)*time.Hour {
+			p.warn(fmt.Sprintf("certificate %s expires at %s: this update replaces it; then roll the nodes that carry it (docs/operations.md, renewal)", name, end))
 		}
 		return nil
 	})

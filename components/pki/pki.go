@@ -71,9 +71,6 @@ type KeyPair struct {
 	CertPEM   pulumi.StringOutput
 	KeyPEM    pulumi.StringOutput
 	ExpiresAt pulumi.StringOutput
-	// Renewing is true once the certificate is within RenewBeforeHours of
-	// its expiry: the next update replaces it.
-	Renewing pulumi.BoolOutput
 }
 
 // NewAuthority registers the CA called name: a key and a self-signed
@@ -137,7 +134,7 @@ func (a *Authority) Issue(ctx *pulumi.Context, name, commonName string, u Usage,
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("certificate %s: %w", name, err)
 	}
-	return KeyPair{CertPEM: cert.CertPem, KeyPEM: key, ExpiresAt: cert.ValidityEndTime, Renewing: cert.ReadyForRenewal}, nil
+	return KeyPair{CertPEM: cert.CertPem, KeyPEM: key, ExpiresAt: cert.ValidityEndTime}, nil
 }
 
 func ptrOrNil(s string) *string {

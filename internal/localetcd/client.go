@@ -216,6 +216,27 @@ func (e Endpoint) grpcGet(ctx context.Context, key string, serializable bool) (s
 	return string(r.Kvs[0].Value), nil
 }
 
+// Keys lists the keys under prefix through the v3 API, in one request.
+func (e Endpoint) Keys(ctx context.Context, prefix string) (map[string]bool, error) {
+	end := []byte(prefix)
+	end[len(end)-1]++
+	var r struct {
+		Kvs []struct{ Key string } `json:"kvs"`
+	}
+	if err := e.v3(ctx, "/v3/kv/range", map[string]any{"key": b64(prefix), "range_end": b64(string(end)), "keys_only": true}, &r); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, kv := range r.Kvs {
+		k, err := base64.StdEncoding.DecodeString(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		out[string(k)] = true
+	}
+	return out, nil
+}
+
 // Member is one entry of the member list.
 type Member struct {
 	ID         string   `json:"ID"`

@@ -216,7 +216,18 @@ func (d *replacement) swapMember(ctx context.Context) error {
 		return fmt.Errorf("%s is not in the member list", d.n.Node)
 	}
 	d.removedID = ms[dead].ID
-	if err := d.healthy.Endpoint().MemberRemove(ctx, d.removedID); err != nil {
+	// A removal whose answer timed out may have been applied: repeated,
+	// it finds no such member.
+	tried := false
+	err = localetcd.Retry(ctx, drillTimeout, func() error {
+		err := d.healthy.Endpoint().MemberRemove(ctx, d.removedID)
+		if err != nil && tried && strings.Contains(err.Error(), "member not found") {
+			return nil
+		}
+		tried = true
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("member remove %s (%s): %v", d.n.Node, d.removedID, err)
 	}
 	d.peerURLs = strings.Split(d.n.Getenv("ETCD_INITIAL_ADVERTISE_PEER_URLS"), ",")

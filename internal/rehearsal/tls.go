@@ -275,11 +275,9 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	if err := r.roll(ctx, writerNode, next.Workers[len(c.Workers)-1], c); err != nil {
 		return l.fail("worker %s: %v", writerNode.Node, err)
 	}
-	lost := 0
-	for _, key := range acked {
-		if _, err := c.Central[0].Endpoint().Get(ctx, key, false); err != nil {
-			lost++
-		}
+	lost, err := lostWrites(ctx, c, writerPrefix, acked)
+	if err != nil {
+		return l.fail("after renewal: %v", err)
 	}
 	after, err := servedSerials(ctx, c)
 	if err != nil {

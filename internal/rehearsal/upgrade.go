@@ -78,11 +78,9 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 	if len(acked) == 0 {
 		return l.fail("no write was acknowledged during the upgrade (%d failed)", failed)
 	}
-	lost := 0
-	for _, key := range acked {
-		if _, err := c.Central[0].Endpoint().Get(ctx, key, false); err != nil {
-			lost++
-		}
+	lost, err := lostWrites(ctx, c, writerPrefix, acked)
+	if err != nil {
+		return l.fail("after the upgrade: %v", err)
 	}
 	versions, err := memberVersions(ctx, c)
 	if err != nil {
@@ -210,12 +208,15 @@ type writer struct {
 	failed int
 }
 
+// writerPrefix is where a writer's keys go.
+const writerPrefix = "/rehearsal/writes/"
+
 func startWriter(ctx context.Context, ep localetcd.Endpoint) *writer {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &writer{cancel: cancel}
 	w.done.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
-			key := fmt.Sprintf("/rehearsal/upgrade/%06d", i)
+			key := fmt.Sprintf("%s%06d", writerPrefix, i)
 			if err := ep.Put(ctx, key, "written during the upgrade"); err == nil {
 				w.acked = append(w.acked, key)
 			} else if ctx.Err() == nil {
@@ -225,6 +226,27 @@ func startWriter(ctx context.Context, ep localetcd.Endpoint) *writer {
 		}
 	})
 	return w
+}
+
+// lostWrites counts the acknowledged keys a member no longer holds, read
+// in one request.
+func lostWrites(ctx context.Context, c *localetcd.Nodes, prefix string, acked []string) (int, error) {
+	var held map[string]bool
+	err := localetcd.Retry(ctx, drillTimeout, func() error {
+		var err error
+		held, err = c.Central[0].Endpoint().Keys(ctx, prefix)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	lost := 0
+	for _, k := range acked {
+		if !held[k] {
+			lost++
+		}
+	}
+	return lost, nil
 }
 
 // stop ends the writes and returns the acknowledged keys and how many

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/blang/semver"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -40,6 +41,10 @@ func main() {
 	cloud := fakecloud.New()
 	if ami := os.Getenv("FAKECLOUD_AMI"); ami != "" {
 		cloud.AMI = ami
+	}
+	// A clock moved on, so that certificates reach their renewal window.
+	if now, err := time.Parse(time.RFC3339, os.Getenv("FAKECLOUD_NOW")); err == nil {
+		tlsmint.Now = func() time.Time { return now }
 	}
 	err := provider.Main(pkg, func(*provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
 		return plugin.NewProviderServer(&standIn{pkg: pkg, cloud: cloud}), nil
