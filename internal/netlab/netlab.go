@@ -32,6 +32,29 @@ func New(addrs []string) (*Lab, error) {
 		}
 	}
 	lab := &Lab{fd: -1}
+	err := onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netlab: a network namespace needs root: %w", err)
+		}
+		return nil
+	}, func() error {
+		var err error
+		if lab.fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			return err
+		}
+		return setup(addrs)
+	})
+	if err != nil {
+		lab.Close()
+		return nil, err
+	}
+	return lab, nil
+}
+
+// onThread runs f on a thread of its own after enter has moved that thread
+// to another network namespace, then moves it back. A thread that cannot
+// move back is never reused: it ends with its goroutine, still locked.
+func onThread(enter, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -42,28 +65,20 @@ func New(addrs []string) (*Lab, error) {
 			return
 		}
 		defer unix.Close(orig)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netlab: a network namespace needs root: %w", err)
+			errc <- err
 			return
 		}
-		lab.fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = setup(addrs)
-		}
-		if rerr := unix.Setns(orig, unix.CLONE_NEWNET); rerr != nil {
-			// The thread stays locked and ends with this goroutine.
-			errc <- fmt.Errorf("netlab: back to the host's namespace: %w", rerr)
+		ferr := f()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("netlab: back to the host's namespace: %w", err)
 			return
 		}
 		runtime.UnlockOSThread()
-		errc <- err
+		errc <- ferr
 	}()
-	if err := <-errc; err != nil {
-		lab.Close()
-		return nil, err
-	}
-	return lab, nil
+	return <-errc
 }
 
 // setup runs on a thread inside the namespace: ip inherits it.
@@ -85,30 +100,12 @@ func setup(addrs []string) error {
 // Do runs f on a thread inside the namespace: sockets it opens and
 // processes it starts live there.
 func (l *Lab) Do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
+	return onThread(func() error {
 		if err := unix.Setns(l.fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netlab: enter: %w", err)
-			return
+			return fmt.Errorf("netlab: enter: %w", err)
 		}
-		ferr := f()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netlab: leave: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+		return nil
+	}, f)
 }
 
 // DialContext dials from inside the namespace.

@@ -300,14 +300,11 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 			}
 			p.Release = run.release
 			c := container{name: u.Name, mounts: run.mounts, user: "root", files: files, p: p}
-			if len(run.args) > 0 && run.args[0] == "grpc-proxy" {
+			p.Kind = Gateway
+			if len(run.args) > 0 && run.args[0] == string(GRPCProxy) {
 				p.Kind = GRPCProxy
-				p.Args, err = grpcProxyArgs(u.Name, run.args, p.Addr, central, c)
-			} else {
-				p.Kind = Gateway
-				p.Args, err = gatewayArgs(u.Name, run.args, p.Addr, central)
 			}
-			if err != nil {
+			if p.Args, err = proxyArgs(u.Name, p.Kind, run.args, p.Addr, central, c); err != nil {
 				return err
 			}
 		default:
@@ -631,19 +628,28 @@ func dockerRun(words []string) (string, dockerRunning, error) {
 	return "", run, fmt.Errorf("no image")
 }
 
-// grpcProxyArgs checks `grpc-proxy start` flags: its listen and advertised
-// addresses move to the node's loopback, its endpoints to the central
-// nodes' local addresses, and the certificate files it reads to the node's
-// files as its container sees them.
-func grpcProxyArgs(unit string, args []string, addr string, central map[string]string, c container) ([]string, error) {
-	if len(args) < 2 || args[0] != "grpc-proxy" || args[1] != "start" {
-		return nil, fmt.Errorf("unit %s: etcd %s: the rehearsal interprets only `etcd grpc-proxy start`", unit, strings.Join(args, " "))
+// proxyFlags are the flags of each local proxy the rehearsal interprets.
+var proxyFlags = map[Kind][]string{
+	Gateway:   {"--listen-addr", "--endpoints", "--retry-delay"},
+	GRPCProxy: {"--listen-addr", "--advertise-client-url", "--endpoints", "--cacert", "--cert", "--key"},
+}
+
+// proxyArgs checks the flags of `etcd gateway start` or `etcd grpc-proxy
+// start`: its own addresses move to the node's loopback, its endpoints (the
+// central nodes' cloud addresses) to theirs, and the files it reads to the
+// node's files as its container sees them.
+func proxyArgs(unit string, kind Kind, args []string, addr string, central map[string]string, c container) ([]string, error) {
+	if len(args) < 2 || args[0] != string(kind) || args[1] != "start" {
+		return nil, fmt.Errorf("unit %s: etcd %s: the rehearsal interprets only `etcd %s start`", unit, strings.Join(args, " "), kind)
 	}
-	out := []string{"grpc-proxy", "start"}
+	out := []string{string(kind), "start"}
 	seen := map[string]string{}
 	for _, a := range args[2:] {
 		flag, value, _ := strings.Cut(a, "=")
 		seen[flag] = value
+		if !slices.Contains(proxyFlags[kind], flag) {
+			return nil, fmt.Errorf("unit %s: %s flag %q: the rehearsal cannot interpret it", unit, kind, a)
+		}
 		switch flag {
 		case "--listen-addr", "--advertise-client-url":
 			h, err := localHostPort(value, addr)
@@ -657,19 +663,22 @@ func grpcProxyArgs(unit string, args []string, addr string, central map[string]s
 				return nil, err
 			}
 			out = append(out, flag+"="+eps)
+		case "--retry-delay":
+			if _, err := time.ParseDuration(value); err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
+			}
+			out = append(out, a)
 		case "--cacert", "--cert", "--key":
 			local, err := c.file(value)
 			if err != nil {
 				return nil, fmt.Errorf("unit %s: %s: %w", unit, flag, err)
 			}
 			out = append(out, flag+"="+local)
-		default:
-			return nil, fmt.Errorf("unit %s: grpc-proxy flag %q: the rehearsal cannot interpret it", unit, a)
 		}
 	}
-	// Without it the proxy dials itself at its default, 127.0.0.1:23790,
+	// Without it a grpc-proxy dials itself at its default, 127.0.0.1:23790,
 	// and exits (etcd 3.5, 3.6) or advertises an address nothing serves (3.7).
-	if seen["--advertise-client-url"] != seen["--listen-addr"] {
+	if kind == GRPCProxy && seen["--advertise-client-url"] != seen["--listen-addr"] {
 		return nil, fmt.Errorf("unit %s: grpc-proxy advertises %q, not its listen address %q", unit, seen["--advertise-client-url"], seen["--listen-addr"])
 	}
 	return out, nil
@@ -687,41 +696,6 @@ func centralEndpoints(unit, list string, central map[string]string) (string, err
 		eps = append(eps, net.JoinHostPort(central[h], port))
 	}
 	return strings.Join(eps, ","), nil
-}
-
-// gatewayArgs checks `gateway start` flags and moves its addresses to
-// loopback: the listen address to the node's own, each endpoint (a central
-// node's cloud address) to that node's.
-func gatewayArgs(unit string, args []string, addr string, central map[string]string) ([]string, error) {
-	if len(args) < 2 || args[0] != "gateway" || args[1] != "start" {
-		return nil, fmt.Errorf("unit %s: etcd %s: the rehearsal interprets only `etcd gateway start`", unit, strings.Join(args, " "))
-	}
-	out := []string{"gateway", "start"}
-	for _, a := range args[2:] {
-		flag, value, _ := strings.Cut(a, "=")
-		switch flag {
-		case "--listen-addr":
-			h, err := localHostPort(value, addr)
-			if err != nil {
-				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
-			}
-			out = append(out, flag+"="+h)
-		case "--endpoints":
-			eps, err := centralEndpoints(unit, value, central)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, flag+"="+eps)
-		case "--retry-delay":
-			if _, err := time.ParseDuration(value); err != nil {
-				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
-			}
-			out = append(out, a)
-		default:
-			return nil, fmt.Errorf("unit %s: gateway flag %q: the rehearsal cannot interpret it", unit, a)
-		}
-	}
-	return out, nil
 }
 
 // localHostPort maps host:port on the node (its own address after

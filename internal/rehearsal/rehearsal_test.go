@@ -45,6 +45,8 @@ func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
 // flatcar also the member replacement of docs/operations.md (3e, 3f).
 func TestRehearsal(t *testing.T) {
 	three := 3
+	// A TLS cluster proves the member replacement and lines 6 too.
+	tlsLines := []string{"3e", "6a", "6b", "6c", "6d"}
 	for _, tc := range []struct {
 		name string
 		o    plan.Overrides
@@ -52,9 +54,9 @@ func TestRehearsal(t *testing.T) {
 		// member replacement of docs/operations.md is written for flatcar.
 		more []string
 	}{
-		{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, []string{"3e"}},
-		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, []string{"3e"}},
-		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, []string{"3e"}},
+		{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, tlsLines},
+		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, tlsLines},
+		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, tlsLines},
 		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
 		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
 		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"3c", "3e", "3f"}},
