@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -255,25 +256,29 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	if err := c.Workers[0].Endpoint().Put(ctx, readKey, "read during renewal"); err != nil {
 		return l.fail("seed the read key: %v", err)
 	}
-	writerNode := c.Workers[len(c.Workers)-1]
-	w := startWriter(ctx, writerNode.Endpoint())
+	// A client writes through the last worker and one reads through the
+	// one before it, while the members, then the other workers, take their
+	// renewed certificates; those two workers take theirs last.
+	n := len(c.Workers)
+	w := startWriter(ctx, c.Workers[n-1].Endpoint())
 	defer w.stop()
-	rd := startReader(ctx, c.Workers[:len(c.Workers)-1], readKey)
+	rd := startReader(ctx, c.Workers[n-2:n-1], readKey)
 	defer rd.stop()
-	for i, n := range c.Central {
-		if err := r.roll(ctx, n, next.Central[i], c); err != nil {
-			return l.fail("member %s on its renewed certificate: %v", n.Node, err)
+	for i, m := range c.Central {
+		if err := r.roll(ctx, m, next.Central[i], c); err != nil {
+			return l.fail("member %s on its renewed certificate: %v", m.Node, err)
 		}
 	}
-	for i, n := range c.Workers[:len(c.Workers)-1] {
-		if err := r.roll(ctx, n, next.Workers[i], c); err != nil {
-			return l.fail("worker %s on its renewed certificate: %v", n.Node, err)
-		}
+	if err := r.rollWorkers(ctx, c.Workers[:n-2], next.Workers[:n-2]); err != nil {
+		return l.fail("workers on their renewed certificate: %v", err)
 	}
 	reads, retried, readFailures := rd.stop()
 	acked, failed := w.stop()
-	if err := r.roll(ctx, writerNode, next.Workers[len(c.Workers)-1], c); err != nil {
-		return l.fail("worker %s: %v", writerNode.Node, err)
+	if err := r.rollWorkers(ctx, c.Workers[n-2:], next.Workers[n-2:]); err != nil {
+		return l.fail("workers on their renewed certificate: %v", err)
+	}
+	if _, _, err := writeViaWorkers(ctx, c, "renewed"); err != nil {
+		return l.fail("after renewal: %v", err)
 	}
 	lost, err := lostWrites(ctx, c, writerPrefix, acked)
 	if err != nil {
@@ -291,8 +296,39 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	if lost > 0 || readFailures > 0 || len(acked) == 0 || reads == 0 {
 		return l.fail("%d of %d acknowledged writes lost (%d refused); %d of %d worker reads failed: %v", lost, len(acked), failed, readFailures, reads, rd.firstErr)
 	}
-	return l.pass("%d members then %d workers restarted on renewed certificates; %d writes through a worker (%d refused, 0 lost), %d reads through the others (%d retried once, 0 failed); every member serves a new serial",
+	return l.pass("%d members then %d workers restarted on renewed certificates; %d writes through a worker (%d refused, 0 lost), %d reads through another (%d retried once, 0 failed); every member serves a new serial, every worker writes on its new one",
 		len(c.Central), len(c.Workers), len(acked), failed, reads, retried)
+}
+
+// rollWorkers restarts workers on their next user data a tenth at a time,
+// as an auto scaling group's instance refresh keeps 90% of them in service,
+// and waits until each answers.
+func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.Node) error {
+	batch := max(1, len(workers)/10)
+	for start := 0; start < len(workers); start += batch {
+		var wg sync.WaitGroup
+		errs := make([]error, len(workers))
+		for i := start; i < min(start+batch, len(workers)); i++ {
+			wg.Go(func() {
+				n := workers[i]
+				n.Stop(5 * time.Second)
+				n.Process = next[i].Process
+				if errs[i] = localetcd.PutFiles(n); errs[i] != nil {
+					return
+				}
+				n.Proc = n.Proc.Restarted(r.Bin(n.Release), n.Args, n.Env)
+				if errs[i] = r.Start(n.Proc); errs[i] != nil {
+					return
+				}
+				errs[i] = localetcd.Retry(ctx, drillTimeout, func() error { return n.Endpoint().Healthy(ctx) })
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // servedSerials are the serials of the certificates the members serve.
