@@ -50,7 +50,8 @@ type Cluster struct {
 	WorkerGroup pulumi.StringOutput `pulumi:"workerGroup"`
 	// CentralCloudConfig holds each central node's user data, in node order;
 	// WorkerCloudConfig the one every worker carries. Both are the exact text
-	// attached, secret when the discovery URL is.
+	// attached, secret when they carry a private key (TLS) or the discovery
+	// URL is one.
 	CentralCloudConfig pulumi.StringArrayOutput `pulumi:"centralCloudConfig"`
 	WorkerCloudConfig  pulumi.StringOutput      `pulumi:"workerCloudConfig"`
 	// Network holds the cloud's network ids (vpcId, subnetIds, ...).

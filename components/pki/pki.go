@@ -36,22 +36,22 @@ const (
 	Client
 )
 
-// AllowedUses are the key usages of u, in the TLS provider's names.
-func (u Usage) AllowedUses() []string {
+// allowedUses are the key usages of u, in the TLS provider's names.
+func (u Usage) allowedUses() []string {
 	if u == ServerAndPeer {
 		return []string{"digitalSignature", "keyEncipherment", "serverAuth", "clientAuth"}
 	}
 	return []string{"digitalSignature", "keyEncipherment", "clientAuth"}
 }
 
-// CAUses are the CA certificate's key usages.
-var CAUses = []string{"certSigning", "crlSigning", "digitalSignature"}
+// caUses are the CA certificate's key usages.
+var caUses = []string{"certSigning", "crlSigning", "digitalSignature"}
 
 // Key algorithm of every key: ECDSA P-256 is what etcd's own guide uses
 // with cfssl, and is cheap to handshake.
 const (
-	KeyAlgorithm = "ECDSA"
-	KeyCurve     = "P256"
+	keyAlgorithm = "ECDSA"
+	keyCurve     = "P256"
 )
 
 // Authority is a cluster's CA.
@@ -83,7 +83,7 @@ func NewAuthority(ctx *pulumi.Context, name string, l Lifetimes, opts ...pulumi.
 	cert, err := tls.NewSelfSignedCert(ctx, name+"-ca", &tls.SelfSignedCertArgs{
 		PrivateKeyPem:       key,
 		IsCaCertificate:     pulumi.Bool(true),
-		AllowedUses:         pulumi.ToStringArray(CAUses),
+		AllowedUses:         pulumi.ToStringArray(caUses),
 		ValidityPeriodHours: pulumi.Int(l.CA),
 		SetSubjectKeyId:     pulumi.Bool(true),
 		Subject: tls.SelfSignedCertSubjectArgs{
@@ -127,7 +127,7 @@ func (a *Authority) Issue(ctx *pulumi.Context, name, commonName string, u Usage,
 		CertRequestPem:      csr.CertRequestPem,
 		CaPrivateKeyPem:     a.keyPEM,
 		CaCertPem:           a.CertPEM,
-		AllowedUses:         pulumi.ToStringArray(u.AllowedUses()),
+		AllowedUses:         pulumi.ToStringArray(u.allowedUses()),
 		ValidityPeriodHours: pulumi.Int(a.lifetimes.Leaf),
 		EarlyRenewalHours:   pulumi.Int(a.lifetimes.RenewBeforeHours()),
 	}, a.opts...)
@@ -147,8 +147,8 @@ func ptrOrNil(s string) *string {
 // newKey registers a private key and returns its PEM, a secret.
 func newKey(ctx *pulumi.Context, name string, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	k, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{
-		Algorithm:  pulumi.String(KeyAlgorithm),
-		EcdsaCurve: pulumi.String(KeyCurve),
+		Algorithm:  pulumi.String(keyAlgorithm),
+		EcdsaCurve: pulumi.String(keyCurve),
 	}, opts...)
 	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("private key %s: %w", name, err)
