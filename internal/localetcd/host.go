@@ -62,10 +62,15 @@ type Node struct {
 	*Proc
 	// link reaches the node's endpoint; nil is plain HTTP on loopback.
 	link *Link
+	// host is what clients dial the node at, when not Addr: a central
+	// node's name in a lab.
+	host string
 }
 
 // Endpoint is the node's etcd client endpoint.
-func (n *Node) Endpoint() Endpoint { return Endpoint{Addr: n.Addr + ":2379", Link: n.link} }
+func (n *Node) Endpoint() Endpoint {
+	return Endpoint{Addr: net.JoinHostPort(cmp.Or(n.host, n.Addr), "2379"), Link: n.link}
+}
 
 // Nodes is one cluster's nodes on loopback, by role. A TLS cluster's
 // central nodes keep their cloud addresses, in a lab of their own, so the
@@ -81,6 +86,9 @@ type Nodes struct {
 	// Operator reaches the members as the operator would, with the
 	// exported client certificate; Workers' proxies are reached plainly.
 	Operator, Local *Link
+	// Hosts maps each central node's cloud address and host to where the
+	// rehearsal runs it, as nodeboot.Interpret takes them.
+	Hosts map[string]string
 }
 
 // Close ends the cluster's lab and links once its processes have stopped.
@@ -130,17 +138,17 @@ func Prepare(p *plan.Plan, block int, discoveryURL string) (*Nodes, error) {
 	nodes := &Nodes{Plan: p, DiscoveryURL: discoveryURL}
 	centralAddr := func(i int) string { return CentralAddr(block, i) }
 	if p.TLS != nil {
-		for _, n := range p.Central {
-			if n.Host != n.CloudIP {
-				return nil, fmt.Errorf("central node %s is dialled at %s: the rehearsal resolves no DNS names, so it boots TLS clusters whose members are dialled at their addresses (AWS)", n.Name, n.Host)
-			}
-		}
 		centralAddr = func(i int) string { return p.Central[i].CloudIP }
 	}
 	central := map[string]string{}
+	nodes.Hosts = central
 	for i, n := range p.Central {
 		central[n.CloudIP] = centralAddr(i)
 		central[n.Host] = centralAddr(i)
+		if p.TLS != nil {
+			// In a lab names stay names: certificates name them.
+			central[n.Host] = n.Host
+		}
 	}
 	var errs []error
 	for i, n := range append(append([]plan.Node{}, p.Central...), p.Workers...) {
@@ -179,19 +187,23 @@ func PutFiles(n *Node) error { return writeFiles(n.Proc.Dir(), n.Files) }
 
 // lab makes a TLS cluster's lab, whose loopback carries the central nodes'
 // cloud addresses, and the links that reach into it.
-func (c *Nodes) lab() error {
+func (c *Nodes) lab(dir string) error {
 	if c.Plan.TLS == nil || c.Lab != nil {
 		return nil
 	}
 	var addrs []string
-	for _, n := range c.Central {
+	names := map[string]string{}
+	for i, n := range c.Central {
 		addrs = append(addrs, n.Addr)
+		if host := c.Plan.Central[i].Host; host != n.Addr {
+			names[host], n.host = n.Addr, host
+		}
 	}
 	tc, err := c.Plan.TLS.ClientConfig()
 	if err != nil {
 		return err
 	}
-	lab, err := netlab.New(addrs)
+	lab, err := netlab.New(addrs, names, dir)
 	if err != nil {
 		return err
 	}
@@ -252,7 +264,7 @@ func (h *Host) Start(p *Proc) error {
 // Boot starts every node of c, central nodes first, and waits until every
 // member is healthy and every worker's endpoint answers.
 func (h *Host) Boot(ctx context.Context, c *Nodes) error {
-	if err := c.lab(); err != nil {
+	if err := c.lab(h.Dir); err != nil {
 		return err
 	}
 	h.mu.Lock()

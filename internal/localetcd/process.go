@@ -73,7 +73,11 @@ func (p *Proc) start() error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command(p.bin, p.args...)
+	bin, args := p.bin, p.args
+	if p.lab != nil {
+		bin, args = p.lab.Command(bin, args)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = p.dir
 	// Only what the node's config sets, and the node's disk: nothing of the
 	// caller's environment (an ETCD_* there would change the node).

@@ -18,20 +18,50 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Lab is one private network namespace.
-type Lab struct{ fd int }
+// Lab is one private network namespace, and the DNS names it resolves.
+type Lab struct {
+	fd int
+	// names maps a DNS name to its address in the lab; hosts is the
+	// /etc/hosts file that says the same to the processes started there.
+	names map[string]string
+	hosts string
+}
 
 // New makes a namespace whose loopback is up and carries addrs. Traffic to
 // them leaves from 127.0.0.1, as every node's certificate names its
 // loopback; in a cloud it leaves from the sender's own address, which its
-// certificate names too.
-func New(addrs []string) (*Lab, error) {
+// certificate names too. names (name to one of addrs) are what the zone
+// would resolve; with some, processes start with an /etc/hosts of their own
+// saying so, written into dir.
+func New(addrs []string, names map[string]string, dir string) (*Lab, error) {
 	for _, a := range addrs {
 		if _, err := netip.ParseAddr(a); err != nil {
 			return nil, fmt.Errorf("netlab: %q is not an address", a)
 		}
 	}
-	lab := &Lab{fd: -1}
+	lab := &Lab{fd: -1, names: names}
+	if len(names) > 0 {
+		var b strings.Builder
+		b.WriteString("127.0.0.1 localhost\n")
+		for name, a := range names {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return nil, fmt.Errorf("netlab: name %s at %q, not an address", name, a)
+			}
+			fmt.Fprintf(&b, "%s %s\n", a, name)
+		}
+		f, err := os.CreateTemp(dir, "hosts-")
+		if err != nil {
+			return nil, err
+		}
+		lab.hosts = f.Name()
+		_, err = f.WriteString(b.String())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	err := onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("netlab: a network namespace needs root: %w", err)
@@ -108,8 +138,21 @@ func (l *Lab) Do(f func() error) error {
 	}, f)
 }
 
-// DialContext dials from inside the namespace.
+// Command is how to run bin with args in the lab: with names, through
+// unshare(1), whose private mount namespace puts the lab's hosts file at
+// /etc/hosts before the process starts.
+func (l *Lab) Command(bin string, args []string) (string, []string) {
+	if l.hosts == "" {
+		return bin, args
+	}
+	return "unshare", append([]string{"--mount", "--", "sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, l.hosts, bin}, args...)
+}
+
+// DialContext dials from inside the namespace, resolving the lab's names.
 func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if h, port, err := net.SplitHostPort(addr); err == nil && l.names[h] != "" {
+		addr = net.JoinHostPort(l.names[h], port)
+	}
 	var c net.Conn
 	err := l.Do(func() error {
 		var err error

@@ -174,7 +174,7 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 	if p.Unit == "" {
 		return Process{}, fmt.Errorf("no unit starts etcd")
 	}
-	if err := localizeEnv(env, addr, central); err != nil {
+	if err := localizeEnv(env, addr, node.Host, central); err != nil {
 		return Process{}, err
 	}
 	switch {
@@ -475,7 +475,8 @@ func parseUnit(unit, content string, known map[string][]string) ([]unitLine, err
 // a mount unit at the flavor's etcd data directory, and a oneshot unit that
 // runs a script from write_files on the mounted device to format it when
 // blank. The node's own directory stands in for the volume: it starts blank
-// and keeps its data across restarts. It returns the other units.
+// and keeps its data across restarts. It returns the other units and takes
+// the script out of cc.WriteFiles.
 func dataVolume(cc *config.CloudConfig, dataDir string) ([]config.Unit, error) {
 	var rest []config.Unit
 	device := ""
@@ -720,7 +721,7 @@ var urlKeys = []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD
 // localizeEnv moves the node's own URLs to its loopback address (127.0.0.1
 // on a node is the node itself), drops duplicates this makes, and refuses any
 // value that would make etcd listen on, or reach, an address off loopback.
-func localizeEnv(env map[string]string, addr string, central map[string]string) error {
+func localizeEnv(env map[string]string, addr, host string, central map[string]string) error {
 	for k, v := range env {
 		if strings.Contains(v, "$") {
 			return fmt.Errorf("%s=%s: unsubstituted variable", k, v)
@@ -728,7 +729,15 @@ func localizeEnv(env map[string]string, addr string, central map[string]string) 
 	}
 	// A node's own URLs may name it by its address, its loopback, or the
 	// host its peers know it by (a fixed address, a DNS name).
-	own := func(h string) bool { return h == addr || h == "127.0.0.1" || central[h] == addr }
+	own := func(h string) bool { return h == addr || h == "127.0.0.1" || central[h] == addr || h == host }
+	// The host the node is dialled at goes where the rehearsal reaches it:
+	// its own address, or in a lab its name.
+	local := func(h string) (string, bool) {
+		if h == host && central[h] != "" {
+			return central[h], true
+		}
+		return addr, own(h)
+	}
 	for _, k := range urlKeys {
 		v, ok := env[k]
 		if !ok {
@@ -736,7 +745,7 @@ func localizeEnv(env map[string]string, addr string, central map[string]string) 
 		}
 		var urls []string
 		for _, raw := range strings.Split(v, ",") {
-			h, err := localURL(raw, func(h string) (string, bool) { return addr, own(h) })
+			h, err := localURL(raw, local)
 			if err != nil {
 				return fmt.Errorf("%s: %q: %w", k, raw, err)
 			}

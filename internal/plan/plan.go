@@ -29,6 +29,9 @@ import (
 type Overrides struct {
 	Central     *int
 	Workers     *int
+	Cloud       string
+	Region      string
+	DNSZone     string
 	Flavor      string
 	WorkerProxy string
 	EtcdVersion string
@@ -73,7 +76,8 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 	for _, kv := range []struct {
 		dst *string
 		v   string
-	}{{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}, {&args.Bootstrap, o.Bootstrap}} {
+	}{{&args.Cloud, o.Cloud}, {&args.Region, o.Region}, {&args.DNSZone, o.DNSZone},
+		{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}, {&args.Bootstrap, o.Bootstrap}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}

@@ -57,6 +57,7 @@ func TestRehearsal(t *testing.T) {
 		{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, tlsLines},
 		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, tlsLines},
 		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, tlsLines},
+		{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, tlsLines},
 		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
 		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
 		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"3c", "3e", "3f"}},

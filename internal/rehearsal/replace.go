@@ -383,16 +383,12 @@ func votersOnly(ctx context.Context, n *localetcd.Node, c *localetcd.Nodes) stri
 func (r *rehearsal) bootOnOldToken(ctx context.Context, c *localetcd.Nodes, i int, doc replaceProcedure) Line {
 	l := claimReplaceOldToken.line()
 	n := c.Central[i]
-	central := map[string]string{}
-	for k, cn := range c.Central {
-		central[c.Plan.Central[k].CloudIP] = cn.Addr
-	}
 	var outcomes []string
 	for _, at := range []struct{ where, addr, dir string }{
 		{"at its own address (AWS)", n.Addr, n.Proc.Dir()},
 		{"at a new address (DigitalOcean)", localetcd.CentralAddr(r.Block, len(c.Central)), filepath.Join(r.Dir, n.Node+"-new-address")},
 	} {
-		p, err := nodeboot.Interpret(c.Plan.Flavor, c.Plan.Central[i], at.addr, central)
+		p, err := nodeboot.Interpret(c.Plan.Flavor, c.Plan.Central[i], at.addr, c.Hosts)
 		if err != nil {
 			return l.fail("%v", err)
 		}

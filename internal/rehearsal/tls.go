@@ -64,12 +64,14 @@ func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args compo
 	return lines
 }
 
-// memberAddrs are every member's client and peer addresses.
+// memberAddrs are every member's client and peer addresses, by the host
+// clients and peers dial it at.
 func memberAddrs(c *localetcd.Nodes) []string {
 	var out []string
 	for _, n := range c.Central {
+		host, _, _ := net.SplitHostPort(n.Endpoint().Addr)
 		for _, port := range []int{cloudconfig.ClientPort, cloudconfig.PeerPort} {
-			out = append(out, fmt.Sprintf("%s:%d", n.Addr, port))
+			out = append(out, net.JoinHostPort(host, fmt.Sprint(port)))
 		}
 	}
 	return out
@@ -335,12 +337,13 @@ func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.
 func servedSerials(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
 	var out []string
 	for _, n := range c.Central {
-		conn, err := c.Lab.DialContext(ctx, "tcp", n.Endpoint().Addr)
+		addr := n.Endpoint().Addr
+		conn, err := c.Lab.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
 		tc := c.Operator.TLS.Clone()
-		tc.ServerName = n.Addr
+		tc.ServerName, _, _ = net.SplitHostPort(addr)
 		t := tls.Client(conn, tc)
 		err = t.HandshakeContext(ctx)
 		if err == nil {
