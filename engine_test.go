@@ -328,6 +328,9 @@ func TestEngineREADMEDeploy(t *testing.T) {
 				t.Fatalf("the README's %s steps must run pulumi preview and pulumi up", heading)
 			}
 			checkDeployed(t, e, s.name)
+			// TLS is on: every private key, and every user data that
+			// carries one, is a secret in the state.
+			notInBackend(t, e, "a private key", "PRIVATE KEY-----")
 			if c := s.preview(); len(changed(c)) != 0 {
 				t.Errorf("a preview right after pulumi up changes %v", changed(c))
 			}
