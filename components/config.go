@@ -77,6 +77,11 @@ type ClusterArgs struct {
 	// the CA, in days; 0 takes the defaults.
 	CertDays int
 	CADays   int
+	// CAGeneration is the CA that signs (0, the first, by default);
+	// CARotation is the stage of rotating to the next: "", CATrustNext or
+	// CASignNext (docs/operations.md, Rotating the CA).
+	CAGeneration int
+	CARotation   string
 }
 
 // Defaults for keys the stack may leave unset.
@@ -327,6 +332,15 @@ func (s *settings) checkTLS() error {
 	}
 	if s.CertDays < MinCertDays || s.CertDays > MaxCertDays {
 		errs = append(errs, fmt.Errorf("tlsCertDays: %d is not allowed; want %d to %d days (default %d)", s.CertDays, MinCertDays, MaxCertDays, DefaultCertDays))
+	}
+	if s.CAGeneration < 0 {
+		errs = append(errs, fmt.Errorf("tlsCaGeneration: %d is not allowed; want 0 (the first CA) or more", s.CAGeneration))
+	}
+	switch {
+	case s.CARotation != "" && s.CARotation != CATrustNext && s.CARotation != CASignNext:
+		errs = append(errs, fmt.Errorf("tlsCaRotation: %q is not a stage; want %s, then %s, then unset with tlsCaGeneration one higher (docs/operations.md, Rotating the CA)", s.CARotation, CATrustNext, CASignNext))
+	case s.CARotation != "" && !s.tls:
+		errs = append(errs, fmt.Errorf("tlsCaRotation: %q rotates the CA of a cluster with tls on; this one has it off", s.CARotation))
 	}
 	if s.CADays < 2*s.CertDays || s.CADays > MaxCADays {
 		errs = append(errs, fmt.Errorf("tlsCaDays: %d is not allowed; want %d (twice tlsCertDays, so leaves renew under one CA) to %d days (default %d)", s.CADays, 2*s.CertDays, MaxCADays, DefaultCADays))

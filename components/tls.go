@@ -2,6 +2,7 @@ package components
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -16,10 +17,23 @@ const (
 	TLSOff    = "off"
 )
 
+// CA rotation stages (tlsCaRotation): with each, an update and a roll of
+// every node; then tlsCaGeneration moves on and the stage is cleared.
+const (
+	// CATrustNext: a next CA exists and every node trusts it too.
+	CATrustNext = "trust-next"
+	// CASignNext: the next CA signs every certificate; nodes still trust
+	// the current one, which signed the certificates not yet rolled.
+	CASignNext = "sign-next"
+)
+
 // clusterPKI is the cluster's CA and the pairs it has issued: one for all
 // workers (they share one user data), one for the operator. nil with TLS off.
 type clusterPKI struct {
+	// ca signs; trusted are the CA certificates every node trusts, ca's
+	// among them: two while the CA rotates.
 	ca       *pki.Authority
+	trusted  []pulumi.StringOutput
 	workers  pki.KeyPair
 	operator pki.KeyPair
 	// warn reports a certificate near its expiry in the preview;
@@ -35,11 +49,25 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 		return nil, nil
 	}
 	life := pki.Lifetimes{CA: s.CADays * 24, Leaf: s.CertDays * 24}
-	ca, err := pki.NewAuthority(ctx, s.name, life, pulumi.Parent(c))
-	if err != nil {
-		return nil, err
+	gens := []int{s.CAGeneration}
+	if s.CARotation != "" {
+		gens = append(gens, s.CAGeneration+1)
+	}
+	cas := make([]*pki.Authority, len(gens))
+	for i, g := range gens {
+		var err error
+		if cas[i], err = pki.NewAuthority(ctx, caName(s.name, g), life, pulumi.Parent(c)); err != nil {
+			return nil, err
+		}
+	}
+	ca := cas[0]
+	if s.CARotation == CASignNext {
+		ca = cas[1]
 	}
 	p := &clusterPKI{ca: ca, renewBefore: life.RenewBeforeHours(), warn: func(msg string) { _ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: c}) }}
+	for _, a := range cas {
+		p.trusted = append(p.trusted, a.CertPEM)
+	}
 	// The CA is never replaced by an update (every pair would change at
 	// once): say when it is time to rotate it, while leaves still fit.
 	ca.ExpiresAt.ApplyT(func(end string) error {
@@ -50,6 +78,7 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 	})
 	// etcd grpc-proxy refuses an upstream certificate with a common name
 	// (etcd would take it for a user under auth): the workers' has none.
+	var err error
 	if p.workers, err = p.issue(ctx, s.name+"-workers", "", pki.Client, nil); err != nil {
 		return nil, err
 	}
@@ -57,6 +86,26 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// caName names generation g of the cluster's CA: generation 0 keeps the
+// name of a cluster's first, so that clusters made before rotation keep it.
+func caName(cluster string, g int) string {
+	if g == 0 {
+		return cluster
+	}
+	return fmt.Sprintf("%s-gen%d", cluster, g)
+}
+
+// bundle is the CA certificates every node trusts, one PEM after another.
+func (p *clusterPKI) bundle() pulumi.StringOutput {
+	return pulumi.ToStringArrayOutput(p.trusted).ApplyT(func(pems []string) string {
+		var b strings.Builder
+		for _, pem := range pems {
+			b.WriteString(strings.TrimRight(pem, "\n") + "\n")
+		}
+		return b.String()
+	}).(pulumi.StringOutput)
 }
 
 // issue issues a pair and has the preview say when it is due for renewal.
@@ -99,9 +148,9 @@ func (p *clusterPKI) worker() pulumi.StringArrayOutput {
 	return p.with(p.workers)
 }
 
-// with is the CA certificate, the pair's certificate and its key.
+// with is the trusted CA certificates, the pair's certificate and its key.
 func (p *clusterPKI) with(pair pki.KeyPair) pulumi.StringArrayOutput {
-	return pulumi.ToStringArrayOutput([]pulumi.StringOutput{p.ca.CertPEM, pair.CertPEM, pair.KeyPEM})
+	return pulumi.ToStringArrayOutput([]pulumi.StringOutput{p.bundle(), pair.CertPEM, pair.KeyPEM})
 }
 
 func noTLS() pulumi.StringArrayOutput { return pulumi.StringArray{}.ToStringArrayOutput() }
@@ -112,7 +161,7 @@ func (p *clusterPKI) outputs() (mode, ca, cert, key pulumi.StringOutput) {
 		empty := pulumi.String("").ToStringOutput()
 		return pulumi.String(TLSOff).ToStringOutput(), empty, empty, empty
 	}
-	return pulumi.String(TLSMutual).ToStringOutput(), p.ca.CertPEM, p.operator.CertPEM, p.operator.KeyPEM
+	return pulumi.String(TLSMutual).ToStringOutput(), p.bundle(), p.operator.CertPEM, p.operator.KeyPEM
 }
 
 // nodeTLS turns a resolved pair (CA certificate, certificate, key) into

@@ -209,3 +209,40 @@ func TestTLSOffAcknowledged(t *testing.T) {
 }
 
 func pulumiString(s string) pulumi.StringInput { return pulumi.String(s) }
+
+// TestCARotationStages: trust-next adds a CA every node trusts, sign-next
+// has it sign, and the next generation alone is left when the stage is
+// cleared; a stage that is not one is refused.
+func TestCARotationStages(t *testing.T) {
+	issuer := func(out outputs) string {
+		f := files(t, out.values["centralCloudConfig"].([]string)[0])
+		return parseCert(t, f["/etc/ssl/etcd/member.crt"].Content).Issuer.CommonName
+	}
+	trusted := func(out outputs) int { return strings.Count(out.values["etcdCaCert"].(string), "BEGIN CERTIFICATE") }
+	for _, tc := range []struct {
+		gen       int
+		stage     string
+		cas       int
+		wantIssue string
+	}{
+		{0, "", 1, "etcd-dev etcd CA"},
+		{0, components.CATrustNext, 2, "etcd-dev etcd CA"},
+		{0, components.CASignNext, 2, "etcd-dev-gen1 etcd CA"},
+		{1, "", 1, "etcd-dev-gen1 etcd CA"},
+	} {
+		args := validArgs("aws")
+		args.CAGeneration, args.CARotation = tc.gen, tc.stage
+		m, out := mustProvision(t, args)
+		if n := len(m.OfType("tls:index/selfSignedCert:SelfSignedCert")); n != tc.cas || trusted(out) != tc.cas {
+			t.Errorf("generation %d %q: %d CAs, %d trusted, want %d", tc.gen, tc.stage, n, trusted(out), tc.cas)
+		}
+		if got := issuer(out); got != tc.wantIssue {
+			t.Errorf("generation %d %q: members' certificates issued by %q, want %q", tc.gen, tc.stage, got, tc.wantIssue)
+		}
+	}
+	args := validArgs("aws")
+	args.CARotation = "rotate"
+	if _, _, err := provision(t, args); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
+		t.Errorf("a stage that is not one: %v", err)
+	}
+}

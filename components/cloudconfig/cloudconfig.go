@@ -133,9 +133,10 @@ const (
 	WrapperSSLDir = "/etc/ssl/certs"
 )
 
-// NodeTLS is what a node needs for mutual TLS, PEM: the CA certificate
-// every node trusts, and the node's own certificate and key (a member's
-// serving and peer pair, or the workers' client pair).
+// NodeTLS is what a node needs for mutual TLS, PEM: the CA certificates
+// every node trusts (two while the CA rotates), and the node's own
+// certificate and key (a member's serving and peer pair, or the workers'
+// client pair).
 type NodeTLS struct{ CACert, Cert, Key string }
 
 // Ports every node uses; the cloud firewalls are written against the same numbers.
@@ -318,8 +319,8 @@ func (c Settings) check() error {
 		return fmt.Errorf("TLS needs workers that authenticate to the members (%s), not %s", GRPCProxy, c.WorkerProxy)
 	case c.TLS == nil && c.WorkerProxy == GRPCProxy:
 		return fmt.Errorf("worker proxy %s is rendered with TLS only; without it, use %s", GRPCProxy, Gateway)
-	case c.TLS != nil && (!isPEM(c.TLS.CACert, "CERTIFICATE") || !isPEM(c.TLS.Cert, "CERTIFICATE") || !isPEM(c.TLS.Key, "PRIVATE KEY")):
-		return fmt.Errorf("TLS: the CA certificate, certificate and key must each be one PEM block")
+	case c.TLS != nil && (!isPEMs(c.TLS.CACert, "CERTIFICATE") || !isPEM(c.TLS.Cert, "CERTIFICATE") || !isPEM(c.TLS.Key, "PRIVATE KEY")):
+		return fmt.Errorf("TLS: the CA certificates must be PEM certificates, the certificate and key one PEM block each")
 	}
 	for _, k := range c.SSHAuthorizedKeys {
 		if strings.ContainsAny(k, "\n\r") {
@@ -333,6 +334,23 @@ func (c Settings) check() error {
 func isPEM(s, kind string) bool {
 	b, rest := pem.Decode([]byte(s))
 	return b != nil && strings.HasSuffix(b.Type, kind) && strings.TrimSpace(string(rest)) == ""
+}
+
+// isPEMs reports whether s is one or more PEM blocks whose types end in kind.
+func isPEMs(s, kind string) bool {
+	rest := []byte(s)
+	n := 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return n > 0 && strings.TrimSpace(string(rest)) == ""
+		}
+		if !strings.HasSuffix(b.Type, kind) {
+			return false
+		}
+		n++
+	}
 }
 
 // Scheme is the scheme of every etcd URL between nodes.

@@ -91,6 +91,15 @@ func (l *Link) grpc(addr string) (*clientv3.Client, error) {
 	return c, nil
 }
 
+// Use makes the link present and trust what tc says from now on, as an
+// operator who fetched a new pair; open clients are closed.
+func (l *Link) Use(tc *tls.Config) {
+	l.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.TLS, l.once, l.hc = tc, sync.Once{}, nil
+}
+
 // Close closes the link's gRPC clients.
 func (l *Link) Close() {
 	l.mu.Lock()

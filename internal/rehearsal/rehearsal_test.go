@@ -47,7 +47,7 @@ func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
 func TestRehearsal(t *testing.T) {
 	three := 3
 	// A TLS cluster proves the member replacement and lines 6 too.
-	tlsLines := []string{"3e", "6a", "6b", "6c", "6d"}
+	tlsLines := []string{"3e", "6a", "6b", "6c", "6d", "6e"}
 	for _, tc := range []struct {
 		name string
 		o    plan.Overrides

@@ -35,13 +35,18 @@ var (
 		text: "a client presenting a certificate from another CA is refused on every member's client and peer address"}
 	claimRoguePeer = claim{id: "6c", title: "a peer without a valid certificate cannot join",
 		text: "an etcd announced as a member but holding another CA's certificate never joins: the members refuse it and it them"}
+	claimCARotation = claim{id: "6e", title: "CA rotated, one node at a time: nothing lost",
+		text: "the CA rotated as docs/operations.md says (trust-next, sign-next, then the next generation alone; each an update and a roll of every node), with writes and reads through workers: no acknowledged write lost, no worker read failed (one retry), members then serve the new CA's certificates and refuse the old CA's"}
 	claimRenewal = claim{id: "6d", title: "renewal, one node at a time: nothing lost",
 		text: "every certificate renewed as docs/operations.md says (pulumi up in the renewal window, then members one at a time, then workers), with writes and reads through the workers throughout: no acknowledged write lost, no worker read failed (a client retries once, as etcd clients do when leadership moves), every member serving its new certificate"}
 )
 
+// readKey is the key the drills' readers read.
+const readKey = "/rehearsal/tls/read"
+
 // tlsLines runs lines 6 against a TLS cluster.
 func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs, drills bool) []Line {
-	lines := []Line{claimPlaintextRefused.line(), claimForeignCA.line(), claimRoguePeer.line(), claimRenewal.line()}
+	lines := []Line{claimPlaintextRefused.line(), claimForeignCA.line(), claimRoguePeer.line(), claimRenewal.line(), claimCARotation.line()}
 	if c.Plan.TLS == nil {
 		for i := range lines {
 			lines[i] = lines[i].skip("tls is off")
@@ -55,12 +60,14 @@ func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args compo
 	lines[0] = provePlaintextRefused(ctx, c)
 	lines[1] = proveForeignCARefused(ctx, c, foreign)
 	if !drills {
-		lines[2] = lines[2].skip("a fault drill: run with drills")
-		lines[3] = lines[3].skip("a fault drill: run with drills")
+		for i := 2; i < len(lines); i++ {
+			lines[i] = lines[i].skip("a fault drill: run with drills")
+		}
 		return lines
 	}
 	lines[2] = r.drillRoguePeer(ctx, c, foreign)
 	lines[3] = r.drillRenewal(ctx, c, args)
+	lines[4] = r.drillCARotation(ctx, c, args)
 	return lines
 }
 
@@ -254,7 +261,6 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	if err != nil {
 		return l.fail("%v", err)
 	}
-	readKey := "/rehearsal/renewal/read"
 	if err := c.Workers[0].Endpoint().Put(ctx, readKey, "read during renewal"); err != nil {
 		return l.fail("seed the read key: %v", err)
 	}
@@ -266,13 +272,8 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	defer w.stop()
 	rd := startReader(ctx, c.Workers[n-2:n-1], readKey)
 	defer rd.stop()
-	for i, m := range c.Central {
-		if err := r.roll(ctx, m, next.Central[i], c); err != nil {
-			return l.fail("member %s on its renewed certificate: %v", m.Node, err)
-		}
-	}
-	if err := r.rollWorkers(ctx, c.Workers[:n-2], next.Workers[:n-2]); err != nil {
-		return l.fail("workers on their renewed certificate: %v", err)
+	if err := r.rollAll(ctx, c, next, n-2); err != nil {
+		return l.fail("on renewed certificates: %v", err)
 	}
 	reads, retried, readFailures := rd.stop()
 	acked, failed := w.stop()
@@ -333,28 +334,136 @@ func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.
 	return nil
 }
 
+// drillCARotation is line 6e. Each stage is an update (the plan the
+// program renders for the stage) and a roll of every node: the members one
+// at a time, then the workers a tenth at a time, while a writer and a
+// reader on the last two workers run; those two are rolled once they stop.
+// The rehearsal's own client takes the stage's operator pair, as an
+// operator would fetch it.
+func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
+	l := claimCARotation.line()
+	n := len(c.Workers)
+	if len(c.Central) < 3 || n < 2 {
+		return l.skip("needs 3 or more central nodes and 2 or more workers; this cluster has %d and %d", len(c.Central), n)
+	}
+	old := c.Operator.TLS
+	g := args.CAGeneration
+	if err := c.Workers[0].Endpoint().Put(ctx, readKey, "read during the rotation"); err != nil {
+		return l.fail("seed the read key: %v", err)
+	}
+	stages := []struct {
+		gen   int
+		stage string
+	}{{g, components.CATrustNext}, {g, components.CASignNext}, {g + 1, ""}}
+	var acked []string
+	declined, reads, retried, readFailures := 0, 0, 0, 0
+	for _, st := range stages {
+		a := args
+		a.CAGeneration, a.CARotation = st.gen, st.stage
+		p, err := plan.Read(c.Plan.Cluster, a)
+		if err != nil {
+			return l.fail("the plan of stage %q: %v", st.stage, err)
+		}
+		next, err := localetcd.Prepare(p, r.Block, c.DiscoveryURL)
+		if err != nil {
+			return l.fail("%v", err)
+		}
+		tc, err := p.TLS.ClientConfig()
+		if err != nil {
+			return l.fail("%v", err)
+		}
+		c.Operator.Use(tc)
+		w := startWriter(ctx, c.Workers[n-1].Endpoint())
+		rd := startReader(ctx, c.Workers[n-2:n-1], readKey)
+		err = r.rollAll(ctx, c, next, n-2)
+		rs, rt, rf := rd.stop()
+		ack, fail := w.stop()
+		acked, declined, reads, retried, readFailures = append(acked, ack...), declined+fail, reads+rs, retried+rt, readFailures+rf
+		if err != nil {
+			return l.fail("stage %q: %v", st.stage, err)
+		}
+		if err := r.rollWorkers(ctx, c.Workers[n-2:], next.Workers[n-2:]); err != nil {
+			return l.fail("stage %q: %v", st.stage, err)
+		}
+	}
+	lost, err := lostWrites(ctx, c, writerPrefix, acked)
+	if err != nil {
+		return l.fail("after the rotation: %v", err)
+	}
+	issuers, err := servedIssuers(ctx, c)
+	if err != nil {
+		return l.fail("after the rotation: %v", err)
+	}
+	want := fmt.Sprintf("%s-gen%d etcd CA", c.Plan.Cluster, g+1)
+	for i, is := range issuers {
+		if is != want {
+			return l.fail("member %s serves a certificate issued by %q, want %q", c.Central[i].Node, is, want)
+		}
+	}
+	if _, _, err := writeViaWorkers(ctx, c, "rotated"); err != nil {
+		return l.fail("after the rotation: %v", err)
+	}
+	// The old pair, presented to a member the client now trusts.
+	tc := c.Operator.TLS.Clone()
+	tc.Certificates = nil
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &old.Certificates[0], nil }
+	why, err := refused(ctx, c, c.Central[0].Endpoint().Addr, tc)
+	if err != nil {
+		return l.fail("the old CA's operator certificate: %v", err)
+	}
+	if lost > 0 || readFailures > 0 || len(acked) == 0 || reads == 0 {
+		return l.fail("%d of %d acknowledged writes lost (%d refused); %d of %d worker reads failed", lost, len(acked), declined, readFailures, reads)
+	}
+	return l.pass("3 stages, each %d members then %d workers rolled; %d writes (%d refused, 0 lost), %d reads (%d retried once, 0 failed); members serve %q's certificates; the old CA's operator certificate is refused (%s)",
+		len(c.Central), n, len(acked), declined, reads, retried, want, why)
+}
+
+// rollAll rolls every member one at a time, then the first workers of c
+// a tenth at a time, onto next.
+func (r *rehearsal) rollAll(ctx context.Context, c, next *localetcd.Nodes, workers int) error {
+	for i, m := range c.Central {
+		if err := r.roll(ctx, m, next.Central[i], c); err != nil {
+			return fmt.Errorf("member %s: %w", m.Node, err)
+		}
+	}
+	return r.rollWorkers(ctx, c.Workers[:workers], next.Workers[:workers])
+}
+
+// servedIssuers are the issuers of the certificates the members serve.
+func servedIssuers(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
+	var out []string
+	err := eachServed(ctx, c, func(cert *x509.Certificate) { out = append(out, cert.Issuer.CommonName) })
+	return out, err
+}
+
 // servedSerials are the serials of the certificates the members serve.
 func servedSerials(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
 	var out []string
+	err := eachServed(ctx, c, func(cert *x509.Certificate) { out = append(out, cert.SerialNumber.Text(16)) })
+	return out, err
+}
+
+// eachServed hands f the certificate each member serves, in node order.
+func eachServed(ctx context.Context, c *localetcd.Nodes, f func(*x509.Certificate)) error {
 	for _, n := range c.Central {
 		addr := n.Endpoint().Addr
 		conn, err := c.Lab.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		tc := c.Operator.TLS.Clone()
 		tc.ServerName, _, _ = net.SplitHostPort(addr)
 		t := tls.Client(conn, tc)
 		err = t.HandshakeContext(ctx)
 		if err == nil {
-			out = append(out, t.ConnectionState().PeerCertificates[0].SerialNumber.Text(16))
+			f(t.ConnectionState().PeerCertificates[0])
 		}
 		t.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n.Node, err)
+			return fmt.Errorf("%s: %w", n.Node, err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // reader reads one key through workers in turn until stopped, as clients

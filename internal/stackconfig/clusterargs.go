@@ -76,6 +76,8 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		RollCentral:        str("rollCentral"),
 		CertDays:           integer("tlsCertDays", 0),
 		CADays:             integer("tlsCaDays", 0),
+		CAGeneration:       integer("tlsCaGeneration", 0),
+		CARotation:         str("tlsCaRotation"),
 		// Plaintext is for dev stacks, or an operator who says so.
 		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
 	}
