@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Timings.Drills = since(t)
 	}
 	t = time.Now()
-	o.Log("TLS (lines 6): refusals, a rogue peer, renewal")
+	o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
 	rep.add(r.tlsLines(ctx, c, args, o.Drills)...)
 	rep.Timings.Drills += since(t)
 	if o.Demos {
