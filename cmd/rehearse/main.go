@@ -97,6 +97,7 @@ func parseFlags(args []string) (*command, int) {
 	fs.StringVar(&o.Overrides.Image, "image", "", "image (default: the stack's; coreos-etcd2 requires one)")
 	fs.BoolVar(&o.Drills, "drills", true, "run the fault drills (lines 3)")
 	fs.BoolVar(&o.Demos, "demos", true, "run the pre-flight demos (lines 4)")
+	fs.BoolVar(&o.Renewal, "renewal", true, "with TLS and the drills, renew every certificate and rotate the CA under load (lines 6d, 6e)")
 	fs.BoolVar(&o.Upgrade, "upgrade", false, "run the upgrade drill (line 5): every node rolled to the next etcd line under writes")
 	fs.DurationVar(&o.BootTimeout, "boot-timeout", 60*time.Second, "how long a cluster may take to boot")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON, with every claim and all evidence")

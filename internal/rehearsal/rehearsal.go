@@ -25,6 +25,9 @@ type Options struct {
 	// Drills runs the fault drills (lines 3), Demos the pre-flight demos
 	// (lines 4).
 	Drills, Demos bool
+	// Renewal runs, with the drills, lines 6d and 6e: every certificate
+	// renewed, then the CA rotated, one node at a time under load.
+	Renewal bool
 	// Upgrade runs the upgrade drill (line 5): the cluster's members, then
 	// its workers, rolled one at a time to the next etcd line with writes
 	// running throughout.
@@ -105,7 +108,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	t = time.Now()
 	o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
-	rep.add(r.tlsLines(ctx, c, args, o.Drills)...)
+	rep.add(r.tlsLines(ctx, c, args, o.Drills, o.Drills && o.Renewal)...)
 	rep.Timings.Drills += since(t)
 	if o.Demos {
 		t = time.Now()

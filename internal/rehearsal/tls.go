@@ -37,7 +37,7 @@ var (
 const readKey = "/rehearsal/tls/read"
 
 // tlsLines runs lines 6 against a TLS cluster.
-func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs, drills bool) []Line {
+func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs, drills, renewal bool) []Line {
 	lines := []Line{claimPlaintextRefused.line(), claimForeignCA.line(), claimRoguePeer.line(), claimRenewal.line(), claimCARotation.line()}
 	if c.Plan.TLS == nil {
 		for i := range lines {
@@ -61,6 +61,11 @@ func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args compo
 		return lines
 	}
 	lines[2] = r.drillRoguePeer(ctx, c, foreign)
+	if !renewal {
+		lines[3] = lines[3].skip("a renewal drill: run with renewal")
+		lines[4] = lines[4].skip("a renewal drill: run with renewal")
+		return lines
+	}
 	lines[3] = r.drillRenewal(ctx, c, args)
 	lines[4] = r.drillCARotation(ctx, c, args)
 	return lines
