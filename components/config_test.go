@@ -75,24 +75,30 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := discoveryArgs("aws")
 			tc.change(&args)
-			m, _, err := provision(t, args)
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, want := range tc.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error does not contain %q:\n%v", want, err)
-				}
-			}
-			if n := len(m.Resources()); n != 0 {
-				t.Errorf("%d resources registered before the error", n)
-			}
-			// One bad value, one error: no knock-on complaints about keys the
-			// operator never set.
-			if _, problems, _ := strings.Cut(err.Error(), "invalid cluster settings:\n"); strings.Count(strings.TrimSpace(problems), "\n") != 0 {
-				t.Errorf("one bad value gave several errors:\n%v", err)
-			}
+			refused(t, args, tc.want...)
 		})
+	}
+}
+
+// refused asserts that args fail before any resource is registered, with
+// one error that says each of want: one bad value, no knock-on complaints
+// about keys the operator never set.
+func refused(t *testing.T, args components.ClusterArgs, want ...string) {
+	t.Helper()
+	m, _, err := provision(t, args)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+	if n := len(m.Resources()); n != 0 {
+		t.Errorf("%d resources registered before the error", n)
+	}
+	if _, problems, _ := strings.Cut(err.Error(), "invalid cluster settings:\n"); strings.Count(strings.TrimSpace(problems), "\n") != 0 {
+		t.Errorf("one bad value gave several errors:\n%v", err)
 	}
 }
 
