@@ -206,7 +206,7 @@ func pulumiString(s string) pulumi.StringInput { return pulumi.String(s) }
 
 // TestCARotationStages: trust-next adds a CA every node trusts, sign-next
 // has it sign, and the next generation alone is left when the stage is
-// cleared; a stage that is not one is refused.
+// cleared.
 func TestCARotationStages(t *testing.T) {
 	issuer := func(out outputs) string {
 		f := files(t, out.values["centralCloudConfig"].([]string)[0])

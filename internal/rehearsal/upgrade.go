@@ -200,7 +200,8 @@ func memberVersions(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
 }
 
 // writer writes one key after another through an endpoint until stopped,
-// as a client on a worker would, and remembers what was acknowledged.
+// as a client on a worker would, and remembers what was acknowledged: the
+// upgrade, renewal and rotation drills all write through one.
 type writer struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -217,7 +218,7 @@ func startWriter(ctx context.Context, ep localetcd.Endpoint) *writer {
 	w.done.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
 			key := fmt.Sprintf("%s%06d", writerPrefix, i)
-			if err := ep.Put(ctx, key, "written during the upgrade"); err == nil {
+			if err := ep.Put(ctx, key, "written during a drill"); err == nil {
 				w.acked = append(w.acked, key)
 			} else if ctx.Err() == nil {
 				w.failed++
