@@ -706,3 +706,51 @@ func TestEngineCloudSettings(t *testing.T) {
 		notInBackend(t, e, "the DigitalOcean token", token)
 	})
 }
+
+// TestEngineTLSSettings runs the TLS keys of Pulumi.yaml through the real
+// engine: plaintext outside a dev stack stops the preview until it is
+// acknowledged, and a CA rotation's first stage adds the next CA and
+// changes no central machine; a stage that is not one stops the preview.
+func TestEngineTLSSettings(t *testing.T) {
+	e := enginetest.New(t, ".")
+	previewErr := func(s *stack) error {
+		_, err := s.stack().Preview(context.Background())
+		return err
+	}
+
+	s := newStack(t, e, "staging")
+	e.Run(t, "stack", "init", s.name)
+	s.config("aws:region", "us-east-2")
+	s.config("tls", "false")
+	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), "tls: false turns it off, which is refused outside a dev stack") {
+		t.Fatalf("tls false on stack staging: %v, want it refused", err)
+	}
+	s.config("tlsOffAcknowledged", "true")
+	c := s.preview()
+	for key := range c {
+		if strings.HasPrefix(key, "tls:") {
+			t.Errorf("tls false, acknowledged: the preview registers %s", key)
+		}
+	}
+
+	r := newStack(t, e, "rotating")
+	e.Run(t, "stack", "init", r.name)
+	r.config("aws:region", "us-east-2")
+	r.up()
+	cluster := components.ClusterName(r.name)
+	r.config("tlsCaRotation", "trust-next")
+	c = r.preview()
+	if op := c.op("tls:index/selfSignedCert:SelfSignedCert", cluster+"-gen1-ca"); op != apitype.OpCreate {
+		t.Errorf("trust-next: the next CA %q, want create", op)
+	}
+	if op := c.op("tls:index/selfSignedCert:SelfSignedCert", cluster+"-ca"); op != apitype.OpSame {
+		t.Errorf("trust-next: the current CA %q, want same", op)
+	}
+	if touched := touchedCentral(c); slices.ContainsFunc(touched, func(k string) bool { return strings.HasPrefix(k, machineType["aws"]) }) {
+		t.Errorf("trust-next changed a central machine without a roll: %v", touched)
+	}
+	r.config("tlsCaRotation", "rotate")
+	if err := previewErr(r); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
+		t.Errorf("tlsCaRotation rotate: %v, want it refused", err)
+	}
+}
