@@ -166,7 +166,27 @@ type Settings struct {
 	// TLS, set, makes every etcd connection between nodes mutual TLS with
 	// this node's pair; nil renders plaintext (stack config tls: false).
 	TLS *NodeTLS
+	// Backup, set, makes every central node snapshot its member on a
+	// schedule and upload it; nil renders no backups.
+	Backup *Backup
 }
+
+// Backup is where and how often central nodes upload snapshots: each
+// member under its own name, so that no member waits for another.
+type Backup struct {
+	// Schedule is when, as systemd's OnCalendar has it: hourly, daily, ...
+	Schedule string
+	// Remote configures rclone's S3 remote: each key becomes
+	// RCLONE_CONFIG_BACKUP_<KEY> (TYPE, PROVIDER, REGION, ENDPOINT,
+	// ENV_AUTH or ACCESS_KEY_ID and SECRET_ACCESS_KEY).
+	Remote map[string]string
+	// Path is bucket/prefix; a member's snapshots go to Path/<member>/.
+	Path string
+}
+
+// RcloneImage is the uploader every central node runs, pinned: the image
+// rclone's maintainers publish.
+const RcloneImage = "rclone/rclone:1.73.0"
 
 // Member is a central node and the host peers and clients reach it at.
 type Member struct{ Name, Host string }
@@ -210,6 +230,12 @@ func (f Flavor) DataDir() string {
 	}
 	return "/var/lib/etcd"
 }
+
+var (
+	backupSchedule = regexp.MustCompile(`^[A-Za-z0-9*:/ ,.-]+$`)
+	backupPath     = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*(/[A-Za-z0-9._-]+)*$`)
+	remoteKey      = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+)
 
 var devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/._:-]+$`)
 
@@ -322,12 +348,40 @@ func (c Settings) check() error {
 	case c.TLS != nil && (!isPEMs(c.TLS.CACert, "CERTIFICATE") || !isPEM(c.TLS.Cert, "CERTIFICATE") || !isPEM(c.TLS.Key, "PRIVATE KEY")):
 		return fmt.Errorf("TLS: the CA certificates must be PEM certificates, the certificate and key one PEM block each")
 	}
+	if b := c.Backup; b != nil {
+		switch {
+		case c.Flavor != Flatcar:
+			return fmt.Errorf("backups are rendered for flatcar nodes only")
+		case !backupSchedule.MatchString(b.Schedule):
+			return fmt.Errorf("backup schedule %q: want a systemd calendar word (hourly, daily, ...) or an OnCalendar expression of letters, digits, *, :, -, / and spaces", b.Schedule)
+		case !backupPath.MatchString(b.Path):
+			return fmt.Errorf("backup path %q: want bucket/prefix of letters, digits, dots, dashes and slashes", b.Path)
+		}
+		for k, v := range b.Remote {
+			if !remoteKey.MatchString(k) || strings.ContainsAny(v, "\n\r") {
+				return fmt.Errorf("backup remote setting %s: want an upper-case key and a one-line value", k)
+			}
+		}
+	}
 	for _, k := range c.SSHAuthorizedKeys {
 		if strings.ContainsAny(k, "\n\r") {
 			return fmt.Errorf("SSH key %q spans lines", k)
 		}
 	}
 	return nil
+}
+
+// env is the remote's settings as an environment file's lines, sorted.
+func (b *Backup) env() []string {
+	if b == nil {
+		return nil
+	}
+	var out []string
+	for k, v := range b.Remote {
+		out = append(out, "RCLONE_CONFIG_BACKUP_"+k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // isPEM reports whether s is exactly one PEM block whose type ends in kind.
@@ -384,6 +438,9 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["TLS"] = c.TLS
 	data["TLSDir"] = TLSDir
 	data["WrapperSSLDir"] = WrapperSSLDir
+	data["Backup"] = c.Backup
+	data["RcloneImage"] = RcloneImage
+	data["BackupRemote"] = c.Backup.env()
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

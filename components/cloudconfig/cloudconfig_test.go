@@ -72,6 +72,16 @@ func render(t *testing.T) map[string]string {
 			}
 		}
 	}
+	// A central node that backs up, with TLS, on AWS's instance role.
+	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
+		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
+		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
+			Remote: map[string]string{"TYPE": "s3", "PROVIDER": "AWS", "ENV_AUTH": "true", "REGION": "us-east-2"}}}
+	central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
+	if err != nil {
+		t.Fatalf("backup central: %v", err)
+	}
+	out["flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml"] = central
 	return out
 }
 
