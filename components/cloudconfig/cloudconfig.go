@@ -169,6 +169,9 @@ type Settings struct {
 	// Backup, set, makes every central node snapshot its member on a
 	// schedule and upload it; nil renders no backups.
 	Backup *Backup
+	// Restore, set, is the snapshot (bucket/key in Backup's remote) a blank
+	// member restores from at first boot, the same for every member.
+	Restore string
 }
 
 // Backup is where and how often central nodes upload snapshots: each
@@ -348,6 +351,9 @@ func (c Settings) check() error {
 	case c.TLS != nil && (!isPEMs(c.TLS.CACert, "CERTIFICATE") || !isPEM(c.TLS.Cert, "CERTIFICATE") || !isPEM(c.TLS.Key, "PRIVATE KEY")):
 		return fmt.Errorf("TLS: the CA certificates must be PEM certificates, the certificate and key one PEM block each")
 	}
+	if c.Restore != "" && (c.Backup == nil || c.InitialCluster == nil) {
+		return fmt.Errorf("restore snapshot %q: a restore needs the backup remote and static bootstrap's initial cluster", c.Restore)
+	}
 	if b := c.Backup; b != nil {
 		switch {
 		case c.Flavor != Flatcar:
@@ -356,6 +362,9 @@ func (c Settings) check() error {
 			return fmt.Errorf("backup schedule %q: want a systemd calendar word (hourly, daily, ...) or an OnCalendar expression of letters, digits, *, :, -, / and spaces", b.Schedule)
 		case !backupPath.MatchString(b.Path):
 			return fmt.Errorf("backup path %q: want bucket/prefix of letters, digits, dots, dashes and slashes", b.Path)
+		}
+		if c.Restore != "" && !backupPath.MatchString(c.Restore) {
+			return fmt.Errorf("restore snapshot %q: want bucket/key of letters, digits, dots, dashes and slashes", c.Restore)
 		}
 		for k, v := range b.Remote {
 			if !remoteKey.MatchString(k) || strings.ContainsAny(v, "\n\r") {
@@ -441,6 +450,7 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["Backup"] = c.Backup
 	data["RcloneImage"] = RcloneImage
 	data["BackupRemote"] = c.Backup.env()
+	data["Restore"] = c.Restore
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

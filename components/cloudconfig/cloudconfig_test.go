@@ -82,6 +82,11 @@ func render(t *testing.T) map[string]string {
 		t.Fatalf("backup central: %v", err)
 	}
 	out["flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml"] = central
+	c.Restore = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db"
+	if central, err = c.Central("etcd-dev-central-0", "/dev/xvdf"); err != nil {
+		t.Fatalf("restore central: %v", err)
+	}
+	out["flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml"] = central
 	return out
 }
 
