@@ -1,0 +1,269 @@
+package nodescript_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/netlab"
+	"github.com/isolatedetcd/cluster/internal/nodescript"
+	"github.com/isolatedetcd/cluster/internal/s3lab"
+)
+
+// backupScript is the shape of cloudconfig's etcd-backup, plaintext.
+const backupScript = `#!/bin/bash
+set -euo pipefail
+dir=/var/lib/etcd-backup
+mkdir -p "$dir"
+name="etcd-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).db"
+trap 'rm -rf "$dir/$name" "$dir/restore"' EXIT
+/usr/bin/docker run --rm --network=host --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdctl %[1]s --endpoints=http://127.0.0.1:2379 snapshot save "$dir/$name"
+/usr/bin/docker run --rm --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdutl %[1]s snapshot restore "$dir/$name" --data-dir="$dir/restore"
+/usr/bin/docker run --rm --network=host --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro %[2]s copyto --s3-no-check-bucket "$dir/$name" "backup:bkt/etcd/n0/$name"
+`
+
+// restoreScript is the shape of cloudconfig's etcd-restore, plaintext;
+// %[3]s is the object to restore from.
+const restoreScript = `#!/bin/bash
+set -euo pipefail
+data=/var/lib/etcd
+if ls -A "$data" | grep -qv '^lost+found$'; then
+  echo "$data holds data: not restoring over it"
+  exit 0
+fi
+work=/var/lib/etcd-restore
+rm -rf "$work" && mkdir -p "$work"
+/usr/bin/docker run --rm --network=host --env-file=/etc/etcd-backup.env --volume=$work:$work %[2]s copyto "backup:%[3]s" "$work/snapshot.db"
+/usr/bin/docker run --rm --volume=$work:$work --entrypoint=/usr/local/bin/etcdutl %[1]s snapshot restore "$work/snapshot.db" --name=n1 --initial-cluster=n1=http://%[4]s:2380 --initial-cluster-token=t-restored --initial-advertise-peer-urls=http://%[4]s:2380 --data-dir="$work/data"
+mv "$work/data/member" "$data/member"
+chown -R etcd:etcd "$data/member"
+rm -rf "$work"
+`
+
+// hostPaths must look the same before and after: nothing a script does
+// reaches the host's own.
+var hostPaths = []string{"/etc/passwd", "/etc/group", "/etc/etcd-backup.env", "/opt/bin", "/var/lib/etcd", "/var/lib/etcd-backup", "/var/lib/etcd-restore", "/usr/bin/docker", "/usr/local/bin/etcdctl"}
+
+func snapshotHost(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, p := range hostPaths {
+		b, err := os.ReadFile(p)
+		switch {
+		case os.IsNotExist(err):
+			out[p] = "absent"
+		case err != nil:
+			fi, _ := os.Stat(p)
+			out[p] = fmt.Sprint(fi.Mode(), fi.ModTime())
+		default:
+			out[p] = fmt.Sprintf("%x", sha256.Sum256(b))
+		}
+	}
+	return out
+}
+
+func writeFile(t *testing.T, root, path, content string, mode os.FileMode) {
+	t.Helper()
+	p := filepath.Join(root, path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startEtcd starts a single member on addr keeping its data in dir/data.
+func startEtcd(t *testing.T, bin, name, dir, addr string, lab *netlab.Lab) (*localetcd.Proc, localetcd.Endpoint) {
+	t.Helper()
+	peer := "http://" + net.JoinHostPort(addr, "2380")
+	client := "http://" + net.JoinHostPort(addr, "2379")
+	args := []string{"--name=" + name, "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer, "--initial-cluster=" + name + "=" + peer}
+	p := (&localetcd.Nodes{Lab: lab}).NewProc(name, dir, bin, args, nil)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(5 * time.Second) })
+	ep := localetcd.Plain(net.JoinHostPort(addr, "2379"))
+	if lab != nil {
+		ep = localetcd.Endpoint{Addr: ep.Addr, Link: &localetcd.Link{Dial: lab.DialContext}}
+	}
+	if err := localetcd.Retry(context.Background(), 30*time.Second, func() error { return ep.Healthy(context.Background()) }); err != nil {
+		t.Fatalf("etcd %s: %v\n%s", name, err, p.LogTail(20))
+	}
+	return p, ep
+}
+
+// TestBackupRestore: the scripts' docker runs, for real, snapshot a live
+// member, prove the snapshot restores, upload it to S3, and a blank member
+// restores from it, owned by etcd, and serves the key written before.
+func TestBackupRestore(t *testing.T) {
+	if err := nodescript.Available(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	logf := func(s string) { t.Log(s) }
+	for _, tc := range []struct {
+		name    string
+		version cloudconfig.EtcdVersion
+		lab     bool
+	}{
+		{name: "etcd3.6", version: cloudconfig.Etcd36},
+		{name: "etcd3.5", version: cloudconfig.Etcd35},
+		{name: "etcd3.6-lab", version: cloudconfig.Etcd36, lab: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := tc.version.Release()
+			tools, err := nodescript.Build(ctx, []string{release}, logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			etcd, err := localetcd.Binary(ctx, release, logf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := snapshotHost(t)
+			var lab *netlab.Lab
+			addrs := []string{"", ""}
+			if tc.lab {
+				if err := netlab.Available(); err != nil {
+					t.Skip(err)
+				}
+				addrs = []string{"10.21.0.10", "10.21.0.11"}
+				if lab, err = netlab.New(addrs, nil, t.TempDir()); err != nil {
+					t.Fatal(err)
+				}
+				defer lab.Close()
+			} else {
+				block, err := localetcd.FreeBlock()
+				if err != nil {
+					t.Fatal(err)
+				}
+				addrs = []string{localetcd.CentralAddr(block, 0), localetcd.CentralAddr(block, 1)}
+			}
+			s3, err := s3lab.Start(ctx, s3lab.Config{Rclone: tools.Rclone, Dir: filepath.Join(t.TempDir(), "s3"), Buckets: []string{"bkt"}, Lab: lab})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s3.Close()
+			env := strings.Join(s3.RemoteEnv("backup"), "\n") + "\n"
+			image := tc.version.Image()
+
+			// The member backed up.
+			n0 := nodescript.Node{Dir: t.TempDir(), Addr: addrs[0], Lab: lab}
+			_, ep0 := startEtcd(t, etcd, "n0", n0.Dir, n0.Addr, lab)
+			if err := ep0.Put(ctx, "/backed/up", "yes"); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, n0.Root(), "/opt/bin/etcd-backup", fmt.Sprintf(backupScript, image, cloudconfig.RcloneImage), 0o755)
+			writeFile(t, n0.Root(), "/etc/etcd-backup.env", env, 0o600)
+			start := time.Now()
+			out, err := nodescript.Run(ctx, tools, n0, "/opt/bin/etcd-backup")
+			if err != nil {
+				t.Fatalf("etcd-backup: %v\n%s", err, out)
+			}
+			t.Logf("etcd-backup in %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+			objs, err := s3.List(ctx, "bkt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != 1 || !strings.HasPrefix(objs[0].Key, "bkt/etcd/n0/etcd-") || objs[0].Size < 4096 {
+				t.Fatalf("objects %+v, want one snapshot under bkt/etcd/n0/", objs)
+			}
+			// The trap removed the local snapshot; the directory is the node's.
+			if left, _ := os.ReadDir(filepath.Join(n0.Root(), "var/lib/etcd-backup")); len(left) != 0 {
+				t.Errorf("etcd-backup left %v", left)
+			}
+
+			// A blank member restored from it.
+			n1 := nodescript.Node{Dir: t.TempDir(), Addr: addrs[1], Lab: lab}
+			writeFile(t, n1.Root(), "/opt/bin/etcd-restore", fmt.Sprintf(restoreScript, image, cloudconfig.RcloneImage, objs[0].Key, n1.Addr), 0o755)
+			writeFile(t, n1.Root(), "/etc/etcd-backup.env", env, 0o600)
+			if out, err = nodescript.Run(ctx, tools, n1, "/opt/bin/etcd-restore"); err != nil {
+				t.Fatalf("etcd-restore: %v\n%s", err, out)
+			}
+			fi, err := os.Stat(filepath.Join(n1.DataDir(), "member"))
+			if err != nil {
+				t.Fatalf("no member after etcd-restore: %v\n%s", err, out)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != nodescript.EtcdUID || st.Gid != nodescript.EtcdGID {
+				t.Errorf("member owned by %d:%d, want etcd's %d:%d", st.Uid, st.Gid, nodescript.EtcdUID, nodescript.EtcdGID)
+			}
+			_, ep1 := startEtcd(t, etcd, "n1", n1.Dir, n1.Addr, lab)
+			if v, err := ep1.Get(ctx, "/backed/up", false); err != nil || v != "yes" {
+				t.Errorf("restored member: /backed/up = %q, %v", v, err)
+			}
+			// A second run leaves a member with data alone.
+			if out, err = nodescript.Run(ctx, tools, n1, "/opt/bin/etcd-restore"); err != nil || !strings.Contains(out, "holds data: not restoring") {
+				t.Errorf("etcd-restore over data: %v\n%s", err, out)
+			}
+			if after := snapshotHost(t); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("host paths changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
+
+// TestShimRefuses: the docker shim runs only what it interprets, and says
+// what it refused.
+func TestShimRefuses(t *testing.T) {
+	if err := nodescript.Available(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	release := cloudconfig.Etcd36.Release()
+	tools, err := nodescript.Build(ctx, []string{release}, func(s string) { t.Log(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := cloudconfig.Etcd36.Image()
+	for _, tc := range []struct {
+		name, run, want string
+	}{
+		{"not run", "docker ps", "only docker run is interpreted"},
+		{"unknown flag", "docker run --rm --privileged --entrypoint=/usr/local/bin/etcdctl " + image + " version", "flag --privileged is not one"},
+		{"flag without equals", "docker run --rm --volume /tmp:/tmp " + cloudconfig.RcloneImage + " version", "flag --volume is not one"},
+		{"unknown image", "docker run --rm --network=host alpine:3.20 true", "image alpine:3.20"},
+		{"unpinned etcd", "docker run --rm --entrypoint=/usr/local/bin/etcdctl " + cloudconfig.EtcdImageRepo + ":v3.4.0 version", "image " + cloudconfig.EtcdImageRepo + ":v3.4.0"},
+		{"etcd itself", "docker run --rm --entrypoint=/usr/local/bin/etcd " + image, "entrypoint /usr/local/bin/etcd:"},
+		{"etcd image no entrypoint", "docker run --rm " + image + " version", "the image default"},
+		{"rclone entrypoint", "docker run --rm --entrypoint=/bin/sh " + cloudconfig.RcloneImage, "entrypoint /bin/sh"},
+		{"volume elsewhere", "docker run --rm --volume=/var/lib/x:/x " + cloudconfig.RcloneImage + " version", "SRC = DST"},
+		{"volume rw flag", "docker run --rm --volume=/var/lib:/var/lib:rw " + cloudconfig.RcloneImage + " version", "SRC:DST:ro"},
+		{"path outside volumes", "docker run --rm --entrypoint=/usr/local/bin/etcdutl " + image + " snapshot status /var/lib/etcd/x.db", "outside every --volume"},
+		{"endpoint elsewhere", "docker run --rm --network=host --entrypoint=/usr/local/bin/etcdctl " + image + " --endpoints=http://10.0.0.1:2379 get x", "only endpoints at 127.0.0.1"},
+		{"env file missing", "docker run --rm --env-file=/etc/none.env " + cloudconfig.RcloneImage + " version", "no such file"},
+		{"env file bad line", "docker run --rm --env-file=/etc/bad.env " + cloudconfig.RcloneImage + " version", "not NAME=value"},
+		// rclone runs with no config but the env-file's: the host's never.
+		{"no host config", "docker run --rm " + cloudconfig.RcloneImage + " config file", "no-rclone-config"},
+		// Without --network=host the container has no network.
+		{"no network", "docker run --rm --entrypoint=/usr/local/bin/etcdctl " + image + " --endpoints=http://127.0.0.1:2379 --dial-timeout=1s --command-timeout=2s get x", "network is unreachable"},
+		// A read-only volume is read-only.
+		{"read-only volume", "mkdir -p /var/lib/ro && /usr/bin/docker run --rm --volume=/var/lib/ro:/var/lib/ro:ro " + cloudconfig.RcloneImage + " touch /var/lib/ro/x", "read-only file system"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := nodescript.Node{Dir: t.TempDir(), Addr: "127.0.0.1"}
+			writeFile(t, n.Root(), "/opt/bin/try", "#!/bin/bash\nset -euo pipefail\n/usr/bin/"+tc.run+"\n", 0o755)
+			writeFile(t, n.Root(), "/etc/bad.env", "RCLONE_X=1\nnot a setting\n", 0o600)
+			out, err := nodescript.Run(ctx, tools, n, "/opt/bin/try")
+			t.Logf("%s: %v\n%s", tc.run, err, out)
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("%s: %v\n%s\nwant output with %q", tc.run, err, out, tc.want)
+			}
+			if tc.name != "no host config" && err == nil {
+				t.Errorf("%s succeeded:\n%s", tc.run, out)
+			}
+		})
+	}
+}
