@@ -13,7 +13,7 @@ import (
 // `pulumi preview` its build time. Adding one here should be a decision.
 var linkedSDKPackages = map[string][]string{
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws": {
-		"aws", "aws/internal", "aws/autoscaling", "aws/ebs", "aws/ec2",
+		"aws", "aws/internal", "aws/autoscaling", "aws/ebs", "aws/ec2", "aws/iam", "aws/s3",
 	},
 	"github.com/pulumi/pulumi-digitalocean/sdk/v4/go/digitalocean": {
 		"digitalocean", "digitalocean/internal",

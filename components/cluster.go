@@ -64,6 +64,12 @@ type Cluster struct {
 	EtcdCACert     pulumi.StringOutput `pulumi:"etcdCaCert"`
 	EtcdClientCert pulumi.StringOutput `pulumi:"etcdClientCert"`
 	EtcdClientKey  pulumi.StringOutput `pulumi:"etcdClientKey"`
+	// BackupBucket and BackupPrefix are where central nodes upload their
+	// snapshots (prefix/<member>/etcd-<UTC time>.db), BackupListCommand
+	// lists them, newest last; all empty with backups off.
+	BackupBucket      pulumi.StringOutput `pulumi:"backupBucket"`
+	BackupPrefix      pulumi.StringOutput `pulumi:"backupPrefix"`
+	BackupListCommand pulumi.StringOutput `pulumi:"backupListCommand"`
 }
 
 // NewCluster validates args and, only if every value is allowed, registers
@@ -76,6 +82,12 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	region, err := s.provider.Region(ctx, s.Region)
 	if err != nil {
 		return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
+	}
+	backup := s.cloudBackup(region)
+	if backup != nil {
+		if err := s.provider.CheckBackup(ctx, *backup); err != nil {
+			return nil, fmt.Errorf("invalid cluster settings:\n%w", err)
+		}
 	}
 	central := make([]cloud.CentralNode, len(s.centralNames))
 	for i, node := range s.centralNames {
@@ -98,12 +110,19 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, err
 	}
+	if !s.backup {
+		_ = ctx.Log.Warn("backup is off: nothing keeps a copy of the cluster's keys, and losing a majority of central nodes loses them all", &pulumi.LogArgs{Resource: c})
+	}
+	if s.RestoreFrom != "" {
+		_ = ctx.Log.Warn("restoreFrom is set: central members with a blank data volume restore the snapshot at first boot; once the cluster is back, unset it (pulumi config rm restoreFrom) so that a member replaced later joins the cluster instead of restoring an old one", &pulumi.LogArgs{Resource: c})
+	}
 	if s.CentralCount == 1 {
 		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
 	}
 
 	var workerUserData pulumi.StringOutput
 	var centralUserData []pulumi.StringOutput
+	var store *cloud.Store
 	spec := cloud.Spec{
 		Name:        name,
 		Region:      s.Region,
@@ -113,11 +132,16 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Ports:       cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
 		CentralSize: s.CentralSize,
 		Central:     central,
-		CentralUserData: func(hosts []string) ([]pulumi.StringOutput, error) {
+		CentralUserData: func(hosts []string, st *cloud.Store) ([]pulumi.StringOutput, error) {
+			if backup != nil && st == nil {
+				return nil, fmt.Errorf("backup: the %s backend gave central nodes no backup store", s.Cloud)
+			}
 			var err error
-			centralUserData, err = s.renderCentral(ctx, pairs, hosts)
+			store = st
+			centralUserData, err = s.renderCentral(ctx, pairs, hosts, st)
 			return centralUserData, err
 		},
+		Backup:         backup,
 		ProtectCentral: s.ProtectCentral,
 		DNSZone:        s.DNSZone,
 		WorkerCount:    s.WorkerCount,
@@ -159,6 +183,12 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.WorkerCloudConfig = workerUserData
 	c.Network = res.Network.ToMapOutput()
 	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
+	c.BackupBucket = pulumi.String("").ToStringOutput()
+	c.BackupPrefix = pulumi.String("").ToStringOutput()
+	if store != nil {
+		c.BackupBucket, c.BackupPrefix = store.Bucket, pulumi.String(s.backupPrefix()).ToStringOutput()
+	}
+	c.BackupListCommand = listCommand(store, s.backupPrefix())
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
 
@@ -185,6 +215,9 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"etcdCaCert":          c.EtcdCACert,
 		"etcdClientCert":      c.EtcdClientCert,
 		"etcdClientKey":       c.EtcdClientKey,
+		"backupBucket":        c.BackupBucket,
+		"backupPrefix":        c.BackupPrefix,
+		"backupListCommand":   c.BackupListCommand,
 	}
 }
 
@@ -206,8 +239,9 @@ func checkDiscovery(ctx *pulumi.Context, url string, want discovery.Expect) erro
 
 // renderCentral renders every central node's user data: with static
 // bootstrap from hosts, which the backend knows before the machines exist,
-// and with TLS with a pair for each member naming its host.
-func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []string) ([]pulumi.StringOutput, error) {
+// with TLS with a pair for each member naming its host, and with backups
+// uploading to store.
+func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []string, store *cloud.Store) ([]pulumi.StringOutput, error) {
 	var members []cloudconfig.Member
 	if s.static() {
 		if len(hosts) != len(s.centralNames) {
@@ -217,6 +251,7 @@ func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []
 			members = append(members, cloudconfig.Member{Name: node, Host: hosts[i]})
 		}
 	}
+	target := s.resolveBackup(store)
 	out := make([]pulumi.StringOutput, len(s.centralNames))
 	for i, node := range s.centralNames {
 		device := s.provider.DataDevice(node)
@@ -224,9 +259,14 @@ func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []
 		if err != nil {
 			return nil, err
 		}
-		out[i] = s.secret(pulumi.All(s.sshKeys, pair).ApplyT(func(v []any) (string, error) {
+		out[i] = s.secret(pulumi.All(s.sshKeys, pair, target).ApplyT(func(v []any) (string, error) {
 			c := s.cloudConfig(v[0].([]string), v[1].([]string))
 			c.InitialCluster = members
+			t := v[2].(backupTarget)
+			c.Backup = s.nodeBackup(store, t)
+			if t.restore != "" {
+				c.Restore = t.bucket + "/" + t.restore
+			}
 			return c.Central(node, device)
 		}).(pulumi.StringOutput))
 	}

@@ -82,6 +82,18 @@ type ClusterArgs struct {
 	// CASignNext (docs/operations.md, Rotating the CA).
 	CAGeneration int
 	CARotation   string
+	// Backup turns the central nodes' scheduled snapshots off when false;
+	// nil is on, but for coreos-etcd2. BackupSchedule is when (systemd
+	// OnCalendar, default hourly); BackupBucket an existing bucket to use
+	// instead of one the program creates, whose snapshots expire after
+	// BackupRetentionDays (0 is the default).
+	Backup              *bool
+	BackupSchedule      string
+	BackupBucket        string
+	BackupRetentionDays int
+	// RestoreFrom, set, makes blank central members restore a snapshot at
+	// first boot: RestoreLatest or an object key in the bucket.
+	RestoreFrom string
 }
 
 // Defaults for keys the stack may leave unset.
@@ -124,6 +136,9 @@ type settings struct {
 	// says why when the default is off.
 	tls        bool
 	offBecause string
+	// backup is whether central nodes take scheduled snapshots, default
+	// applied.
+	backup bool
 }
 
 // validate checks the settings of the cluster called name, in steps that
@@ -138,6 +153,7 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		s.chooseFlavor(),
 		s.chooseBootstrap(),
 		s.checkTLS(),
+		s.chooseBackup(),
 		s.checkImageArg(),
 		s.checkPlacement(),
 		s.checkAccess(),

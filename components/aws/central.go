@@ -29,8 +29,8 @@ type central struct {
 // newCentral registers one instance per central node, spread over the zones
 // at fixed private addresses, each with an encrypted data volume of its own.
 // Address and volume outlive the instance, so a replaced instance comes back
-// as the same etcd member.
-func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, opts []pulumi.ResourceOption) (*central, error) {
+// as the same etcd member. With bk, instances carry its role.
+func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, bk *backup, opts []pulumi.ResourceOption) (*central, error) {
 	c := &central{}
 	for i := range spec.Central {
 		ip, err := centralIP(net.subnets, i)
@@ -41,7 +41,12 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 	}
 	// The fixed addresses are known before any instance exists, so peers
 	// and clients reach the members at them.
-	userData, err := spec.CentralUserData(c.privateIPs)
+	var store *cloud.Store
+	var profile pulumi.StringPtrInput
+	if bk != nil {
+		store, profile = bk.store, bk.profile.Name
+	}
+	userData, err := spec.CentralUserData(c.privateIPs, store)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +71,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			PrivateIp:           pulumi.String(ip),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
 			UserData:            userData[i],
+			IamInstanceProfile:  profile,
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),
 				Encrypted:           pulumi.Bool(true),

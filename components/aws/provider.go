@@ -114,7 +114,13 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	central, err := newCentral(ctx, spec, ami, net, sgs.central.ID(), opts)
+	var bk *backup
+	if spec.Backup != nil {
+		if bk, err = newBackup(ctx, spec, invoke, opts); err != nil {
+			return nil, err
+		}
+	}
+	central, err := newCentral(ctx, spec, ami, net, sgs.central.ID(), bk, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -51,8 +51,11 @@ type Spec struct {
 	// CentralUserData renders each central node's user data, in node order,
 	// from the hosts peers and clients will reach the central nodes at, when
 	// the backend knows them before the machines exist (fixed addresses, DNS
-	// names); nil hosts when it does not. The backend calls it once.
-	CentralUserData func(hosts []string) ([]pulumi.StringOutput, error)
+	// names), nil hosts when it does not, and the backup store, nil without
+	// Backup. The backend calls it once.
+	CentralUserData func(hosts []string, store *Store) ([]pulumi.StringOutput, error)
+	// Backup, set, gives central nodes a bucket to upload snapshots to.
+	Backup *Backup
 	// ProtectCentral protects central machines and data volumes from deletion.
 	ProtectCentral bool
 	// DNSZone, when set, is a domain the operator manages in the cloud: each
@@ -70,6 +73,36 @@ type Spec struct {
 	// the cluster reaches any port.
 	SSHAllowedCidrs []string
 	Tags            map[string]string
+}
+
+// Backup is where central nodes keep their snapshots.
+type Backup struct {
+	// Bucket is an existing bucket the operator names; empty, the backend
+	// creates one (versioned, private, encrypted, expiring old snapshots).
+	Bucket string
+	// Prefix is the cluster's folder in the bucket: central nodes may write
+	// below it only, and may delete nothing.
+	Prefix string
+	// Region is the region the cluster runs in, where a created bucket lives.
+	Region string
+	// RetentionDays is how long a created bucket keeps a snapshot.
+	RetentionDays int
+}
+
+// Store is how a central node reaches the backup bucket: an S3 dialect and,
+// where the cloud has no machine role, a key scoped to the bucket.
+type Store struct {
+	Bucket pulumi.StringOutput
+	// Provider is the S3 dialect (AWS, DigitalOcean), as S3 clients name it.
+	Provider string
+	Region   string
+	// Endpoint is the S3 endpoint, empty for the dialect's default.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey are empty where the machine's own
+	// role grants access (an AWS instance profile).
+	AccessKeyID, SecretAccessKey pulumi.StringOutput
+	// Keys lists the keys of the objects below prefix, at deploy time.
+	Keys func(prefix string) pulumi.StringArrayOutput
 }
 
 // CentralNode is one voting member's machine. Its etcd data lives on a volume
@@ -144,6 +177,9 @@ type Provider interface {
 	// or names in zone), which static bootstrap needs, and rejects a zone
 	// this cloud cannot use.
 	KnowsCentralHosts(zone string) (bool, error)
+	// CheckBackup rejects backup settings this cloud cannot take, before
+	// anything is registered.
+	CheckBackup(ctx *pulumi.Context, b Backup) error
 	// Provision registers the cluster's resources; opts carry the parent.
 	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Provisioned, error)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -179,12 +180,20 @@ type Settings struct {
 type Backup struct {
 	// Schedule is when, as systemd's OnCalendar has it: hourly, daily, ...
 	Schedule string
-	// Remote configures rclone's S3 remote: each key becomes
-	// RCLONE_CONFIG_BACKUP_<KEY> (TYPE, PROVIDER, REGION, ENDPOINT,
-	// ENV_AUTH or ACCESS_KEY_ID and SECRET_ACCESS_KEY).
-	Remote map[string]string
+	Store    ObjectStore
 	// Path is bucket/prefix; a member's snapshots go to Path/<member>/.
 	Path string
+}
+
+// ObjectStore is an S3-compatible store as the uploader reaches it.
+type ObjectStore struct {
+	// Provider is the S3 dialect: AWS, DigitalOcean, Other.
+	Provider, Region string
+	// Endpoint is empty for the dialect's default.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey are empty where the machine's role
+	// grants access (AWS instance profiles).
+	AccessKeyID, SecretAccessKey string
 }
 
 // RcloneImage is the uploader every central node runs, pinned: the image
@@ -237,7 +246,8 @@ func (f Flavor) DataDir() string {
 var (
 	backupSchedule = regexp.MustCompile(`^[A-Za-z0-9*:/ ,.-]+$`)
 	backupPath     = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*(/[A-Za-z0-9._-]+)*$`)
-	remoteKey      = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	storeWord      = regexp.MustCompile(`^[A-Za-z0-9-]+$`)
+	storeEndpoint  = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]+)?$`)
 )
 
 var devicePath = regexp.MustCompile(`^/dev/[A-Za-z0-9/._:-]+$`)
@@ -366,10 +376,14 @@ func (c Settings) check() error {
 		if c.Restore != "" && !backupPath.MatchString(c.Restore) {
 			return fmt.Errorf("restore snapshot %q: want bucket/key of letters, digits, dots, dashes and slashes", c.Restore)
 		}
-		for k, v := range b.Remote {
-			if !remoteKey.MatchString(k) || strings.ContainsAny(v, "\n\r") {
-				return fmt.Errorf("backup remote setting %s: want an upper-case key and a one-line value", k)
-			}
+		st := b.Store
+		switch {
+		case !storeWord.MatchString(st.Provider) || st.Region != "" && !storeWord.MatchString(st.Region):
+			return fmt.Errorf("backup store provider %q, region %q: want words of letters, digits and dashes", st.Provider, st.Region)
+		case st.Endpoint != "" && !storeEndpoint.MatchString(st.Endpoint):
+			return fmt.Errorf("backup store endpoint %q: want an http or https URL of a host and port", st.Endpoint)
+		case (st.AccessKeyID == "") != (st.SecretAccessKey == "") || strings.ContainsAny(st.AccessKeyID+st.SecretAccessKey, "\n\r"):
+			return fmt.Errorf("backup store key: want both an access key id and a secret of one line each, or neither")
 		}
 	}
 	for _, k := range c.SSHAuthorizedKeys {
@@ -380,17 +394,31 @@ func (c Settings) check() error {
 	return nil
 }
 
-// env is the remote's settings as an environment file's lines, sorted.
+// env is the uploader's settings for the store, as rclone reads an S3
+// remote called backup from its environment.
 func (b *Backup) env() []string {
 	if b == nil {
 		return nil
 	}
-	var out []string
-	for k, v := range b.Remote {
-		out = append(out, "RCLONE_CONFIG_BACKUP_"+k+"="+v)
+	st := b.Store
+	out := []string{"RCLONE_CONFIG_BACKUP_TYPE=s3", "RCLONE_CONFIG_BACKUP_PROVIDER=" + st.Provider}
+	if st.Region != "" {
+		out = append(out, "RCLONE_CONFIG_BACKUP_REGION="+st.Region)
 	}
-	slices.Sort(out)
-	return out
+	if st.Endpoint != "" {
+		out = append(out, "RCLONE_CONFIG_BACKUP_ENDPOINT="+st.Endpoint)
+	}
+	if st.AccessKeyID == "" {
+		return append(out, "RCLONE_CONFIG_BACKUP_ENV_AUTH=true")
+	}
+	return append(out, "RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID="+st.AccessKeyID, "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY="+st.SecretAccessKey)
+}
+
+// restoreToken is the cluster token of a cluster restored from Restore: a
+// new one, so that a survivor of the old cluster, or of an earlier restore
+// from another snapshot, is never taken for a member of this one.
+func (c Settings) restoreToken() string {
+	return c.ClusterToken + "-restored-" + strings.TrimPrefix(strings.TrimSuffix(path.Base(c.Restore), ".db"), "etcd-")
 }
 
 // isPEM reports whether s is exactly one PEM block whose type ends in kind.
@@ -451,6 +479,7 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["RcloneImage"] = RcloneImage
 	data["BackupRemote"] = c.Backup.env()
 	data["Restore"] = c.Restore
+	data["RestoreToken"] = c.restoreToken()
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

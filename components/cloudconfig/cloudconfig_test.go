@@ -76,7 +76,7 @@ func render(t *testing.T) map[string]string {
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
 		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
-			Remote: map[string]string{"TYPE": "s3", "PROVIDER": "AWS", "ENV_AUTH": "true", "REGION": "us-east-2"}}}
+			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
 	if err != nil {
 		t.Fatalf("backup central: %v", err)

@@ -18,9 +18,10 @@ func (provider) DataDevice(node string) string {
 
 // newCentral creates one droplet per central node, each with its own user data
 // and its own data volume, which outlives the droplet. hosts are the names
-// the nodes will have in the operator's DNS zone, nil without one.
-func newCentral(ctx *pulumi.Context, spec cloud.Spec, hosts []string, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, opts []pulumi.ResourceOption) ([]*digitalocean.Droplet, error) {
-	userData, err := spec.CentralUserData(hosts)
+// the nodes will have in the operator's DNS zone, nil without one; store is
+// the backup bucket, nil without backups.
+func newCentral(ctx *pulumi.Context, spec cloud.Spec, hosts []string, store *cloud.Store, image pulumi.StringInput, vpc *digitalocean.Vpc, t *tags, opts []pulumi.ResourceOption) ([]*digitalocean.Droplet, error) {
+	userData, err := spec.CentralUserData(hosts, store)
 	if err != nil {
 		return nil, err
 	}

@@ -76,8 +76,14 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	// Droplets wait for their tags and firewalls: a droplet created before
 	// the firewall that matches its tag would be reachable on every port.
 	dropletOpts := with(opts, pulumi.DependsOn(slices.Concat(tags.resources, []pulumi.Resource{fw.central, fw.worker})))
+	var store *cloud.Store
+	if spec.Backup != nil {
+		if store, err = newBackup(ctx, spec, opts); err != nil {
+			return nil, err
+		}
+	}
 	names := centralHosts(spec)
-	central, err := newCentral(ctx, spec, names, image, vpc, tags, dropletOpts)
+	central, err := newCentral(ctx, spec, names, store, image, vpc, tags, dropletOpts)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -27,6 +28,9 @@ type Cloud struct {
 	// availability zones the region has.
 	AMI   string
 	Zones []string
+	// Objects are the keys each bucket holds, which the object listings
+	// (S3's, Spaces') answer from.
+	Objects map[string][]string
 }
 
 // New returns a cloud in us-east-2 with a fixed AMI.
@@ -90,6 +94,26 @@ var kinds = map[string]kind{
 		},
 	},
 	"aws:autoscaling/group:Group": {replaceOn: []string{"name", "namePrefix"}, autoname: "name"},
+	"aws:s3/bucketV2:BucketV2": {
+		replaceOn: []string{"bucket", "bucketPrefix", "objectLockEnabled"},
+		autoname:  "bucket",
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["arn"] = resource.NewStringProperty(fmt.Sprintf("arn:aws:s3:::bucket-%08x", n))
+		},
+	},
+	"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":                                     {replaceOn: []string{"bucket"}},
+	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               {replaceOn: []string{"bucket", "expectedBucketOwner"}},
+	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": {replaceOn: []string{"bucket", "expectedBucketOwner"}},
+	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       {replaceOn: []string{"bucket", "expectedBucketOwner"}},
+	"aws:iam/role:Role": {
+		replaceOn: []string{"name", "namePrefix"},
+		autoname:  "name",
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["arn"] = resource.NewStringProperty(fmt.Sprintf("arn:aws:iam::123456789012:role/role-%08x", n))
+		},
+	},
+	"aws:iam/rolePolicy:RolePolicy":           {replaceOn: []string{"role", "name", "namePrefix"}, autoname: "name"},
+	"aws:iam/instanceProfile:InstanceProfile": {replaceOn: []string{"name", "namePrefix"}, autoname: "name"},
 
 	"digitalocean:index/tag:Tag": {replaceOn: []string{"name"}},
 	"digitalocean:index/vpc:Vpc": {replaceOn: []string{"region", "ipRange"}, id: uuid},
@@ -102,6 +126,19 @@ var kinds = map[string]kind{
 	"digitalocean:index/firewall:Firewall":   {id: uuid},
 	"digitalocean:index/dnsRecord:DnsRecord": {replaceOn: []string{"domain", "type"}},
 	"digitalocean:index/volume:Volume":       {replaceOn: []string{"region", "name", "filesystemType", "snapshotId"}, id: uuid},
+	"digitalocean:index/spacesBucket:SpacesBucket": {
+		replaceOn: []string{"region", "name"},
+		autoname:  "name",
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["bucketDomainName"] = resource.NewStringProperty(fmt.Sprintf("bucket-%08x.spaces.example", n))
+		},
+	},
+	"digitalocean:index/spacesKey:SpacesKey": {
+		computed: func(outs resource.PropertyMap, n uint32) {
+			outs["accessKey"] = resource.NewStringProperty(fmt.Sprintf("DO00FAKE%012X", n))
+			outs["secretKey"] = resource.NewStringProperty(fmt.Sprintf("fake-spaces-secret-%08x", n))
+		},
+	},
 	"digitalocean:index/droplet:Droplet": {
 		replaceOn: []string{"image", "region", "userData", "vpcUuid", "sshKeys"},
 		id:        func(n uint32) string { return fmt.Sprint(n) },
@@ -169,8 +206,21 @@ func Update(typ string, oldOutputs, newInputs resource.PropertyMap) resource.Pro
 }
 
 // Invoke answers the data-source calls the backends make.
-func (c Cloud) Invoke(token string, _ resource.PropertyMap) (resource.PropertyMap, error) {
+func (c Cloud) Invoke(token string, args resource.PropertyMap) (resource.PropertyMap, error) {
 	switch token {
+	case "aws:s3/getObjects:getObjects", "digitalocean:index/getSpacesBucketObjects:getSpacesBucketObjects":
+		bucket, prefix := args["bucket"].StringValue(), ""
+		if p := args["prefix"]; p.IsString() {
+			prefix = p.StringValue()
+		}
+		keys := []string{}
+		for _, k := range c.Objects[bucket] {
+			if strings.HasPrefix(k, prefix) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		return resource.NewPropertyMapFromMap(map[string]any{"id": bucket, "bucket": bucket, "keys": keys}), nil
 	case "aws:ec2/getAmi:getAmi":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": c.AMI, "imageId": c.AMI, "name": "Flatcar-stable-4459.2.1-hvm"}), nil
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -196,6 +246,20 @@ func uuid(n uint32) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", n, 
 // range (RFC 5737).
 func privateIP(n uint32) string { return fmt.Sprintf("10.21.%d.%d", n>>8%256, n%250+2) }
 func publicIP(n uint32) string  { return fmt.Sprintf("203.0.113.%d", n%250+2) }
+
+// ProviderConfig is the provider settings of a stack whose operator set up
+// both clouds' providers as the README says: the Spaces key DigitalOcean
+// needs to create a bucket. The mock engine reads no provider config, so
+// programs run under it take this, beside any stack config they were given.
+func ProviderConfig() pulumi.RunOption {
+	return func(ri *pulumi.RunInfo) {
+		if ri.Config == nil {
+			ri.Config = map[string]string{}
+		}
+		ri.Config["digitalocean:spacesAccessId"] = "DO00FAKESPACESKEY"
+		ri.Config["digitalocean:spacesSecretKey"] = "fake-spaces-secret"
+	}
+}
 
 // Mocks answers the Pulumi SDK's mock engine as the fake cloud does. Ids
 // and invented values derive from each resource's name, so two runs of a

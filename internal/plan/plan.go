@@ -188,7 +188,7 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 			reflect.ValueOf(o.dst).Elem().Set(reflect.ValueOf(r.Value))
 		}
 		return nil
-	}, pulumi.WithMocks("plan", "plan", fakecloud.Mocks{Cloud: fakecloud.New()}))
+	}, pulumi.WithMocks("plan", "plan", fakecloud.Mocks{Cloud: fakecloud.New()}), fakecloud.ProviderConfig())
 	if cfgErr != nil {
 		return nil, ConfigError{cfgErr}
 	}

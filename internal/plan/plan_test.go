@@ -16,9 +16,10 @@ import (
 // it knows, at addresses only it chooses.
 type thirdCloud struct{}
 
-func (thirdCloud) CheckRegion(string) error               { return nil }
-func (thirdCloud) CheckImage(string) error                { return nil }
-func (thirdCloud) KnowsCentralHosts(string) (bool, error) { return true, nil }
+func (thirdCloud) CheckRegion(string) error                        { return nil }
+func (thirdCloud) CheckImage(string) error                         { return nil }
+func (thirdCloud) KnowsCentralHosts(string) (bool, error)          { return true, nil }
+func (thirdCloud) CheckBackup(*pulumi.Context, cloud.Backup) error { return nil }
 func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
 	return region, nil
 }
@@ -30,7 +31,16 @@ func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulu
 	for i := range spec.Central {
 		ips = append(ips, t.address(i))
 	}
-	userData, err := spec.CentralUserData(ips)
+	// Any S3-compatible store will do, with a key of its own.
+	store := &cloud.Store{
+		Bucket:          pulumi.String("third-backups").ToStringOutput(),
+		Provider:        "Other",
+		Endpoint:        "https://s3.anywhere-1.example",
+		AccessKeyID:     pulumi.String("AKTHIRD").ToStringOutput(),
+		SecretAccessKey: pulumi.ToSecret(pulumi.String("third-secret")).(pulumi.StringOutput),
+		Keys:            func(string) pulumi.StringArrayOutput { return pulumi.StringArray{}.ToStringArrayOutput() },
+	}
+	userData, err := spec.CentralUserData(ips, store)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +80,8 @@ func TestReadThirdCloud(t *testing.T) {
 	var third thirdCloud
 	for i, n := range p.Central {
 		want := components.CentralName("etcd-third", i)
-		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) {
-			t.Errorf("central %d = %s %s %s, want %s at %s with its own user data", i, n.Name, n.Role, n.CloudIP, want, third.address(i))
+		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) || !strings.Contains(n.UserData, "backup:third-backups/etcd-third/"+want+"/") {
+			t.Errorf("central %d = %s %s %s, want %s at %s with its own user data, uploading to the third cloud's store", i, n.Name, n.Role, n.CloudIP, want, third.address(i))
 		}
 	}
 	for j, w := range p.Workers {

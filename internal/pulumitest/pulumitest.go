@@ -66,7 +66,7 @@ func New() *Mocks {
 
 // Run runs program under these mocks.
 func (m *Mocks) Run(program pulumi.RunFunc) error {
-	return pulumi.RunErr(program, pulumi.WithMocks(Project, Stack, m))
+	return pulumi.RunErr(program, pulumi.WithMocks(Project, Stack, m), fakecloud.ProviderConfig())
 }
 
 // NewResource records the registration and answers as the fake cloud does.

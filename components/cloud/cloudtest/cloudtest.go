@@ -33,7 +33,7 @@ func Spec(p cloud.Provider, name, region string, central, workers int) cloud.Spe
 		WorkerUserData: func(hosts pulumi.StringArrayOutput) pulumi.StringOutput {
 			return hosts.ApplyT(WorkerText).(pulumi.StringOutput)
 		},
-		CentralUserData: func(hosts []string) ([]pulumi.StringOutput, error) {
+		CentralUserData: func(hosts []string, _ *cloud.Store) ([]pulumi.StringOutput, error) {
 			var out []pulumi.StringOutput
 			for i := range central {
 				out = append(out, pulumi.String(CentralText(i, hosts)).ToStringOutput())

@@ -1,0 +1,172 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// Backup defaults and bounds.
+const (
+	DefaultBackupSchedule      = "hourly"
+	DefaultBackupRetentionDays = 30
+	MaxBackupRetentionDays     = 3650
+	// RestoreLatest, as restoreFrom, restores the newest snapshot any member
+	// uploaded, chosen once by the program so that every member restores
+	// the same one.
+	RestoreLatest = "latest"
+)
+
+var (
+	// backupSchedule is a systemd calendar word or OnCalendar expression,
+	// in characters a unit file takes on one line.
+	backupSchedule = regexp.MustCompile(`^[A-Za-z0-9*:/ ,.~-]{1,64}$`)
+	// snapshotKey is a snapshot's object key: prefix/member/etcd-<UTC time>.db.
+	snapshotKey = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/etcd-([0-9]{8}T[0-9]{6}Z)\.db$`)
+)
+
+// chooseBackup applies the backup defaults and checks the backup and
+// restore settings: backups are on by default wherever they can run.
+func (s *settings) chooseBackup() error {
+	var errs []error
+	s.backup = s.Backup == nil && s.Flavor != string(cloudconfig.CoreOSEtcd2) || s.Backup != nil && *s.Backup
+	s.BackupSchedule = strings.TrimSpace(s.BackupSchedule)
+	if s.BackupSchedule == "" {
+		s.BackupSchedule = DefaultBackupSchedule
+	}
+	if s.backup && s.Flavor == string(cloudconfig.CoreOSEtcd2) {
+		errs = append(errs, fmt.Errorf("backup: true is not available with flavor coreos-etcd2, the seed's etcd2 cloud-config, whose members have no etcd v3 snapshot; unset backup, or use flavor flatcar"))
+	}
+	if !backupSchedule.MatchString(s.BackupSchedule) || s.BackupSchedule == "minutely" {
+		errs = append(errs, fmt.Errorf("backupSchedule: %q is not allowed; want a systemd calendar word (hourly, daily, weekly) or an OnCalendar expression such as \"*-*-* 00/6:00:00\" (every six hours), at most every few minutes", s.BackupSchedule))
+	}
+	switch {
+	case s.BackupRetentionDays == 0:
+		s.BackupRetentionDays = DefaultBackupRetentionDays
+	case s.BackupBucket != "":
+		errs = append(errs, fmt.Errorf("backupRetentionDays: %d applies to the bucket the program creates; backupBucket %q is yours, so its own lifecycle rules keep snapshots; unset backupRetentionDays", s.BackupRetentionDays, s.BackupBucket))
+	case s.BackupRetentionDays < 1 || s.BackupRetentionDays > MaxBackupRetentionDays:
+		errs = append(errs, fmt.Errorf("backupRetentionDays: %d is not allowed; want 1 to %d days (default %d)", s.BackupRetentionDays, MaxBackupRetentionDays, DefaultBackupRetentionDays))
+	}
+	if s.RestoreFrom != "" {
+		switch {
+		case !s.backup:
+			errs = append(errs, fmt.Errorf("restoreFrom: %q restores from the backup bucket, and backups are off; set backup: true (and backupBucket, if the snapshots are in a bucket of yours)", s.RestoreFrom))
+		case s.Bootstrap != BootstrapStatic:
+			errs = append(errs, fmt.Errorf("restoreFrom: %q needs bootstrap static: a restored member is given the whole initial cluster, known only then; set bootstrap static", s.RestoreFrom))
+		case s.RestoreFrom != RestoreLatest && !snapshotKey.MatchString(s.RestoreFrom):
+			errs = append(errs, fmt.Errorf("restoreFrom: %q is not a snapshot; want %s, or an object key as the backup list shows it: <prefix>/<member>/etcd-<YYYYMMDDThhmmssZ>.db", s.RestoreFrom, RestoreLatest))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// backupPrefix is the cluster's folder in the bucket: its name, so that
+// clusters may share a bucket.
+func (s *settings) backupPrefix() string { return s.name }
+
+// cloudBackup is what the backend is asked for: nil with backups off.
+func (s *settings) cloudBackup(region string) *cloud.Backup {
+	if !s.backup {
+		return nil
+	}
+	b := &cloud.Backup{Bucket: s.BackupBucket, Prefix: s.backupPrefix(), Region: region}
+	if s.BackupBucket == "" {
+		b.RetentionDays = s.BackupRetentionDays
+	}
+	return b
+}
+
+// backupTarget is what central nodes need of the store once it resolves:
+// the bucket, a key where the machine has no role, and the snapshot to
+// restore ("" for none).
+type backupTarget struct {
+	bucket, accessKeyID, secretAccessKey, restore string
+}
+
+// resolveBackup waits for the store's outputs and, with restoreFrom, picks
+// the snapshot every member restores: a restore of a snapshot that is not
+// there fails the deploy here, before any member boots to find out.
+func (s *settings) resolveBackup(store *cloud.Store) pulumi.Output {
+	if store == nil {
+		return pulumi.ToOutput(backupTarget{})
+	}
+	keys := pulumi.ToStringArray(nil).ToStringArrayOutput()
+	if s.RestoreFrom == RestoreLatest {
+		keys = store.Keys(s.backupPrefix() + "/")
+	} else if s.RestoreFrom != "" {
+		keys = store.Keys(path.Dir(s.RestoreFrom) + "/")
+	}
+	return pulumi.All(store.Bucket, store.AccessKeyID, store.SecretAccessKey, keys).ApplyT(func(v []any) (backupTarget, error) {
+		t := backupTarget{bucket: v[0].(string), accessKeyID: v[1].(string), secretAccessKey: v[2].(string)}
+		restore, err := s.pickSnapshot(t.bucket, v[3].([]string))
+		t.restore = restore
+		return t, err
+	})
+}
+
+// pickSnapshot is the key restoreFrom names among keys, or the newest
+// snapshot among them for latest.
+func (s *settings) pickSnapshot(bucket string, keys []string) (string, error) {
+	switch s.RestoreFrom {
+	case "":
+		return "", nil
+	case RestoreLatest:
+		var newest, at string
+		for _, k := range keys {
+			m := snapshotKey.FindStringSubmatch(k)
+			if m != nil && strings.HasPrefix(k, s.backupPrefix()+"/") && (m[2] > at || m[2] == at && k > newest) {
+				newest, at = k, m[2]
+			}
+		}
+		if newest == "" {
+			return "", fmt.Errorf("restoreFrom: %q, but bucket %s holds no snapshot below %s/; name a snapshot of another prefix, or unset restoreFrom to start an empty cluster", RestoreLatest, bucket, s.backupPrefix())
+		}
+		return newest, nil
+	}
+	if !slices.Contains(keys, s.RestoreFrom) {
+		return "", fmt.Errorf("restoreFrom: %q is not in bucket %s; want a key the backup list shows (output backupListCommand), or %s", s.RestoreFrom, bucket, RestoreLatest)
+	}
+	return s.RestoreFrom, nil
+}
+
+// nodeBackup is a central node's backup settings, nil with backups off.
+func (s *settings) nodeBackup(store *cloud.Store, t backupTarget) *cloudconfig.Backup {
+	if store == nil {
+		return nil
+	}
+	return &cloudconfig.Backup{
+		Schedule: s.BackupSchedule,
+		Path:     t.bucket + "/" + s.backupPrefix(),
+		Store: cloudconfig.ObjectStore{
+			Provider:        store.Provider,
+			Region:          store.Region,
+			Endpoint:        store.Endpoint,
+			AccessKeyID:     t.accessKeyID,
+			SecretAccessKey: t.secretAccessKey,
+		},
+	}
+}
+
+// listCommand is how an operator lists the cluster's snapshots, newest
+// last, with the AWS CLI (which speaks to Spaces too).
+func listCommand(store *cloud.Store, prefix string) pulumi.StringOutput {
+	if store == nil {
+		return pulumi.String("").ToStringOutput()
+	}
+	endpoint := ""
+	if store.Endpoint != "" {
+		endpoint = " --endpoint-url " + store.Endpoint
+	}
+	return store.Bucket.ApplyT(func(bucket string) string {
+		return fmt.Sprintf("aws s3 ls s3://%s/%s/ --recursive --region %s%s | sort", bucket, prefix, store.Region, endpoint)
+	}).(pulumi.StringOutput)
+}

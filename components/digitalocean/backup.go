@@ -1,0 +1,99 @@
+package digitalocean
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/pulumi/pulumi-digitalocean/sdk/v4/go/digitalocean"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/isolatedetcd/cluster/components/cloud"
+)
+
+// spacesRegions are the regions that offer Spaces (2026-11); the bucket
+// lives in the cluster's region, close to the nodes that upload to it.
+var spacesRegions = []string{"ams3", "atl1", "blr1", "fra1", "lon1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1"}
+
+// spacesBucketName is Spaces' rule for bucket names.
+var spacesBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+
+// noncurrentDays is how long a snapshot outlives its expiry as a noncurrent
+// version, in which time an operator can still bring it back.
+const noncurrentDays = 7
+
+// CheckBackup rejects a region without Spaces, a bucket name Spaces would
+// refuse, and creating a bucket without the Spaces keys the provider needs.
+func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
+	var errs []string
+	if !slices.Contains(spacesRegions, b.Region) {
+		errs = append(errs, fmt.Sprintf("backup: region %q has no DigitalOcean Spaces, where the backups go; want a cluster in %s, or backup: false", b.Region, strings.Join(spacesRegions, ", ")))
+	}
+	if b.Bucket != "" && !spacesBucketName.MatchString(b.Bucket) {
+		errs = append(errs, fmt.Sprintf("backupBucket: %q is not a Spaces bucket name; want 3 to 63 lowercase letters, digits and dashes, starting and ending with a letter or digit, or unset to create one", b.Bucket))
+	}
+	if b.Bucket == "" && (config.Get(ctx, "digitalocean:spacesAccessId") == "" && os.Getenv("SPACES_ACCESS_KEY_ID") == "" ||
+		config.Get(ctx, "digitalocean:spacesSecretKey") == "" && os.Getenv("SPACES_SECRET_ACCESS_KEY") == "") {
+		errs = append(errs, "backup: creating the backup bucket takes a Spaces access key, which the DigitalOcean provider has none of; set digitalocean:spacesAccessId and digitalocean:spacesSecretKey (--secret), or SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY, or name an existing bucket in backupBucket, or set backup: false")
+	}
+	if errs != nil {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// newBackup registers the bucket, unless the operator names one, and a
+// Spaces key limited to it. Spaces has no put-only grant (readwrite may
+// delete), so the bucket's versioning is what keeps history from a node.
+func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (*cloud.Store, error) {
+	b := spec.Backup
+	bucket := pulumi.String(b.Bucket).ToStringOutput()
+	if b.Bucket == "" {
+		created, err := digitalocean.NewSpacesBucket(ctx, spec.Name+"-backups", &digitalocean.SpacesBucketArgs{
+			Region:     pulumi.String(b.Region),
+			Acl:        pulumi.String("private"),
+			Versioning: digitalocean.SpacesBucketVersioningArgs{Enabled: pulumi.Bool(true)},
+			LifecycleRules: digitalocean.SpacesBucketLifecycleRuleArray{digitalocean.SpacesBucketLifecycleRuleArgs{
+				Id:                                 pulumi.String("expire-snapshots"),
+				Enabled:                            pulumi.Bool(true),
+				Prefix:                             pulumi.String(b.Prefix + "/"),
+				Expiration:                         digitalocean.SpacesBucketLifecycleRuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
+				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(noncurrentDays)},
+				AbortIncompleteMultipartUploadDays: pulumi.Int(1),
+			}},
+		}, with(opts, pulumi.Protect(spec.ProtectCentral))...)
+		if err != nil {
+			return nil, fmt.Errorf("backup bucket: %w", err)
+		}
+		bucket = created.Name
+	}
+	key, err := digitalocean.NewSpacesKey(ctx, spec.Name+"-backup", &digitalocean.SpacesKeyArgs{
+		Name: pulumi.String(spec.Name + "-backup"),
+		Grants: digitalocean.SpacesKeyGrantArray{digitalocean.SpacesKeyGrantArgs{
+			Bucket:     bucket,
+			Permission: pulumi.String("readwrite"),
+		}},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("backup key: %w", err)
+	}
+	return &cloud.Store{
+		Bucket:          bucket,
+		Provider:        "DigitalOcean",
+		Region:          b.Region,
+		Endpoint:        "https://" + b.Region + ".digitaloceanspaces.com",
+		AccessKeyID:     key.AccessKey,
+		SecretAccessKey: pulumi.ToSecret(key.SecretKey).(pulumi.StringOutput),
+		Keys: func(prefix string) pulumi.StringArrayOutput {
+			return digitalocean.GetSpacesBucketObjectsOutput(ctx, digitalocean.GetSpacesBucketObjectsOutputArgs{
+				Bucket:  bucket,
+				Region:  pulumi.String(b.Region),
+				Prefix:  pulumi.String(prefix),
+				MaxKeys: pulumi.Int(1 << 20),
+			}).Keys()
+		},
+	}, nil
+}
