@@ -2,8 +2,16 @@ package nodescript_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,14 +27,15 @@ import (
 	"github.com/isolatedetcd/cluster/internal/s3lab"
 )
 
-// backupScript is the shape of cloudconfig's etcd-backup, plaintext.
+// backupScript is the shape of cloudconfig's etcd-backup; %[3]s are the
+// TLS volume, %[4]s the endpoint's scheme, %[5]s the TLS flags.
 const backupScript = `#!/bin/bash
 set -euo pipefail
 dir=/var/lib/etcd-backup
 mkdir -p "$dir"
 name="etcd-$(date -u +%%Y%%m%%dT%%H%%M%%SZ).db"
 trap 'rm -rf "$dir/$name" "$dir/restore"' EXIT
-/usr/bin/docker run --rm --network=host --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdctl %[1]s --endpoints=http://127.0.0.1:2379 snapshot save "$dir/$name"
+/usr/bin/docker run --rm --network=host%[3]s --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdctl %[1]s --endpoints=%[4]s://127.0.0.1:2379%[5]s snapshot save "$dir/$name"
 /usr/bin/docker run --rm --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdutl %[1]s snapshot restore "$dir/$name" --data-dir="$dir/restore"
 /usr/bin/docker run --rm --network=host --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro %[2]s copyto --s3-no-check-bucket "$dir/$name" "backup:bkt/etcd/n0/$name"
 `
@@ -81,21 +90,78 @@ func writeFile(t *testing.T, root, path, content string, mode os.FileMode) {
 	}
 }
 
-// startEtcd starts a single member on addr keeping its data in dir/data.
-func startEtcd(t *testing.T, bin, name, dir, addr string, lab *netlab.Lab) (*localetcd.Proc, localetcd.Endpoint) {
+// mintTLS writes a CA and a member pair naming 127.0.0.1 and addr into
+// the node's TLS directory, as its write_files would, and returns the
+// client configuration that trusts and presents them.
+func mintTLS(t *testing.T, root, addr string) *tls.Config {
+	t.Helper()
+	key := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, memberKey := key(), key()
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "member"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(addr)}}
+	memberDER, err := x509.CreateCertificate(rand.Reader, member, ca, memberKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(memberKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: memberDER})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	writeFile(t, root, cloudconfig.TLSDir+"/ca.crt", string(caPEM), 0o644)
+	writeFile(t, root, cloudconfig.TLSDir+"/member.crt", string(certPEM), 0o644)
+	writeFile(t, root, cloudconfig.TLSDir+"/member.key", string(keyPEM), 0o600)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
+}
+
+// startEtcd starts a single member on addr keeping its data in dir/data;
+// with tc, its client port is TLS with the node's pair and wants a client's.
+func startEtcd(t *testing.T, bin, name, dir, addr string, lab *netlab.Lab, tc *tls.Config) (*localetcd.Proc, localetcd.Endpoint) {
 	t.Helper()
 	peer := "http://" + net.JoinHostPort(addr, "2380")
 	client := "http://" + net.JoinHostPort(addr, "2379")
-	args := []string{"--name=" + name, "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
-		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer, "--initial-cluster=" + name + "=" + peer}
+	var tlsArgs []string
+	if tc != nil {
+		client = "https://" + net.JoinHostPort(addr, "2379")
+		tlsDir := filepath.Join(dir, "root", cloudconfig.TLSDir)
+		tlsArgs = []string{"--client-cert-auth", "--trusted-ca-file=" + tlsDir + "/ca.crt", "--cert-file=" + tlsDir + "/member.crt", "--key-file=" + tlsDir + "/member.key"}
+	}
+	args := append([]string{"--name=" + name, "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer, "--initial-cluster=" + name + "=" + peer}, tlsArgs...)
 	p := (&localetcd.Nodes{Lab: lab}).NewProc(name, dir, bin, args, nil)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(5 * time.Second) })
 	ep := localetcd.Plain(net.JoinHostPort(addr, "2379"))
-	if lab != nil {
-		ep = localetcd.Endpoint{Addr: ep.Addr, Link: &localetcd.Link{Dial: lab.DialContext}}
+	if lab != nil || tc != nil {
+		link := &localetcd.Link{TLS: tc}
+		if lab != nil {
+			link.Dial = lab.DialContext
+		}
+		ep = localetcd.Endpoint{Addr: ep.Addr, Link: link}
 	}
 	if err := localetcd.Retry(context.Background(), 30*time.Second, func() error { return ep.Healthy(context.Background()) }); err != nil {
 		t.Fatalf("etcd %s: %v\n%s", name, err, p.LogTail(20))
@@ -117,10 +183,12 @@ func TestBackupRestore(t *testing.T) {
 		name    string
 		version cloudconfig.EtcdVersion
 		lab     bool
+		tls     bool
 	}{
 		{name: "etcd3.6", version: cloudconfig.Etcd36},
 		{name: "etcd3.5", version: cloudconfig.Etcd35},
-		{name: "etcd3.6-lab", version: cloudconfig.Etcd36, lab: true},
+		{name: "etcd3.6-tls", version: cloudconfig.Etcd36, tls: true},
+		{name: "etcd3.6-lab-tls", version: cloudconfig.Etcd36, lab: true, tls: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			release := tc.version.Release()
@@ -161,11 +229,19 @@ func TestBackupRestore(t *testing.T) {
 
 			// The member backed up.
 			n0 := nodescript.Node{Dir: t.TempDir(), Addr: addrs[0], Lab: lab}
-			_, ep0 := startEtcd(t, etcd, "n0", n0.Dir, n0.Addr, lab)
+			var clientTLS *tls.Config
+			volume, scheme, flags := "", "http", ""
+			if tc.tls {
+				clientTLS = mintTLS(t, n0.Root(), n0.Addr)
+				d := cloudconfig.TLSDir
+				volume, scheme = " --volume="+d+":"+d+":ro", "https"
+				flags = " --cacert=" + d + "/ca.crt --cert=" + d + "/member.crt --key=" + d + "/member.key"
+			}
+			_, ep0 := startEtcd(t, etcd, "n0", n0.Dir, n0.Addr, lab, clientTLS)
 			if err := ep0.Put(ctx, "/backed/up", "yes"); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, n0.Root(), "/opt/bin/etcd-backup", fmt.Sprintf(backupScript, image, cloudconfig.RcloneImage), 0o755)
+			writeFile(t, n0.Root(), "/opt/bin/etcd-backup", fmt.Sprintf(backupScript, image, cloudconfig.RcloneImage, volume, scheme, flags), 0o755)
 			writeFile(t, n0.Root(), "/etc/etcd-backup.env", env, 0o600)
 			start := time.Now()
 			out, err := nodescript.Run(ctx, tools, n0, "/opt/bin/etcd-backup")
@@ -199,7 +275,7 @@ func TestBackupRestore(t *testing.T) {
 			if st := fi.Sys().(*syscall.Stat_t); st.Uid != nodescript.EtcdUID || st.Gid != nodescript.EtcdGID {
 				t.Errorf("member owned by %d:%d, want etcd's %d:%d", st.Uid, st.Gid, nodescript.EtcdUID, nodescript.EtcdGID)
 			}
-			_, ep1 := startEtcd(t, etcd, "n1", n1.Dir, n1.Addr, lab)
+			_, ep1 := startEtcd(t, etcd, "n1", n1.Dir, n1.Addr, lab, nil)
 			if v, err := ep1.Get(ctx, "/backed/up", false); err != nil || v != "yes" {
 				t.Errorf("restored member: /backed/up = %q, %v", v, err)
 			}
@@ -209,6 +285,9 @@ func TestBackupRestore(t *testing.T) {
 			}
 			if after := snapshotHost(t); fmt.Sprint(after) != fmt.Sprint(before) {
 				t.Errorf("host paths changed:\nbefore %v\nafter  %v", before, after)
+			}
+			if m, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(m), "nodescript") {
+				t.Errorf("the host's mounts hold the script's:\n%s", m)
 			}
 		})
 	}
@@ -265,5 +344,46 @@ func TestShimRefuses(t *testing.T) {
 				t.Errorf("%s succeeded:\n%s", tc.run, out)
 			}
 		})
+	}
+}
+
+// TestLabNames: in a lab with names the script resolves them (the lab's
+// hosts file survives the overlay of /etc), reads the node's files at
+// their paths, is root, and chown finds Flatcar's etcd user.
+func TestLabNames(t *testing.T) {
+	if err := nodescript.Available(); err != nil {
+		t.Skip(err)
+	}
+	if err := netlab.Available(); err != nil {
+		t.Skip(err)
+	}
+	lab, err := netlab.New([]string{"10.21.0.10"}, map[string]string{"etcd-0.example.com": "10.21.0.10"}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	n := nodescript.Node{Dir: t.TempDir(), Addr: "10.21.0.10", Lab: lab}
+	writeFile(t, n.Root(), "/etc/node-file", "mine\n", 0o644)
+	writeFile(t, n.Root(), "/opt/bin/look", `#!/bin/bash
+set -euo pipefail
+getent hosts etcd-0.example.com
+cat /etc/node-file
+id -u
+touch /var/lib/etcd/probe && chown etcd:etcd /var/lib/etcd/probe
+ip -o addr show lo | grep -c 10.21.0.10
+`, 0o755)
+	out, err := nodescript.Run(context.Background(), nodescript.Tools{}, n, "/opt/bin/look")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "10.21.0.10      etcd-0.example.com\nmine\n0\n1\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	fi, err := os.Stat(filepath.Join(n.DataDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != nodescript.EtcdUID || st.Gid != nodescript.EtcdGID {
+		t.Errorf("probe owned by %d:%d", st.Uid, st.Gid)
 	}
 }

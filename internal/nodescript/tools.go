@@ -28,7 +28,14 @@ func EtcdTool(ctx context.Context, tool, release string, log func(string)) (stri
 		return "", fmt.Errorf("nodescript: no etcd tool %q", tool)
 	}
 	mod := "go.etcd.io/etcd/" + tool + "/v3"
-	return gobuild.Build(ctx, gobuild.Command{Name: tool, Module: mod, Version: release, Package: mod}, log)
+	c := gobuild.Command{Name: tool, Module: mod, Version: release, Package: mod}
+	if strings.HasPrefix(release, "v3.5.") {
+		// 3.5's graph holds cloud.google.com/go v0.46.3, which still has
+		// compute/metadata, beside that package's own module: tidy fails
+		// on the ambiguous import unless the old module moves past it.
+		c.Require = []string{"cloud.google.com/go v0.100.2"}
+	}
+	return gobuild.Build(ctx, c, log)
 }
 
 // RcloneVersion is the rclone release cloudconfig.RcloneImage carries.
