@@ -1,6 +1,4 @@
-// Package nodescript runs a node's own scripts for real on this machine, in
-// a private mount namespace that shows the node's files at their paths and
-// a docker that runs the pinned images' tools, built here.
+// Package nodescript runs a node's own scripts for real on this machine, its docker included.
 package nodescript
 
 import (

@@ -1,5 +1,4 @@
-// Package s3lab serves a real S3 API on loopback: rclone serve s3 over a
-// directory, with keys, for scripts that upload and download backups.
+// Package s3lab serves a real S3 API on loopback (rclone serve s3 over a directory).
 package s3lab
 
 import (
