@@ -26,9 +26,11 @@ const (
 )
 
 var (
-	// backupSchedule is a systemd calendar word or OnCalendar expression,
-	// in characters a unit file takes on one line.
-	backupSchedule = regexp.MustCompile(`^[A-Za-z0-9*:/ ,.~-]{1,64}$`)
+	// backupSchedule is a systemd calendar word or an OnCalendar expression:
+	// [weekdays] [date] hour:minute[:second].
+	backupSchedule = regexp.MustCompile(`^(hourly|daily|weekly|monthly|quarterly|semiannually|yearly|annually|` +
+		`((Mon|Tue|Wed|Thu|Fri|Sat|Sun)([.,]{1,2}(Mon|Tue|Wed|Thu|Fri|Sat|Sun))* )?` +
+		`([0-9*][0-9*/,.~]*-[0-9*][0-9*/,.~]*-[0-9*][0-9*/,.~]* )?[0-9*][0-9*/,.]*:[0-9*][0-9*/,.]*(:[0-9*][0-9*/,.]*)?)$`)
 	// snapshotKey is a snapshot's object key: prefix/member/etcd-<UTC time>.db.
 	snapshotKey = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/etcd-([0-9]{8}T[0-9]{6}Z)\.db$`)
 )
@@ -45,8 +47,8 @@ func (s *settings) chooseBackup() error {
 	if s.backup && s.Flavor == string(cloudconfig.CoreOSEtcd2) {
 		errs = append(errs, fmt.Errorf("backup: true is not available with flavor coreos-etcd2, the seed's etcd2 cloud-config, whose members have no etcd v3 snapshot; unset backup, or use flavor flatcar"))
 	}
-	if !backupSchedule.MatchString(s.BackupSchedule) || s.BackupSchedule == "minutely" {
-		errs = append(errs, fmt.Errorf("backupSchedule: %q is not allowed; want a systemd calendar word (hourly, daily, weekly) or an OnCalendar expression such as \"*-*-* 00/6:00:00\" (every six hours), at most every few minutes", s.BackupSchedule))
+	if !backupSchedule.MatchString(s.BackupSchedule) {
+		errs = append(errs, fmt.Errorf("backupSchedule: %q is not allowed; want a systemd calendar word (hourly, daily, weekly) or an OnCalendar expression such as \"*-*-* 00/6:00:00\" (every six hours)", s.BackupSchedule))
 	}
 	switch {
 	case s.BackupRetentionDays == 0:

@@ -349,7 +349,7 @@ func TestNoEtcdPortOpenToAddresses(t *testing.T) {
 
 // wantOutputs are the outputs the issue promises operators.
 var wantOutputs = []string{"discoveryUrl", "flavor", "workerProxy", "etcdVersion", "centralNames", "centralPrivateIps", "centralPublicIps", "etcdClientEndpoints",
-	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network", "tls", "etcdCaCert", "etcdClientCert", "etcdClientKey"}
+	"etcdPeerUrls", "workerGroup", "centralCloudConfig", "workerCloudConfig", "network", "tls", "etcdCaCert", "etcdClientCert", "etcdClientKey", "backupBucket", "backupPrefix", "backupListCommand"}
 
 // TestOutputs checks the outputs of a cluster bootstrapped from a discovery
 // URL, which is secret when the stack stores it so; TestTLSOutputs those of

@@ -136,6 +136,9 @@ type Plan struct {
 	// TLS is set when the nodes speak mutual TLS: the CA certificate and
 	// the operator's client pair the program exports, PEM.
 	TLS *TLS
+	// BackupBucket and BackupPrefix are where central nodes upload
+	// snapshots; both empty with backups off.
+	BackupBucket, BackupPrefix string
 }
 
 // TLS is what an operator reaches a TLS cluster's members with.
@@ -160,11 +163,20 @@ func (t *TLS) ClientConfig() (*tls.Config, error) {
 // outputs: the program's own rendering, never a second one, whatever cloud
 // provisions it. Errors from NewCluster are ConfigErrors.
 func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
+	return ReadIn(cluster, args, nil)
+}
+
+// ReadIn is Read in a fake cloud whose buckets hold objects (bucket: keys),
+// which the program lists to pick a snapshot to restore.
+func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]string) (*Plan, error) {
+	fake := fakecloud.New()
+	fake.Objects = objects
 	var out struct {
 		names, ips, peers, central []string
 		worker                     string
 		flavor, proxy, bootstrap   string
 		tls, ca, cert, key         string
+		bucket, prefix             string
 	}
 	var cfgErr error
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -180,6 +192,7 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.EtcdPeerURLs, &out.peers}, {c.CentralCloudConfig, &out.central},
 			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy}, {c.Bootstrap, &out.bootstrap},
 			{c.TLS, &out.tls}, {c.EtcdCACert, &out.ca}, {c.EtcdClientCert, &out.cert}, {c.EtcdClientKey, &out.key},
+			{c.BackupBucket, &out.bucket}, {c.BackupPrefix, &out.prefix},
 		} {
 			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
 			if err != nil {
@@ -188,7 +201,7 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 			reflect.ValueOf(o.dst).Elem().Set(reflect.ValueOf(r.Value))
 		}
 		return nil
-	}, pulumi.WithMocks("plan", "plan", fakecloud.Mocks{Cloud: fakecloud.New()}), fakecloud.ProviderConfig())
+	}, pulumi.WithMocks("plan", "plan", fakecloud.Mocks{Cloud: fake}), fakecloud.ProviderConfig())
 	if cfgErr != nil {
 		return nil, ConfigError{cfgErr}
 	}
@@ -198,7 +211,8 @@ func Read(cluster string, args components.ClusterArgs) (*Plan, error) {
 	if len(out.ips) != len(out.names) || len(out.peers) != len(out.names) || len(out.central) != len(out.names) {
 		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d peer URLs, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.peers), len(out.central))
 	}
-	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap}
+	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap,
+		BackupBucket: out.bucket, BackupPrefix: out.prefix}
 	if out.tls == components.TLSMutual {
 		p.TLS = &TLS{CACert: out.ca, ClientCert: out.cert, ClientKey: out.key}
 	}

@@ -54,36 +54,44 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		return out
 	}
 	args := components.ClusterArgs{
-		Cloud:              str("cloud"),
-		Region:             str("region"),
-		CentralCount:       integer("centralCount", components.DefaultCentralCount),
-		WorkerCount:        integer("workerCount", 0),
-		CentralSize:        str("centralSize"),
-		WorkerSize:         str("workerSize"),
-		Flavor:             str("flavor"),
-		WorkerProxy:        str("workerProxy"),
-		EtcdVersion:        str("etcdVersion"),
-		Bootstrap:          str("bootstrap"),
-		DNSZone:            str("dnsZone"),
-		Image:              input(str("image")),
-		DiscoveryURL:       str("discoveryUrl"),
-		DiscoveryURLSecret: isSecret("discoveryUrl"),
-		SkipDiscoveryCheck: !boolean("discoveryCheck", true),
-		SSHAuthorizedKeys:  inputs(list("sshAuthorizedKeys")),
-		SSHAllowedCidrs:    list("sshAllowedCidrs"),
-		VpcCidr:            str("vpcCidr"),
-		ProtectCentral:     boolean("protectCentral", true),
-		RollCentral:        str("rollCentral"),
-		CertDays:           integer("tlsCertDays", 0),
-		CADays:             integer("tlsCaDays", 0),
-		CAGeneration:       integer("tlsCaGeneration", 0),
-		CARotation:         str("tlsCaRotation"),
+		Cloud:               str("cloud"),
+		Region:              str("region"),
+		CentralCount:        integer("centralCount", components.DefaultCentralCount),
+		WorkerCount:         integer("workerCount", 0),
+		CentralSize:         str("centralSize"),
+		WorkerSize:          str("workerSize"),
+		Flavor:              str("flavor"),
+		WorkerProxy:         str("workerProxy"),
+		EtcdVersion:         str("etcdVersion"),
+		Bootstrap:           str("bootstrap"),
+		DNSZone:             str("dnsZone"),
+		Image:               input(str("image")),
+		DiscoveryURL:        str("discoveryUrl"),
+		DiscoveryURLSecret:  isSecret("discoveryUrl"),
+		SkipDiscoveryCheck:  !boolean("discoveryCheck", true),
+		SSHAuthorizedKeys:   inputs(list("sshAuthorizedKeys")),
+		SSHAllowedCidrs:     list("sshAllowedCidrs"),
+		VpcCidr:             str("vpcCidr"),
+		ProtectCentral:      boolean("protectCentral", true),
+		RollCentral:         str("rollCentral"),
+		CertDays:            integer("tlsCertDays", 0),
+		CADays:              integer("tlsCaDays", 0),
+		CAGeneration:        integer("tlsCaGeneration", 0),
+		CARotation:          str("tlsCaRotation"),
+		BackupSchedule:      str("backupSchedule"),
+		BackupBucket:        str("backupBucket"),
+		BackupRetentionDays: integer("backupRetentionDays", 0),
+		RestoreFrom:         str("restoreFrom"),
 		// Plaintext is for dev stacks, or an operator who says so.
 		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
 	}
 	if v, ok := get("tls"); ok && v != "" {
 		on := boolean("tls", true)
 		args.TLS = &on
+	}
+	if v, ok := get("backup"); ok && v != "" {
+		on := boolean("backup", true)
+		args.Backup = &on
 	}
 	if v, ok := get("tags"); ok && v != "" {
 		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
