@@ -228,6 +228,9 @@ func (e Endpoint) grpcGet(ctx context.Context, key string, serializable bool) (s
 
 // Keys lists the keys under prefix through the v3 API, in one request.
 func (e Endpoint) Keys(ctx context.Context, prefix string) (map[string]bool, error) {
+	if e.Link != nil && e.GRPC {
+		return e.grpcKeys(ctx, prefix)
+	}
 	end := []byte(prefix)
 	end[len(end)-1]++
 	var r struct {
@@ -243,6 +246,24 @@ func (e Endpoint) Keys(ctx context.Context, prefix string) (map[string]bool, err
 			return nil, err
 		}
 		out[string(k)] = true
+	}
+	return out, nil
+}
+
+func (e Endpoint) grpcKeys(ctx context.Context, prefix string) (map[string]bool, error) {
+	c, err := e.grpc(e.Addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	r, err := c.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, kv := range r.Kvs {
+		out[string(kv.Key)] = true
 	}
 	return out, nil
 }

@@ -51,6 +51,9 @@ type Timings struct {
 	Verify     float64 `json:"verify"`
 	Drills     float64 `json:"drills,omitempty"`
 	Demos      float64 `json:"demos,omitempty"`
+	// Restore is the disaster drill's, from losing every member to every
+	// key read back (line 7c).
+	Restore float64 `json:"restore,omitempty"`
 	Total      float64 `json:"total"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -177,33 +178,16 @@ type Object struct {
 // List lists every object under bucket/prefix ("bucket" for all of it),
 // through the S3 API with rclone lsjson.
 func (s *Server) List(ctx context.Context, path string) ([]Object, error) {
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, s.cfg.Rclone, "lsjson", "-R", "--files-only", "--no-mimetype", "s3lab:"+path)
-	home, err := os.MkdirTemp("", "s3lab-client-")
+	out, err := s.rclone(ctx, nil, "lsjson", "-R", "--files-only", "--no-mimetype", "s3lab:"+path)
 	if err != nil {
 		return nil, err
-	}
-	defer os.RemoveAll(home)
-	cmd.Env = append([]string{"HOME=" + home, "RCLONE_CONFIG=" + filepath.Join(home, "none", "rclone.conf")}, s.RemoteEnv("s3lab")...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	run := cmd.Run
-	if s.cfg.Lab != nil {
-		err = s.cfg.Lab.Do(cmd.Start)
-		if err == nil {
-			err = cmd.Wait()
-		}
-	} else {
-		err = run()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("s3lab: rclone lsjson %s: %w: %s", path, err, errb.String())
 	}
 	var entries []struct {
 		Path    string
 		Size    int64
 		ModTime time.Time
 	}
-	if err := json.Unmarshal(out.Bytes(), &entries); err != nil {
+	if err := json.Unmarshal(out, &entries); err != nil {
 		return nil, fmt.Errorf("s3lab: rclone lsjson %s: %w", path, err)
 	}
 	objs := make([]Object, 0, len(entries))
@@ -211,6 +195,38 @@ func (s *Server) List(ctx context.Context, path string) ([]Object, error) {
 		objs = append(objs, Object{Key: strings.TrimSuffix(path, "/") + "/" + e.Path, Size: e.Size, ModTime: e.ModTime})
 	}
 	return objs, nil
+}
+
+// Put stores data at bucket/key through the S3 API, as an uploader would.
+func (s *Server) Put(ctx context.Context, path string, data []byte) error {
+	_, err := s.rclone(ctx, bytes.NewReader(data), "rcat", "s3lab:"+path)
+	return err
+}
+
+// rclone runs an rclone client of the server with args and returns its
+// output.
+func (s *Server) rclone(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, s.cfg.Rclone, args...)
+	home, err := os.MkdirTemp("", "s3lab-client-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(home)
+	cmd.Env = append([]string{"HOME=" + home, "RCLONE_CONFIG=" + filepath.Join(home, "none", "rclone.conf")}, s.RemoteEnv("s3lab")...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	if s.cfg.Lab != nil {
+		err = s.cfg.Lab.Do(cmd.Start)
+		if err == nil {
+			err = cmd.Wait()
+		}
+	} else {
+		err = cmd.Run()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3lab: rclone %s: %w: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes(), nil
 }
 
 // LogTail is the end of the server's log, for evidence.

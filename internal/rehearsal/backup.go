@@ -1,0 +1,404 @@
+package rehearsal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/nodeboot"
+	"github.com/isolatedetcd/cluster/internal/nodescript"
+	"github.com/isolatedetcd/cluster/internal/plan"
+	"github.com/isolatedetcd/cluster/internal/s3lab"
+)
+
+var (
+	claimBackup = claim{id: "7a", title: "every member uploads a snapshot",
+		text: "each member's backup unit (the script its timer starts, as rendered) snapshots the member over its TLS client port, proves the snapshot restores, and uploads it to a real S3 server under the member's own name"}
+	claimBackupLoud = claim{id: "7b", title: "a failed backup fails its unit",
+		text: "with credentials the store refuses, the backup script exits non-zero and its output names the step that failed"}
+	claimRestore = claim{id: "7c", title: "disaster recovery from the latest snapshot",
+		text: "every member and its data destroyed, restoreFrom: latest restores them at first boot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost"}
+	claimRestoreRefusals = claim{id: "7d", title: "bad restores refused, nothing destroyed",
+		text: "a snapshot that does not exist stops the deploy with the program's message; a corrupt snapshot fails the member's restore unit and leaves its data volume blank; the restore unit on a member with data changes nothing"}
+)
+
+// backupKeys are how many keys the disaster drill writes before the
+// snapshot and after it.
+const backupKeysBefore, backupKeysAfter = 100, 20
+
+// backupLines runs lines 7 on a static TLS cluster, whose members keep
+// their cloud addresses in a lab: a restored member dials its peers at the
+// addresses its user data names, which exist only there.
+func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) ([]Line, float64) {
+	lines := []Line{claimBackup.line(), claimBackupLoud.line(), claimRestore.line(), claimRestoreRefusals.line()}
+	skip := func(format string, v ...any) ([]Line, float64) {
+		for i := range lines {
+			lines[i] = lines[i].skip(format, v...)
+		}
+		return lines, 0
+	}
+	switch {
+	case c.Plan.BackupBucket == "":
+		return skip("backup is off")
+	case c.Lab == nil:
+		return skip("a restored member dials its peers at their cloud addresses, which the rehearsal has only in a TLS cluster's lab")
+	case c.Plan.Bootstrap != components.BootstrapStatic:
+		return skip("restore needs static bootstrap")
+	}
+	if err := nodescript.Available(); err != nil {
+		return skip("%v", err)
+	}
+	release := c.Central[0].Release
+	tools, err := nodescript.Build(ctx, []string{release}, r.log)
+	if err != nil {
+		return skip("tools: %v", err)
+	}
+	store, err := s3lab.Start(ctx, s3lab.Config{Rclone: tools.Rclone, Dir: filepath.Join(r.Dir, "s3"), Buckets: []string{c.Plan.BackupBucket}, Lab: c.Lab})
+	if err != nil {
+		return skip("S3 server: %v", err)
+	}
+	defer store.Close()
+	d := &backupDrill{rehearsal: r, c: c, args: args, tools: tools, store: store}
+
+	before, err := writeKeys(ctx, c, "before", backupKeysBefore)
+	if err != nil {
+		return skip("%v", err)
+	}
+	lines[0] = d.backup(ctx, lines[0])
+	if lines[0].Status != Pass {
+		return lines, 0
+	}
+	after, err := writeKeys(ctx, c, "after", backupKeysAfter)
+	if err != nil {
+		lines[2] = lines[2].fail("%v", err)
+		return lines, 0
+	}
+	lines[1] = d.loud(ctx, lines[1])
+	lines[3] = d.refusals(ctx, lines[3])
+	var restore float64
+	lines[2], restore = d.restore(ctx, lines[2], before, after)
+	return lines, restore
+}
+
+// backupDrill is one run of lines 7: the cluster, its stack's settings, the
+// tools the images carry and the S3 server standing in for the cloud's.
+type backupDrill struct {
+	*rehearsal
+	c     *localetcd.Nodes
+	args  components.ClusterArgs
+	tools nodescript.Tools
+	store *s3lab.Server
+}
+
+// envFile is where the node's backup settings are; the rehearsal points
+// them at its S3 server, the one thing it changes in the node's files.
+const envFile = "/etc/etcd-backup.env"
+
+// useStore points every member's uploader at the S3 server with key pair
+// (the server's when empty).
+func (d *backupDrill) useStore(nodes []*localetcd.Node, secret string) error {
+	env := d.store.RemoteEnv("backup")
+	if secret != "" {
+		env = slices.Clone(env)
+		for i, kv := range env {
+			if strings.HasPrefix(kv, "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=") {
+				env[i] = "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=" + secret
+			}
+		}
+	}
+	for _, n := range nodes {
+		path := filepath.Join(n.Proc.Dir(), nodeboot.RootDir, envFile)
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("%s: the user data writes no %s: %w", n.Node, envFile, err)
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run runs the script of n's unit that is started as when says (at boot
+// before etcd, or on its timer).
+func (d *backupDrill) run(ctx context.Context, n *localetcd.Node, beforeEtcd bool) (string, error) {
+	i := slices.IndexFunc(n.Scripts, func(s nodeboot.Script) bool { return s.BeforeEtcd == beforeEtcd && (beforeEtcd || s.Schedule != "") })
+	if i < 0 {
+		return "", fmt.Errorf("%s: no script unit that runs %s", n.Node, map[bool]string{true: "before etcd", false: "on a timer"}[beforeEtcd])
+	}
+	host, _, _ := strings.Cut(n.Endpoint().Addr, ":")
+	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, n.Scripts[i].Path)
+}
+
+// snapshotName is an uploaded snapshot's key below the bucket.
+var snapshotName = regexp.MustCompile(`^([^/]+)/([^/]+)/etcd-[0-9]{8}T[0-9]{6}Z\.db$`)
+
+// backup is line 7a: each member's timer-started unit, run once.
+func (d *backupDrill) backup(ctx context.Context, l Line) Line {
+	if err := d.useStore(d.c.Central, ""); err != nil {
+		return l.fail("%v", err)
+	}
+	for _, n := range d.c.Central {
+		if out, err := d.run(ctx, n, false); err != nil {
+			return l.fail("%s: %v\n%s", n.Node, err, out)
+		}
+	}
+	objects, err := d.store.List(ctx, d.c.Plan.BackupBucket)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	owners := map[string]string{}
+	for _, o := range objects {
+		key := strings.TrimPrefix(o.Key, d.c.Plan.BackupBucket+"/")
+		m := snapshotName.FindStringSubmatch(key)
+		if m == nil || m[1] != d.c.Plan.BackupPrefix || o.Size == 0 {
+			return l.fail("object %s (%d bytes) is not a snapshot below %s/<member>/", o.Key, o.Size, d.c.Plan.BackupPrefix)
+		}
+		owners[m[2]] = key
+	}
+	for _, n := range d.c.Central {
+		if owners[n.Node] == "" {
+			return l.fail("no snapshot of %s among %v", n.Node, objects)
+		}
+	}
+	return l.pass("%d objects in s3://%s, one per member under its own name, e.g. %s (%d bytes)", len(objects), d.c.Plan.BackupBucket, objects[0].Key, objects[0].Size)
+}
+
+// loud is line 7b.
+func (d *backupDrill) loud(ctx context.Context, l Line) Line {
+	n := d.c.Central[0]
+	if err := d.useStore([]*localetcd.Node{n}, "not-the-secret"); err != nil {
+		return l.fail("%v", err)
+	}
+	defer func() { _ = d.useStore([]*localetcd.Node{n}, "") }()
+	out, err := d.run(ctx, n, false)
+	if err == nil {
+		return l.fail("the backup succeeded with a wrong key:\n%s", out)
+	}
+	if !strings.Contains(out, "uploading") {
+		return l.fail("the output does not say which step failed:\n%s", out)
+	}
+	step := out[strings.LastIndex(out, "uploading"):]
+	step, _, _ = strings.Cut(step, "\n")
+	return l.pass("the unit fails (%v) after %q; rclone's last word: %s", err, step, lastLines(out, 1))
+}
+
+// objectKeys are the keys below the bucket the S3 server holds, as the
+// program's listing of the bucket sees them.
+func (d *backupDrill) objectKeys(ctx context.Context) (map[string][]string, error) {
+	objects, err := d.store.List(ctx, d.c.Plan.BackupBucket)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, o := range objects {
+		keys = append(keys, strings.TrimPrefix(o.Key, d.c.Plan.BackupBucket+"/"))
+	}
+	return map[string][]string{d.c.Plan.BackupBucket: keys}, nil
+}
+
+// restorePlan is the cluster the program renders with restoreFrom set to
+// from, in a cloud whose bucket holds what the S3 server holds.
+func (d *backupDrill) restorePlan(ctx context.Context, from string) (*localetcd.Nodes, error) {
+	objects, err := d.objectKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a := d.args
+	a.RestoreFrom = from
+	p, err := plan.ReadIn(d.c.Plan.Cluster, a, objects)
+	if err != nil {
+		return nil, err
+	}
+	return localetcd.Prepare(p, d.Block, d.c.DiscoveryURL)
+}
+
+// takeUserData gives n the files of next, as a machine created on new user
+// data has them, with the uploader pointed at the S3 server.
+func (d *backupDrill) takeUserData(n, next *localetcd.Node) error {
+	n.Process = next.Process
+	if err := localetcd.PutFiles(n); err != nil {
+		return err
+	}
+	return d.useStore([]*localetcd.Node{n}, "")
+}
+
+// refusals is line 7d. It leaves every member on the user data it had.
+func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
+	missing := d.c.Plan.BackupPrefix + "/" + d.c.Central[0].Node + "/etcd-19990101T000000Z.db"
+	_, err := d.restorePlan(ctx, missing)
+	if err == nil || !strings.Contains(err.Error(), "is not in bucket") {
+		return l.fail("restoreFrom %s: %v; want the program's refusal", missing, err)
+	}
+	_, refusedMissing, _ := strings.Cut(err.Error(), "restoreFrom: ")
+	refusedMissing, _, _ = strings.Cut(refusedMissing, ";")
+
+	// A corrupt copy of a real snapshot, restored by a blank member.
+	objects, err := d.objectKeys(ctx)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	good := objects[d.c.Plan.BackupBucket][0]
+	b, err := os.ReadFile(filepath.Join(d.store.Dir(), d.c.Plan.BackupBucket, good))
+	if err != nil {
+		return l.fail("read %s: %v", good, err)
+	}
+	for i := len(b) / 2; i < len(b)/2+64 && i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	corrupt := d.c.Plan.BackupPrefix + "/corrupt/etcd-20000101T000000Z.db"
+	if err := d.store.Put(ctx, d.c.Plan.BackupBucket+"/"+corrupt, b); err != nil {
+		return l.fail("%v", err)
+	}
+	next, err := d.restorePlan(ctx, corrupt)
+	if err != nil {
+		return l.fail("restoreFrom %s: %v", corrupt, err)
+	}
+	// A blank machine beside the cluster: a new node directory.
+	blank := *d.c.Central[0]
+	blank.Proc = d.c.NewProc(blank.Node+"-blank", filepath.Join(d.Dir, blank.Node+"-blank"), "", nil, nil)
+	if err := d.takeUserData(&blank, next.Central[0]); err != nil {
+		return l.fail("%v", err)
+	}
+	out, err := d.run(ctx, &blank, true)
+	if err == nil {
+		return l.fail("the corrupt snapshot restored:\n%s", out)
+	}
+	if entries, _ := os.ReadDir(blank.DataDir()); len(entries) != 0 {
+		return l.fail("the failed restore left %d entries in the data directory", len(entries))
+	}
+	refusedCorrupt := lastLines(out, 1)
+
+	// The restore unit on a member with data: it keeps its data.
+	n := d.c.Central[0]
+	kept := n.Process
+	next, err = d.restorePlan(ctx, components.RestoreLatest)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	if err := d.takeUserData(n, next.Central[0]); err != nil {
+		return l.fail("%v", err)
+	}
+	keysBefore, err := n.Endpoint().Keys(ctx, backupPrefix)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	out, err = d.run(ctx, n, true)
+	n.Process = kept
+	if perr := errors.Join(localetcd.PutFiles(n), d.useStore([]*localetcd.Node{n}, "")); perr != nil {
+		return l.fail("%s back on its own user data: %v", n.Node, perr)
+	}
+	if err != nil || !strings.Contains(out, "not restoring over it") {
+		return l.fail("restore unit on %s, which has data: %v\n%s", n.Node, err, out)
+	}
+	keysAfter, err := n.Endpoint().Keys(ctx, backupPrefix)
+	if err != nil || len(keysAfter) != len(keysBefore) {
+		return l.fail("%s held %d keys, then %d (%v)", n.Node, len(keysBefore), len(keysAfter), err)
+	}
+	return l.pass("missing snapshot: %q; corrupt snapshot: unit failed (%s), data volume left blank; member with data: %q, its %d keys unchanged",
+		refusedMissing, refusedCorrupt, lastLines(out, 1), len(keysAfter))
+}
+
+// restore is line 7c: every member stopped and its data destroyed, then
+// brought back by the program's user data with restoreFrom: latest. It
+// returns the seconds from the loss to every key read back.
+func (d *backupDrill) restore(ctx context.Context, l Line, before, after []string) (Line, float64) {
+	next, err := d.restorePlan(ctx, components.RestoreLatest)
+	if err != nil {
+		return l.fail("restoreFrom latest: %v", err), 0
+	}
+	for _, n := range d.c.Central {
+		n.Stop(5 * time.Second)
+		if err := os.RemoveAll(n.DataDir()); err != nil {
+			return l.fail("%v", err), 0
+		}
+	}
+	start := time.Now()
+	for i, n := range d.c.Central {
+		if err := d.takeUserData(n, next.Central[i]); err != nil {
+			return l.fail("%v", err), 0
+		}
+		if out, err := d.run(ctx, n, true); err != nil {
+			return l.fail("%s: %v\n%s", n.Node, err, out), 0
+		}
+		n.Proc = n.Proc.Restarted(d.Bin(n.Release), n.Args, n.Env)
+		if err := d.Start(n.Proc); err != nil {
+			return l.fail("%s: %v", n.Node, err), 0
+		}
+	}
+	for _, n := range d.c.Central {
+		if err := localetcd.Retry(ctx, drillTimeout, func() error { return n.Endpoint().Healthy(ctx) }); err != nil {
+			return l.fail("%s after restore: %v\n%s", n.Node, err, n.LogTail(5)), 0
+		}
+	}
+	for _, w := range d.c.Workers {
+		var got map[string]bool
+		err := localetcd.Retry(ctx, drillTimeout, func() error {
+			var err error
+			got, err = w.Endpoint().Keys(ctx, backupPrefix)
+			return err
+		})
+		if err != nil {
+			return l.fail("worker %s: %v", w.Node, err), 0
+		}
+		for _, k := range before {
+			if !got[k] {
+				return l.fail("worker %s does not read %s, written before the snapshot", w.Node, k), 0
+			}
+		}
+		for _, k := range after {
+			if got[k] {
+				return l.fail("worker %s reads %s, written after the snapshot", w.Node, k), 0
+			}
+		}
+	}
+	took := time.Since(start).Seconds()
+	return l.pass("restored %d members from %s in %.1f s (loss to every key read back); %d keys written before the snapshot read by all %d workers on 127.0.0.1:2379; lost: the %d written after it, exactly",
+		len(d.c.Central), restoredFrom(next.Central[0]), took, len(before), len(d.c.Workers), len(after)), took
+}
+
+// restoredFrom is the snapshot a node's user data restores.
+func restoredFrom(n *localetcd.Node) string {
+	for _, f := range n.Files {
+		if _, key, ok := strings.Cut(f.Content, `copyto "backup:`); ok {
+			key, _, _ = strings.Cut(key, `"`)
+			return key
+		}
+	}
+	return "?"
+}
+
+// backupPrefix holds the keys of the disaster drill.
+const backupPrefix = "/rehearsal/backup/"
+
+// writeKeys writes count keys below backupPrefix/tag/ through the first
+// worker and returns them.
+func writeKeys(ctx context.Context, c *localetcd.Nodes, tag string, count int) ([]string, error) {
+	var keys []string
+	for i := range count {
+		k := fmt.Sprintf("%s%s/%03d", backupPrefix, tag, i)
+		if err := c.Workers[0].Endpoint().Put(ctx, k, tag); err != nil {
+			return nil, fmt.Errorf("write %s: %w", k, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// lastLines are the last n non-empty lines of out, joined.
+func lastLines(out string, n int) string {
+	var lines []string
+	for l := range strings.Lines(out) {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
