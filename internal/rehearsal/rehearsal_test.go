@@ -49,7 +49,7 @@ func TestRehearsal(t *testing.T) {
 	// A TLS cluster proves the member replacement and lines 6 too; the
 	// renewal drills (6d, 6e), which roll every node four times, run on
 	// the default line of each cloud.
-	tlsLines := []string{"3e", "6a", "6b", "6c"}
+	tlsLines := []string{"3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d"}
 	renewalLines := append(slices.Clone(tlsLines), "6d", "6e")
 	for _, tc := range []struct {
 		name string
