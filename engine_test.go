@@ -223,6 +223,14 @@ func (s *stack) config(key, value string) {
 	s.engine.Run(s.t, "config", "set", "--stack", s.name, key, value)
 }
 
+// spacesKey gives the stack's DigitalOcean provider a Spaces key, as the
+// README says, which creating the backup bucket takes.
+func (s *stack) spacesKey() {
+	s.t.Helper()
+	s.config("digitalocean:spacesAccessId", "DO00ENGINETEST")
+	s.engine.Run(s.t, "config", "set", "--secret", "--stack", s.name, "digitalocean:spacesSecretKey", "engine-test-spaces-secret")
+}
+
 // readmeOutputs are the outputs the README's Outputs table lists.
 func readmeOutputs(t *testing.T) []string {
 	b, err := os.ReadFile("README.md")
@@ -382,6 +390,7 @@ func TestEngineDay2(t *testing.T) {
 				s.config("cloud", "digitalocean")
 				s.config("region", "nyc3")
 				s.config("dnsZone", "etcd.example.com")
+				s.spacesKey()
 			} else {
 				e.Run(t, "config", "set", "--secret", "discoveryUrl", discoverytest.Server(t, "3"))
 			}
@@ -662,6 +671,7 @@ func TestEngineCloudSettings(t *testing.T) {
 		s.config("cloud", "digitalocean")
 		s.config("region", "nyc3")
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "digitalocean:token", token)
+		s.spacesKey()
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
 		// A cluster made before TLS: plaintext, acknowledged.
 		s.config("tlsOffAcknowledged", "true")
@@ -752,5 +762,64 @@ func TestEngineTLSSettings(t *testing.T) {
 	r.config("tlsCaRotation", "rotate")
 	if err := previewErr(r); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
 		t.Errorf("tlsCaRotation rotate: %v, want it refused", err)
+	}
+}
+
+// TestEngineBackupSettings runs the backup keys of Pulumi.yaml through the
+// real engine: on DigitalOcean without a Spaces key the preview stops before
+// anything is created; on a deployed stack a restoreFrom that is not in the
+// bucket stops the preview, latest resolves to the newest snapshot and
+// changes no central machine (members with data never restore over it),
+// and a schedule systemd would not take stops the preview.
+func TestEngineBackupSettings(t *testing.T) {
+	e := enginetest.New(t, ".")
+	previewErr := func(s *stack) error {
+		_, err := s.stack().Preview(context.Background())
+		return err
+	}
+
+	d := newStack(t, e, "do-nokey")
+	e.Run(t, "stack", "init", d.name)
+	d.config("cloud", "digitalocean")
+	d.config("region", "nyc3")
+	d.config("dnsZone", "etcd.example.com")
+	if err := previewErr(d); err == nil || !strings.Contains(err.Error(), "backup: creating the backup bucket takes a Spaces access key") {
+		t.Fatalf("DigitalOcean without a Spaces key: %v, want the preview stopped", err)
+	}
+	d.config("backup", "false")
+	for key := range d.preview() {
+		if strings.Contains(key, "spaces") {
+			t.Errorf("backup false: the preview registers %s", key)
+		}
+	}
+
+	s := newStack(t, e, "dev")
+	e.Run(t, "stack", "init", s.name)
+	s.up()
+	bucket := strings.TrimSpace(e.Run(t, "stack", "output", "--stack", s.name, "backupBucket"))
+	if !strings.HasPrefix(bucket, "etcd-dev-backups") {
+		t.Fatalf("backupBucket %q, want the bucket the program created", bucket)
+	}
+	missing := "etcd-dev/etcd-dev-central-0/etcd-20261130T090000Z.db"
+	s.config("restoreFrom", missing)
+	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), `restoreFrom: "`+missing+`" is not in bucket `+bucket) {
+		t.Fatalf("restoreFrom a snapshot not in the bucket: %v, want the preview stopped", err)
+	}
+	newest := "etcd-dev/etcd-dev-central-1/etcd-20261130T110000Z.db"
+	objects, _ := json.Marshal(map[string][]string{bucket: {"etcd-dev/etcd-dev-central-0/etcd-20261130T100000Z.db", newest}})
+	s.stack().Workspace().SetEnvVar("FAKECLOUD_OBJECTS", string(objects))
+	defer s.stack().Workspace().UnsetEnvVar("FAKECLOUD_OBJECTS")
+	s.config("restoreFrom", "latest")
+	c := s.up()
+	if touched := touchedCentral(c); slices.ContainsFunc(touched, func(k string) bool { return strings.HasPrefix(k, machineType["aws"]) }) {
+		t.Errorf("restoreFrom on a running cluster changed a central machine: %v", touched)
+	}
+	userData := e.Run(t, "stack", "output", "--show-secrets", "--stack", s.name, "centralCloudConfig")
+	if !strings.Contains(userData, `backup:`+bucket+`/`+newest) {
+		t.Errorf("restoreFrom latest: the central user data does not restore %s", newest)
+	}
+	s.config("backupSchedule", "every hour")
+	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), `backupSchedule: "every hour" is not allowed`) {
+		t.Errorf("backupSchedule every hour: %v, want the preview stopped", err)
 	}
 }

@@ -9,7 +9,8 @@
 // token, and replaces a resource on exactly the inputs fakecloud lists. An
 // AWS provider is in the region its config names (aws:region for the default
 // provider, the region input for an explicit one), never one from the
-// environment. FAKECLOUD_AMI sets the AMI the Flatcar lookup returns.
+// environment. FAKECLOUD_AMI sets the AMI the Flatcar lookup returns;
+// FAKECLOUD_OBJECTS (JSON, bucket to keys) what the buckets hold.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +43,11 @@ func main() {
 	cloud := fakecloud.New()
 	if ami := os.Getenv("FAKECLOUD_AMI"); ami != "" {
 		cloud.AMI = ami
+	}
+	if objects := os.Getenv("FAKECLOUD_OBJECTS"); objects != "" {
+		if err := json.Unmarshal([]byte(objects), &cloud.Objects); err != nil {
+			cmdutil.ExitError("FAKECLOUD_OBJECTS: " + err.Error())
+		}
 	}
 	// A clock moved on, so that certificates reach their renewal window.
 	if now, err := time.Parse(time.RFC3339, os.Getenv("FAKECLOUD_NOW")); err == nil {
