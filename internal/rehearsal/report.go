@@ -54,7 +54,7 @@ type Timings struct {
 	// Restore is the disaster drill's, from losing every member to every
 	// key read back (line 7c).
 	Restore float64 `json:"restore,omitempty"`
-	Total      float64 `json:"total"`
+	Total   float64 `json:"total"`
 }
 
 // Report is what a rehearsal found.
