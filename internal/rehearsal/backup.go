@@ -302,7 +302,7 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	if err != nil || len(keysAfter) != len(keysBefore) {
 		return l.fail("%s held %d keys, then %d (%v)", n.Node, len(keysBefore), len(keysAfter), err)
 	}
-	return l.pass("missing snapshot: %q; corrupt snapshot: unit failed (%s), data volume left blank; member with data: %q, its %d keys unchanged",
+	return l.pass("missing snapshot: %s; corrupt snapshot: unit failed (%s), data volume left blank; member with data: %q, its %d keys unchanged",
 		refusedMissing, refusedCorrupt, lastLines(out, 1), len(keysAfter))
 }
 
