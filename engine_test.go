@@ -223,6 +223,12 @@ func (s *stack) config(key, value string) {
 	s.engine.Run(s.t, "config", "set", "--stack", s.name, key, value)
 }
 
+// previewErr is how a preview the program stops ends.
+func (s *stack) previewErr() error {
+	_, err := s.stack().Preview(context.Background())
+	return err
+}
+
 // spacesKey gives the stack's DigitalOcean provider a Spaces key, as the
 // README says, which creating the backup bucket takes.
 func (s *stack) spacesKey() {
@@ -723,16 +729,11 @@ func TestEngineCloudSettings(t *testing.T) {
 // changes no central machine; a stage that is not one stops the preview.
 func TestEngineTLSSettings(t *testing.T) {
 	e := enginetest.New(t, ".")
-	previewErr := func(s *stack) error {
-		_, err := s.stack().Preview(context.Background())
-		return err
-	}
-
 	s := newStack(t, e, "staging")
 	e.Run(t, "stack", "init", s.name)
 	s.config("aws:region", "us-east-2")
 	s.config("tls", "false")
-	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), "tls: false turns it off, which is refused outside a dev stack") {
+	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), "tls: false turns it off, which is refused outside a dev stack") {
 		t.Fatalf("tls false on stack staging: %v, want it refused", err)
 	}
 	s.config("tlsOffAcknowledged", "true")
@@ -760,7 +761,7 @@ func TestEngineTLSSettings(t *testing.T) {
 		t.Errorf("trust-next changed a central machine without a roll: %v", touched)
 	}
 	r.config("tlsCaRotation", "rotate")
-	if err := previewErr(r); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
+	if err := r.previewErr(); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
 		t.Errorf("tlsCaRotation rotate: %v, want it refused", err)
 	}
 }
@@ -773,17 +774,12 @@ func TestEngineTLSSettings(t *testing.T) {
 // and a schedule systemd would not take stops the preview.
 func TestEngineBackupSettings(t *testing.T) {
 	e := enginetest.New(t, ".")
-	previewErr := func(s *stack) error {
-		_, err := s.stack().Preview(context.Background())
-		return err
-	}
-
 	d := newStack(t, e, "do-nokey")
 	e.Run(t, "stack", "init", d.name)
 	d.config("cloud", "digitalocean")
 	d.config("region", "nyc3")
 	d.config("dnsZone", "etcd.example.com")
-	if err := previewErr(d); err == nil || !strings.Contains(err.Error(), "backup: creating the backup bucket takes a Spaces access key") {
+	if err := d.previewErr(); err == nil || !strings.Contains(err.Error(), "backup: creating the backup bucket takes a Spaces access key") {
 		t.Fatalf("DigitalOcean without a Spaces key: %v, want the preview stopped", err)
 	}
 	d.config("backup", "false")
@@ -802,7 +798,7 @@ func TestEngineBackupSettings(t *testing.T) {
 	}
 	missing := "etcd-dev/etcd-dev-central-0/etcd-20261130T090000Z.db"
 	s.config("restoreFrom", missing)
-	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), `restoreFrom: "`+missing+`" is not in bucket `+bucket) {
+	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), `restoreFrom: "`+missing+`" is not in bucket `+bucket) {
 		t.Fatalf("restoreFrom a snapshot not in the bucket: %v, want the preview stopped", err)
 	}
 	newest := "etcd-dev/etcd-dev-central-1/etcd-20261130T110000Z.db"
@@ -819,7 +815,7 @@ func TestEngineBackupSettings(t *testing.T) {
 		t.Errorf("restoreFrom latest: the central user data does not restore %s", newest)
 	}
 	s.config("backupSchedule", "every hour")
-	if err := previewErr(s); err == nil || !strings.Contains(err.Error(), `backupSchedule: "every hour" is not allowed`) {
+	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), `backupSchedule: "every hour" is not allowed`) {
 		t.Errorf("backupSchedule every hour: %v, want the preview stopped", err)
 	}
 }
