@@ -62,12 +62,12 @@ func TestRehearsal(t *testing.T) {
 		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, renewalLines},
 		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, tlsLines},
 		{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, renewalLines},
-		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
-		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
-		{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway", Plaintext: true}, []string{"3e"}},
+		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
+		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+		{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
+		{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
 		{"coreos-etcd2/discovery/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, []string{"3c"}},
 	} {
 		// Not parallel: every rehearsal uses the same loopback addresses.
@@ -81,7 +81,13 @@ func TestRehearsal(t *testing.T) {
 			var table strings.Builder
 			_ = rep.WriteTable(&table, true)
 			t.Log("\n" + table.String())
-			for _, id := range append(slices.Clone(rehearsalLines), tc.more...) {
+			want := append(slices.Clone(rehearsalLines), tc.more...)
+			if os.Geteuid() != 0 {
+				// The backup drills run the nodes' scripts in mount
+				// namespaces of their own, which need root.
+				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") })
+			}
+			for _, id := range want {
 				l, ok := rep.Line(id)
 				if !ok {
 					t.Errorf("line %s missing", id)
