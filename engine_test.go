@@ -789,9 +789,22 @@ func TestEngineBackupSettings(t *testing.T) {
 		}
 	}
 
+	// A cluster made before backups: turning them on adds the bucket and
+	// the role, and replaces no central machine or volume.
 	s := newStack(t, e, "dev")
 	e.Run(t, "stack", "init", s.name)
+	s.config("backup", "false")
 	s.up()
+	e.Run(t, "config", "rm", "--stack", s.name, "backup")
+	c := s.up()
+	for _, ch := range touchedCentral(c) {
+		if !strings.HasSuffix(ch, ":"+string(apitype.OpUpdate)) && !strings.HasPrefix(ch, "aws:iam/") {
+			t.Errorf("turning backups on: %s; want central machines updated in place at most", ch)
+		}
+	}
+	if op := c.op("aws:s3/bucketV2:BucketV2", "etcd-dev-backups"); op != apitype.OpCreate {
+		t.Errorf("turning backups on: the bucket %q, want create", op)
+	}
 	bucket := strings.TrimSpace(e.Run(t, "stack", "output", "--stack", s.name, "backupBucket"))
 	if !strings.HasPrefix(bucket, "etcd-dev-backups") {
 		t.Fatalf("backupBucket %q, want the bucket the program created", bucket)
@@ -806,7 +819,7 @@ func TestEngineBackupSettings(t *testing.T) {
 	s.stack().Workspace().SetEnvVar("FAKECLOUD_OBJECTS", string(objects))
 	defer s.stack().Workspace().UnsetEnvVar("FAKECLOUD_OBJECTS")
 	s.config("restoreFrom", "latest")
-	c := s.up()
+	c = s.up()
 	if touched := touchedCentral(c); slices.ContainsFunc(touched, func(k string) bool { return strings.HasPrefix(k, machineType["aws"]) }) {
 		t.Errorf("restoreFrom on a running cluster changed a central machine: %v", touched)
 	}
