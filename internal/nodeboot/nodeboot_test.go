@@ -2,6 +2,7 @@ package nodeboot
 
 import (
 	"os"
+	"slices"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,6 +92,9 @@ func TestInterpretRejects(t *testing.T) {
 		{"initial cluster member elsewhere", "flatcar-etcd3.7-static-gateway-central.yaml", "http://10.21.32.10:2380", "http://10.9.9.9:2380", "member etcd-dev-central-2: host 10.9.9.9 is not this node"},
 		{"listening on every address", "coreos-etcd2-v2-proxy-worker.yaml", "listen-client-urls: http://127.0.0.1:2379", "listen-client-urls: http://0.0.0.0:2379", "host 0.0.0.0 is not this node"},
 		{"unknown section", "coreos-etcd2-v2-proxy-worker.yaml", "coreos:", "hostname: x\ncoreos:", "hostname: the rehearsal cannot interpret"},
+		{"timer never started", "flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", "    - name: etcd-backup.timer\n      command: start\n", "    - name: etcd-backup.timer\n", "a timer that is not enabled and started never fires"},
+		{"unknown timer key", "flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", "Persistent=true", "OnBootSec=5m", `line "OnBootSec=5m"`},
+		{"script nothing starts", "flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", "OnCalendar=hourly\n", "", "neither etcd's start nor a timer starts it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := golden(t, tc.file)
@@ -161,5 +165,35 @@ func TestInterpretTLS(t *testing.T) {
 	text := strings.Replace(golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml"), " --advertise-client-url=127.0.0.1:2379", "", 1)
 	if _, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker, UserData: text}, "127.9.3.1", labCentral); err == nil || !strings.Contains(err.Error(), "advertises") {
 		t.Errorf("grpc-proxy without --advertise-client-url: %v", err)
+	}
+}
+
+// TestInterpretScripts: a central node's backup unit is found with the
+// timer that starts it, its restore unit as running before etcd, and both
+// scripts with the settings file they read go to the node's disk.
+func TestInterpretScripts(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []Script
+	}{
+		{"flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", []Script{{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"}}},
+		{"flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml", []Script{
+			{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
+			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			p, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "etcd-dev-central-0", Role: plan.Central, Host: "10.21.0.10", UserData: golden(t, tc.file)}, "127.9.2.1", goldenCentral)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.Scripts, tc.want) {
+				t.Errorf("scripts %+v, want %+v", p.Scripts, tc.want)
+			}
+			for _, path := range []string{"/opt/bin/etcd-backup", "/etc/etcd-backup.env"} {
+				if !slices.ContainsFunc(p.Files, func(f File) bool { return f.Path == path }) {
+					t.Errorf("%s is not put on the node's disk", path)
+				}
+			}
+		})
 	}
 }
