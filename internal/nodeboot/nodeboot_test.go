@@ -2,8 +2,8 @@ package nodeboot
 
 import (
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
