@@ -168,6 +168,13 @@ func newStack(t *testing.T, e *enginetest.Engine, name string) *stack {
 	return &stack{t: t, engine: e, name: name}
 }
 
+// initStack is a new stack called name, created in e's backend.
+func initStack(t *testing.T, e *enginetest.Engine, name string) *stack {
+	t.Helper()
+	e.Run(t, "stack", "init", name)
+	return newStack(t, e, name)
+}
+
 // do runs one README step: pulumi preview and pulumi up through the
 // Automation API with the program inline (the Go language host is not
 // available here), every other command through the CLI exactly as written.
@@ -223,10 +230,12 @@ func (s *stack) config(key, value string) {
 	s.engine.Run(s.t, "config", "set", "--stack", s.name, key, value)
 }
 
-// previewErr is how a preview the program stops ends.
-func (s *stack) previewErr() error {
-	_, err := s.stack().Preview(context.Background())
-	return err
+// refused runs a preview the program must stop with a message holding want.
+func (s *stack) refused(want string) {
+	s.t.Helper()
+	if _, err := s.stack().Preview(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+		s.t.Fatalf("stack %s: preview ended with %v; want it stopped with %q", s.name, err, want)
+	}
 }
 
 // spacesKey gives the stack's DigitalOcean provider a Spaces key, as the
@@ -388,8 +397,7 @@ func TestEngineDay2(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		t.Run(cloud, func(t *testing.T) {
 			e := enginetest.New(t, ".")
-			s := newStack(t, e, "dev")
-			e.Run(t, "stack", "init", "dev")
+			s := initStack(t, e, "dev")
 			// AWS through a discovery token, whose secrecy the state must
 			// keep; DigitalOcean statically, by names in a DNS zone.
 			if cloud == "digitalocean" {
@@ -566,8 +574,7 @@ func TestEnginePreviewWorkflow(t *testing.T) {
 		for _, stackName := range j.Strategy.Matrix.Stack {
 			t.Run(stackName, func(t *testing.T) {
 				// The stack files bootstrap statically: nothing to set first.
-				s := newStack(t, e, stackName)
-				e.Run(t, "stack", "init", stackName)
+				s := initStack(t, e, stackName)
 				c := s.preview(opts...)
 				if c.op(components.ClusterType, components.ClusterName(stackName)) != apitype.OpCreate {
 					t.Errorf("preview of stack %s does not create its cluster: %v", stackName, changed(c))
@@ -603,8 +610,7 @@ func TestEngineCloudSettings(t *testing.T) {
 		{"region key overrides aws:region", map[string]string{"aws:region": "eu-west-1", "region": "ap-southeast-2"}, "ap-southeast-2", "-aws"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStack(t, e, "region-"+strings.NewReplacer(":", "-", " ", "-").Replace(tc.name))
-			e.Run(t, "stack", "init", s.name)
+			s := initStack(t, e, "region-"+strings.NewReplacer(":", "-", " ", "-").Replace(tc.name))
 			for k, v := range tc.config {
 				s.config(k, v)
 			}
@@ -646,8 +652,7 @@ func TestEngineCloudSettings(t *testing.T) {
 	// and nothing it manages. The stand-in replaces a provider, and so
 	// everything under it, only when its region changes, as AWS's does.
 	t.Run("region key to aws:region", func(t *testing.T) {
-		s := newStack(t, e, "moved")
-		e.Run(t, "stack", "init", s.name)
+		s := initStack(t, e, "moved")
 		s.config("region", "us-east-2")
 		s.config("aws:region", "us-east-2")
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "discoveryUrl", discoverytest.Server(t, "3"))
@@ -672,8 +677,7 @@ func TestEngineCloudSettings(t *testing.T) {
 
 	t.Run("digitalocean:token", func(t *testing.T) {
 		token := "dop_v1_" + strings.Repeat("5ec7e7", 10)
-		s := newStack(t, e, "do-token")
-		e.Run(t, "stack", "init", s.name)
+		s := initStack(t, e, "do-token")
 		s.config("cloud", "digitalocean")
 		s.config("region", "nyc3")
 		e.Run(t, "config", "set", "--secret", "--stack", s.name, "digitalocean:token", token)
@@ -729,13 +733,10 @@ func TestEngineCloudSettings(t *testing.T) {
 // changes no central machine; a stage that is not one stops the preview.
 func TestEngineTLSSettings(t *testing.T) {
 	e := enginetest.New(t, ".")
-	s := newStack(t, e, "staging")
-	e.Run(t, "stack", "init", s.name)
+	s := initStack(t, e, "staging")
 	s.config("aws:region", "us-east-2")
 	s.config("tls", "false")
-	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), "tls: false turns it off, which is refused outside a dev stack") {
-		t.Fatalf("tls false on stack staging: %v, want it refused", err)
-	}
+	s.refused("tls: false turns it off, which is refused outside a dev stack")
 	s.config("tlsOffAcknowledged", "true")
 	c := s.preview()
 	for key := range c {
@@ -744,8 +745,7 @@ func TestEngineTLSSettings(t *testing.T) {
 		}
 	}
 
-	r := newStack(t, e, "rotating")
-	e.Run(t, "stack", "init", r.name)
+	r := initStack(t, e, "rotating")
 	r.config("aws:region", "us-east-2")
 	r.up()
 	cluster := components.ClusterName(r.name)
@@ -761,9 +761,7 @@ func TestEngineTLSSettings(t *testing.T) {
 		t.Errorf("trust-next changed a central machine without a roll: %v", touched)
 	}
 	r.config("tlsCaRotation", "rotate")
-	if err := r.previewErr(); err == nil || !strings.Contains(err.Error(), `tlsCaRotation: "rotate" is not a stage`) {
-		t.Errorf("tlsCaRotation rotate: %v, want it refused", err)
-	}
+	r.refused(`tlsCaRotation: "rotate" is not a stage`)
 }
 
 // TestEngineBackupSettings runs the backup keys of Pulumi.yaml through the
@@ -774,14 +772,11 @@ func TestEngineTLSSettings(t *testing.T) {
 // and a schedule systemd would not take stops the preview.
 func TestEngineBackupSettings(t *testing.T) {
 	e := enginetest.New(t, ".")
-	d := newStack(t, e, "do-nokey")
-	e.Run(t, "stack", "init", d.name)
+	d := initStack(t, e, "do-nokey")
 	d.config("cloud", "digitalocean")
 	d.config("region", "nyc3")
 	d.config("dnsZone", "etcd.example.com")
-	if err := d.previewErr(); err == nil || !strings.Contains(err.Error(), "backup: creating the backup bucket takes a Spaces access key") {
-		t.Fatalf("DigitalOcean without a Spaces key: %v, want the preview stopped", err)
-	}
+	d.refused("backup: creating the backup bucket takes a Spaces access key")
 	d.config("backup", "false")
 	for key := range d.preview() {
 		if strings.Contains(key, "spaces") {
@@ -791,8 +786,7 @@ func TestEngineBackupSettings(t *testing.T) {
 
 	// A cluster made before backups: turning them on adds the bucket and
 	// the role, and replaces no central machine or volume.
-	s := newStack(t, e, "dev")
-	e.Run(t, "stack", "init", s.name)
+	s := initStack(t, e, "dev")
 	s.config("backup", "false")
 	s.up()
 	e.Run(t, "config", "rm", "--stack", s.name, "backup")
@@ -811,9 +805,7 @@ func TestEngineBackupSettings(t *testing.T) {
 	}
 	missing := "etcd-dev/etcd-dev-central-0/etcd-20261130T090000Z.db"
 	s.config("restoreFrom", missing)
-	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), `restoreFrom: "`+missing+`" is not in bucket `+bucket) {
-		t.Fatalf("restoreFrom a snapshot not in the bucket: %v, want the preview stopped", err)
-	}
+	s.refused(`restoreFrom: "`+missing+`" is not in bucket `+bucket)
 	newest := "etcd-dev/etcd-dev-central-1/etcd-20261130T110000Z.db"
 	objects, _ := json.Marshal(map[string][]string{bucket: {"etcd-dev/etcd-dev-central-0/etcd-20261130T100000Z.db", newest}})
 	s.stack().Workspace().SetEnvVar("FAKECLOUD_OBJECTS", string(objects))
@@ -828,7 +820,18 @@ func TestEngineBackupSettings(t *testing.T) {
 		t.Errorf("restoreFrom latest: the central user data does not restore %s", newest)
 	}
 	s.config("backupSchedule", "every hour")
-	if err := s.previewErr(); err == nil || !strings.Contains(err.Error(), `backupSchedule: "every hour" is not allowed`) {
-		t.Errorf("backupSchedule every hour: %v, want the preview stopped", err)
+	s.refused(`backupSchedule: "every hour" is not allowed`)
+
+	// The operator's own bucket: its lifecycle is the operator's, and
+	// central nodes' policy names it.
+	e.Run(t, "config", "rm", "--stack", s.name, "backupSchedule")
+	e.Run(t, "config", "rm", "--stack", s.name, "restoreFrom")
+	s.config("backupBucket", "ops-backups")
+	s.config("backupRetentionDays", "7")
+	s.refused(`backupRetentionDays: 7 applies to the bucket the program creates; backupBucket "ops-backups" is yours`)
+	e.Run(t, "config", "rm", "--stack", s.name, "backupRetentionDays")
+	c = s.preview()
+	if op := c.op("aws:iam/rolePolicy:RolePolicy", "etcd-dev-central-backup"); op != apitype.OpUpdate {
+		t.Errorf("backupBucket ops-backups: the central role's policy %q, want update to name it", op)
 	}
 }

@@ -39,7 +39,10 @@ var (
 // restore settings: backups are on by default wherever they can run.
 func (s *settings) chooseBackup() error {
 	var errs []error
-	s.backup = s.Backup == nil && s.Flavor != string(cloudconfig.CoreOSEtcd2) || s.Backup != nil && *s.Backup
+	s.backup = s.Flavor != string(cloudconfig.CoreOSEtcd2)
+	if s.Backup != nil {
+		s.backup = *s.Backup
+	}
 	s.BackupSchedule = strings.TrimSpace(s.BackupSchedule)
 	if s.BackupSchedule == "" {
 		s.BackupSchedule = DefaultBackupSchedule

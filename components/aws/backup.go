@@ -16,11 +16,6 @@ import (
 // bucketPattern is S3's rule for bucket names, short of the IP-address form.
 var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
-// noncurrentDays is how long a snapshot outlives its expiry as a noncurrent
-// version: a versioned bucket only hides an expired object, and an operator
-// who notices a bad expiry rule in time can still bring it back.
-const noncurrentDays = 7
-
 // CheckBackup rejects an existing bucket's name S3 would refuse.
 func (provider) CheckBackup(_ *pulumi.Context, b cloud.Backup) error {
 	if b.Bucket != "" && !bucketPattern.MatchString(b.Bucket) {
@@ -133,7 +128,7 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 			Status:                         pulumi.String("Enabled"),
 			Filter:                         s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String(b.Prefix + "/")},
 			Expiration:                     s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-			NoncurrentVersionExpiration:    s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(noncurrentDays)},
+			NoncurrentVersionExpiration:    s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(cloud.ExpiredSnapshotDays)},
 			AbortIncompleteMultipartUpload: s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(1)},
 		}},
 	}, child...); err != nil {

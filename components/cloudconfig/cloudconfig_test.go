@@ -211,6 +211,15 @@ func TestRenderRejects(t *testing.T) {
 			c.DiscoveryURL = `https://x/"y`
 			return c.Central("c-0", "/dev/xvdf")
 		}, "discovery URL"},
+		{"backup schedule breaking the unit", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Schedule = "hourly\nExecStartPre=/bin/sh" }), "backup schedule"},
+		{"backup path breaking the script", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Path = `bucket/"; rm -rf /; "` }), "backup path"},
+		{"backup endpoint not a URL", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Store.Endpoint = "nyc3.example.com" }), "backup store endpoint"},
+		{"backup key without its secret", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Store.AccessKeyID = "AK" }), "backup store key"},
+		{"backup secret spanning lines", backingUp(good, func(c *cloudconfig.Settings) {
+			c.Backup.Store.AccessKeyID, c.Backup.Store.SecretAccessKey = "AK", "s\nRCLONE_CONFIG_BACKUP_ENDPOINT=https://elsewhere"
+		}), "backup store key"},
+		{"restore without static bootstrap", backingUp(good, func(c *cloudconfig.Settings) { c.Restore = "b/etcd-dev/c-0/etcd-20261130T120000Z.db" }), "static bootstrap's initial cluster"},
+		{"backup on etcd2", backingUp(good, func(c *cloudconfig.Settings) { c.Flavor, c.WorkerProxy = cloudconfig.CoreOSEtcd2, cloudconfig.V2Proxy }), "flatcar nodes only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,5 +228,16 @@ func TestRenderRejects(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// backingUp renders a central node of good that backs up, once change has
+// been made to its settings.
+func backingUp(good cloudconfig.Settings, change func(*cloudconfig.Settings)) func() (string, error) {
+	return func() (string, error) {
+		c := good
+		c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "b/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
+		change(&c)
+		return c.Central("c-0", "/dev/xvdf")
 	}
 }

@@ -21,10 +21,6 @@ var spacesRegions = []string{"ams3", "atl1", "blr1", "fra1", "lon1", "nyc3", "sf
 // spacesBucketName is Spaces' rule for bucket names.
 var spacesBucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
 
-// noncurrentDays is how long a snapshot outlives its expiry as a noncurrent
-// version, in which time an operator can still bring it back.
-const noncurrentDays = 7
-
 // CheckBackup rejects a region without Spaces, a bucket name Spaces would
 // refuse, and creating a bucket without the Spaces keys the provider needs.
 func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
@@ -61,7 +57,7 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 				Enabled:                            pulumi.Bool(true),
 				Prefix:                             pulumi.String(b.Prefix + "/"),
 				Expiration:                         digitalocean.SpacesBucketLifecycleRuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(noncurrentDays)},
+				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(cloud.ExpiredSnapshotDays)},
 				AbortIncompleteMultipartUploadDays: pulumi.Int(1),
 			}},
 		}, with(opts, pulumi.Protect(spec.ProtectCentral))...)
