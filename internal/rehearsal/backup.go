@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,53 +35,53 @@ var (
 // snapshot and after it.
 const backupKeysBefore, backupKeysAfter = 100, 20
 
-// backupLines runs lines 7 on a static TLS cluster, whose members keep
+// backupLines runs lines 7 and returns the disaster drill's restore time.
+// The restore lines (7c, 7d) need a static TLS cluster, whose members keep
 // their cloud addresses in a lab: a restored member dials its peers at the
 // addresses its user data names, which exist only there.
 func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) ([]Line, float64) {
 	lines := []Line{claimBackup.line(), claimBackupLoud.line(), claimRestore.line(), claimRestoreRefusals.line()}
-	skip := func(format string, v ...any) ([]Line, float64) {
+	all := func(with func(Line, string, ...any) Line, format string, v ...any) ([]Line, float64) {
 		for i := range lines {
-			lines[i] = lines[i].skip(format, v...)
+			lines[i] = with(lines[i], format, v...)
 		}
 		return lines, 0
 	}
 	if c.Plan.BackupBucket == "" {
-		return skip("backup is off")
+		return all(Line.skip, "backup is off")
 	}
 	if err := nodescript.Available(); err != nil {
-		return skip("%v", err)
+		return all(Line.skip, "%v", err)
 	}
-	release := c.Central[0].Release
-	tools, err := nodescript.Build(ctx, []string{release}, r.log)
+	tools, err := nodescript.Build(ctx, []string{c.Central[0].Release}, r.log)
 	if err != nil {
-		return skip("tools: %v", err)
+		return all(Line.fail, "the images' tools: %v", err)
 	}
 	store, err := s3lab.Start(ctx, s3lab.Config{Rclone: tools.Rclone, Dir: filepath.Join(r.Dir, "s3"), Buckets: []string{c.Plan.BackupBucket}, Lab: c.Lab})
 	if err != nil {
-		return skip("S3 server: %v", err)
+		return all(Line.fail, "S3 server: %v", err)
 	}
 	defer store.Close()
 	d := &backupDrill{rehearsal: r, c: c, args: args, tools: tools, store: store}
 
 	before, err := writeKeys(ctx, c, "before", backupKeysBefore)
 	if err != nil {
-		return skip("%v", err)
+		return all(Line.fail, "%v", err)
 	}
 	lines[0] = d.backup(ctx, lines[0])
 	if lines[0].Status != Pass {
 		return lines, 0
 	}
 	lines[1] = d.loud(ctx, lines[1])
+	why := ""
 	switch {
 	case c.Lab == nil:
-		// Plaintext clusters run on this machine's loopback, not at
-		// the cloud addresses a restored member's peer URLs name.
-		why := "a restored member dials its peers at their cloud addresses, which the rehearsal has only in a TLS cluster's lab"
-		lines[2], lines[3] = lines[2].skip("%s", why), lines[3].skip("%s", why)
-		return lines, 0
+		why = "a restored member dials its peers at their cloud addresses, which the rehearsal has only in a TLS cluster's lab"
 	case c.Plan.Bootstrap != components.BootstrapStatic:
-		lines[2], lines[3] = lines[2].skip("restore needs static bootstrap"), lines[3].skip("restore needs static bootstrap")
+		why = "restore needs static bootstrap"
+	}
+	if why != "" {
+		lines[2], lines[3] = lines[2].skip("%s", why), lines[3].skip("%s", why)
 		return lines, 0
 	}
 	after, err := writeKeys(ctx, c, "after", backupKeysAfter)
@@ -108,12 +109,11 @@ type backupDrill struct {
 // them at its S3 server, the one thing it changes in the node's files.
 const envFile = "/etc/etcd-backup.env"
 
-// useStore points every member's uploader at the S3 server with key pair
-// (the server's when empty).
+// useStore points the uploader of nodes at the S3 server, with secret as
+// the secret key (the server's own when empty).
 func (d *backupDrill) useStore(nodes []*localetcd.Node, secret string) error {
 	env := d.store.RemoteEnv("backup")
 	if secret != "" {
-		env = slices.Clone(env)
 		for i, kv := range env {
 			if strings.HasPrefix(kv, "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=") {
 				env[i] = "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=" + secret
@@ -132,14 +132,18 @@ func (d *backupDrill) useStore(nodes []*localetcd.Node, secret string) error {
 	return nil
 }
 
-// run runs the script of n's unit that is started as when says (at boot
-// before etcd, or on its timer).
+// run runs the script of n's unit that runs at boot before etcd
+// (beforeEtcd), or else of the one its timer starts.
 func (d *backupDrill) run(ctx context.Context, n *localetcd.Node, beforeEtcd bool) (string, error) {
 	i := slices.IndexFunc(n.Scripts, func(s nodeboot.Script) bool { return s.BeforeEtcd == beforeEtcd && (beforeEtcd || s.Schedule != "") })
 	if i < 0 {
-		return "", fmt.Errorf("%s: no script unit that runs %s", n.Node, map[bool]string{true: "before etcd", false: "on a timer"}[beforeEtcd])
+		return "", fmt.Errorf("%s: no script unit that runs before etcd (%v) or on a timer (%v)", n.Node, beforeEtcd, !beforeEtcd)
 	}
-	host, _, _ := strings.Cut(n.Endpoint().Addr, ":")
+	// The host its certificate names: its address, or in a lab its name.
+	host, _, err := net.SplitHostPort(n.Endpoint().Addr)
+	if err != nil {
+		return "", err
+	}
 	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, n.Scripts[i].Path)
 }
 
@@ -170,8 +174,8 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 		owners[m[2]] = key
 	}
 	for _, n := range d.c.Central {
-		if owners[n.Node] == "" {
-			return l.fail("no snapshot of %s among %v", n.Node, objects)
+		if owners[n.Node] == "" || len(objects) != len(d.c.Central) {
+			return l.fail("want one snapshot of each member, %s among them; the bucket holds %v", n.Node, objects)
 		}
 	}
 	return l.pass("%d objects in s3://%s, one per member under its own name, e.g. %s (%d bytes)", len(objects), d.c.Plan.BackupBucket, objects[0].Key, objects[0].Size)
@@ -276,6 +280,10 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	out, err := d.run(ctx, &blank, true)
 	if err == nil {
 		return l.fail("the corrupt snapshot restored:\n%s", out)
+	}
+	// Downloaded, then refused by the restore itself.
+	if !strings.Contains(out, "restoring "+blank.Node) || !strings.Contains(out, "sha256") {
+		return l.fail("the restore unit failed before etcdutl's hash check: %v\n%s", err, out)
 	}
 	if entries, _ := os.ReadDir(blank.DataDir()); len(entries) != 0 {
 		return l.fail("the failed restore left %d entries in the data directory", len(entries))
