@@ -18,10 +18,10 @@ type Tools struct {
 	Rclone string
 }
 
-// EtcdTool builds etcdctl or etcdutl of an etcd release. The modules'
+// etcdTool builds etcdctl or etcdutl of an etcd release. The modules'
 // replace directives bind only their own builds, so requiring the module
 // from a build module of ours resolves its siblings at the same release.
-func EtcdTool(ctx context.Context, tool, release string, log func(string)) (string, error) {
+func etcdTool(ctx context.Context, tool, release string, log func(string)) (string, error) {
 	if tool != "etcdctl" && tool != "etcdutl" {
 		return "", fmt.Errorf("nodescript: no etcd tool %q", tool)
 	}
@@ -36,8 +36,8 @@ func EtcdTool(ctx context.Context, tool, release string, log func(string)) (stri
 	return gobuild.Build(ctx, c, log)
 }
 
-// RcloneVersion is the rclone release cloudconfig.RcloneImage carries.
-func RcloneVersion() (string, error) {
+// rcloneVersion is the rclone release cloudconfig.RcloneImage carries.
+func rcloneVersion() (string, error) {
 	tag, ok := strings.CutPrefix(cloudconfig.RcloneImage, "rclone/rclone:")
 	if !ok || tag == "" {
 		return "", fmt.Errorf("nodescript: rclone image %q is not rclone/rclone:<release>", cloudconfig.RcloneImage)
@@ -47,7 +47,7 @@ func RcloneVersion() (string, error) {
 
 // Rclone builds the rclone of cloudconfig.RcloneImage (minutes, once).
 func Rclone(ctx context.Context, log func(string)) (string, error) {
-	v, err := RcloneVersion()
+	v, err := rcloneVersion()
 	if err != nil {
 		return "", err
 	}
@@ -63,7 +63,7 @@ func Build(ctx context.Context, releases []string, log func(string)) (Tools, err
 	t := Tools{Etcdctl: map[string]string{}, Etcdutl: map[string]string{}}
 	for _, r := range releases {
 		for tool, bins := range map[string]map[string]string{"etcdctl": t.Etcdctl, "etcdutl": t.Etcdutl} {
-			bin, err := EtcdTool(ctx, tool, r, log)
+			bin, err := etcdTool(ctx, tool, r, log)
 			if err != nil {
 				return Tools{}, err
 			}

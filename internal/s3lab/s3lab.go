@@ -147,10 +147,6 @@ func (s *Server) wait(ctx context.Context, hostPort string) error {
 	}
 }
 
-// AccessKey and SecretKey are the key pair the server accepts.
-func (s *Server) AccessKey() string { return s.cfg.AccessKey }
-func (s *Server) SecretKey() string { return s.cfg.SecretKey }
-
 // Dir is the served directory: a bucket's objects are files in Dir/bucket.
 func (s *Server) Dir() string { return s.cfg.Dir }
 
