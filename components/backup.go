@@ -161,17 +161,20 @@ func (s *settings) nodeBackup(store *cloud.Store, t backupTarget) *cloudconfig.B
 	}
 }
 
-// listCommand is how an operator lists the cluster's snapshots, newest
-// last, with the AWS CLI (which speaks to Spaces too).
-func listCommand(store *cloud.Store, prefix string) pulumi.StringOutput {
+// backupOutputs are the bucket, the prefix and the command that lists the
+// cluster's snapshots, newest last, with the AWS CLI (which speaks to
+// Spaces too); all empty without a store.
+func (s *settings) backupOutputs(store *cloud.Store) (bucket, prefix, list pulumi.StringOutput) {
 	if store == nil {
-		return pulumi.String("").ToStringOutput()
+		empty := pulumi.String("").ToStringOutput()
+		return empty, empty, empty
 	}
 	endpoint := ""
 	if store.Endpoint != "" {
 		endpoint = " --endpoint-url " + store.Endpoint
 	}
-	return store.Bucket.ApplyT(func(bucket string) string {
-		return fmt.Sprintf("aws s3 ls s3://%s/%s/ --recursive --region %s%s | sort", bucket, prefix, store.Region, endpoint)
+	list = store.Bucket.ApplyT(func(bucket string) string {
+		return fmt.Sprintf("aws s3 ls s3://%s/%s/ --recursive --region %s%s | sort", bucket, s.backupPrefix(), store.Region, endpoint)
 	}).(pulumi.StringOutput)
+	return store.Bucket, pulumi.String(s.backupPrefix()).ToStringOutput(), list
 }

@@ -183,12 +183,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.WorkerCloudConfig = workerUserData
 	c.Network = res.Network.ToMapOutput()
 	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
-	c.BackupBucket = pulumi.String("").ToStringOutput()
-	c.BackupPrefix = pulumi.String("").ToStringOutput()
-	if store != nil {
-		c.BackupBucket, c.BackupPrefix = store.Bucket, pulumi.String(s.backupPrefix()).ToStringOutput()
-	}
-	c.BackupListCommand = listCommand(store, s.backupPrefix())
+	c.BackupBucket, c.BackupPrefix, c.BackupListCommand = s.backupOutputs(store)
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
 
