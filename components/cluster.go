@@ -160,6 +160,15 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s on %s in %s: %w", name, s.Cloud, region, err)
 	}
+	if err := newGuard(ctx, name, c, s.ProtectCentral); err != nil {
+		return nil, err
+	}
+	res.CentralSizes.ApplyT(func(sizes []string) error {
+		if msg := s.unrolledSizes(sizes); msg != "" {
+			_ = ctx.Log.Warn(msg, &pulumi.LogArgs{Resource: c})
+		}
+		return nil
+	})
 
 	c.DiscoveryURL = s.secret(pulumi.String(s.DiscoveryURL).ToStringOutput())
 	c.Flavor = pulumi.String(s.Flavor).ToStringOutput()
@@ -214,6 +223,47 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"backupPrefix":        c.BackupPrefix,
 		"backupListCommand":   c.BackupListCommand,
 	}
+}
+
+// GuardType is the type token of the cluster's destroy guard.
+const GuardType = "isolatedetcd:index:DestroyGuard"
+
+// guard is a resource with no cloud behind it that depends on every resource
+// of the cluster.
+type guard struct{ pulumi.ResourceState }
+
+// newGuard registers c's destroy guard, protected with protect. The engine
+// deletes a resource only after everything that depends on it, so any
+// deletion of the whole cluster (pulumi destroy, with or without a preview;
+// an update of a program that no longer declares it) must begin with the
+// guard; protected, it refuses, and the deletion stops before it reaches a
+// single resource, workers included. Unprotected, it goes first and
+// harmlessly.
+func newGuard(ctx *pulumi.Context, name string, c *Cluster, protect bool) error {
+	// Depending on a component is depending on all its descendants.
+	err := ctx.RegisterComponentResource(GuardType, name+"-guard", &guard{},
+		pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{c}), pulumi.Protect(protect))
+	if err != nil {
+		return fmt.Errorf("cluster %s: destroy guard: %w", name, err)
+	}
+	return nil
+}
+
+// unrolledSizes says which central nodes, named in node order, still run
+// another size than centralSize, and how to move them; "" when none does.
+// A resize stops the member, so each waits for its roll.
+func (s settings) unrolledSizes(sizes []string) string {
+	var old []string
+	for i, size := range sizes {
+		if size != s.CentralSize {
+			old = append(old, fmt.Sprintf("%s (%s)", s.centralNames[i], size))
+		}
+	}
+	if old == nil {
+		return ""
+	}
+	return fmt.Sprintf("centralSize is %s, but %s still run another size: a resize stops the member, so each node waits for its roll; roll them one at a time (pulumi config set rollCentral <node>; pulumi up; check the member is healthy; then the next), as docs/operations.md says",
+		s.CentralSize, strings.Join(old, ", "))
 }
 
 // discoveryCheckTimeout bounds the pre-flight check so an unreachable service

@@ -84,6 +84,11 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOptio
 	}, nil
 }
 
+// retained keeps the bucket, and the settings that keep it private and
+// expiring, when the cluster is deliberately destroyed: the backups are
+// what outlives a cluster (docs/operations.md, teardown).
+var retained = pulumi.RetainOnDelete(true)
+
 // newBucket registers a private, versioned, encrypted bucket whose
 // snapshots expire after the retention, and returns its name.
 func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
@@ -91,11 +96,11 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 	name := spec.Name + "-backups"
 	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
 		Tags: tags(spec, name, ""),
-	}, slices.Concat(opts, []pulumi.ResourceOption{pulumi.Protect(spec.ProtectCentral)})...)
+	}, slices.Concat(opts, []pulumi.ResourceOption{retained})...)
 	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("backup bucket: %w", err)
 	}
-	child := slices.Concat(opts, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{bucket})})
+	child := slices.Concat(opts, []pulumi.ResourceOption{retained, pulumi.DependsOn([]pulumi.Resource{bucket})})
 	if _, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
 		Bucket:                bucket.ID(),
 		BlockPublicAcls:       pulumi.Bool(true),

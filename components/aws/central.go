@@ -24,7 +24,13 @@ type central struct {
 	privateIPs       []string
 	privateIPOutputs pulumi.StringArrayOutput
 	publicIPOutputs  pulumi.StringArrayOutput
+	sizes            pulumi.StringArrayOutput
 }
+
+// rollOnly are the instance inputs a central node takes only when rolled: a
+// new AMI replaces the instance, and new user data or instance type stops and
+// starts it (docs/operations.md lists the AWS documentation behind each).
+var rollOnly = []string{"ami", "userData", "instanceType"}
 
 // newCentral registers one instance per central node, spread over the zones
 // at fixed private addresses, each with an encrypted data volume of its own.
@@ -50,7 +56,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 	if err != nil {
 		return nil, err
 	}
-	var private, public []pulumi.StringOutput
+	var private, public, sizes []pulumi.StringOutput
 	for i, node := range spec.Central {
 		zone := i % len(net.zones)
 		ip := c.privateIPs[i]
@@ -77,13 +83,10 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 				Encrypted:           pulumi.Bool(true),
 				DeleteOnTermination: pulumi.Bool(true),
 			},
-			MetadataOptions: ec2.InstanceMetadataOptionsArgs{
-				HttpEndpoint: pulumi.String("enabled"),
-				HttpTokens:   pulumi.String(metadataTokens(spec.OS)),
-			},
-			Tags:       tags(spec, node.Name, roleCentral),
-			VolumeTags: tags(spec, node.Name, roleCentral),
-		}, slices.Concat(opts, node.MachineOptions(spec.ProtectCentral, "ami"), []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
+			MetadataOptions: instanceMetadata(spec.OS),
+			Tags:            tags(spec, node.Name, roleCentral),
+			VolumeTags:      tags(spec, node.Name, roleCentral),
+		}, slices.Concat(opts, node.MachineOptions(spec.ProtectCentral, rollOnly...), []pulumi.ResourceOption{pulumi.DependsOn(net.routes)})...)
 		if err != nil {
 			return nil, fmt.Errorf("central instance %s: %w", node.Name, err)
 		}
@@ -92,13 +95,15 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			InstanceId:                  inst.ID(),
 			VolumeId:                    volume.ID(),
 			StopInstanceBeforeDetaching: pulumi.Bool(true),
-		}, opts...); err != nil {
+		}, slices.Concat(opts, []pulumi.ResourceOption{node.Protect(spec.ProtectCentral)})...); err != nil {
 			return nil, fmt.Errorf("central data volume attachment %s: %w", node.Name, err)
 		}
 		private = append(private, inst.PrivateIp)
 		public = append(public, inst.PublicIp)
+		sizes = append(sizes, inst.InstanceType)
 	}
 	c.privateIPOutputs = pulumi.ToStringArrayOutput(private)
 	c.publicIPOutputs = pulumi.ToStringArrayOutput(public)
+	c.sizes = pulumi.ToStringArrayOutput(sizes)
 	return c, nil
 }

@@ -33,14 +33,3 @@ func image(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOption) (
 	}
 	return pulumi.String(ami.Id).ToStringOutput(), nil
 }
-
-// metadataTokens is the IMDS token mode the image's user-data agent can use.
-// Flatcar's coreos-cloudinit fetches an IMDSv2 token (flatcar/coreos-cloudinit
-// PR #13, fixing flatcar/Flatcar#787, 2022), so Flatcar gets IMDSv2 only; old
-// CoreOS Container Linux agents cannot read user data under IMDSv2.
-func metadataTokens(os cloud.OS) string {
-	if os == cloud.ContainerLinux {
-		return "optional"
-	}
-	return "required"
-}

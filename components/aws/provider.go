@@ -102,11 +102,14 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		invoke = []pulumi.InvokeOption{pulumi.Provider(p)}
 	}
 
-	net, err := newNetwork(ctx, spec, invoke, opts)
+	// What central nodes, their data and their backups depend on is kept:
+	// protected with spec.ProtectCentral. Only the workers are free.
+	keep := slices.Concat(opts, []pulumi.ResourceOption{pulumi.Protect(spec.ProtectCentral)})
+	net, err := newNetwork(ctx, spec, invoke, keep)
 	if err != nil {
 		return nil, err
 	}
-	sgs, err := newSecurityGroups(ctx, spec, net.vpc.ID(), opts)
+	sgs, err := newSecurityGroups(ctx, spec, net.vpc.ID(), keep)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	}
 	var bk *backup
 	if spec.Backup != nil {
-		if bk, err = newBackup(ctx, spec, invoke, opts); err != nil {
+		if bk, err = newBackup(ctx, spec, invoke, keep); err != nil {
 			return nil, err
 		}
 	}
@@ -133,6 +136,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		CentralHosts:      pulumi.ToStringArray(central.privateIPs).ToStringArrayOutput(),
 		CentralPrivateIPs: central.privateIPOutputs,
 		CentralPublicIPs:  central.publicIPOutputs,
+		CentralSizes:      central.sizes,
 		WorkerGroup:       workers.group.Name,
 		Network: pulumi.Map{
 			"vpcId":                  net.vpc.ID(),

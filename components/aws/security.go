@@ -94,3 +94,39 @@ func egressAll() ec2.SecurityGroupEgressArray {
 		CidrBlocks:  pulumi.StringArray{pulumi.String("0.0.0.0/0")},
 	}}
 }
+
+// metadataTokens is the IMDS token mode the image's user-data agent can use.
+// Flatcar's coreos-cloudinit fetches an IMDSv2 token (flatcar/coreos-cloudinit
+// PR #13, fixing flatcar/Flatcar#787, 2022), so Flatcar gets IMDSv2 only; old
+// CoreOS Container Linux agents cannot read user data under IMDSv2.
+func metadataTokens(os cloud.OS) string {
+	if os == cloud.ContainerLinux {
+		return "optional"
+	}
+	return "required"
+}
+
+// metadataHopLimit is how many network hops an IMDSv2 token may travel: one
+// reaches a process on the host, and no further, so a container behind
+// docker's bridge (a second hop) gets no token. Host-network containers are
+// on the host's hop; the metadata firewall in every node's cloud-config is
+// what keeps them out unless they run as root.
+const metadataHopLimit = 1
+
+// instanceMetadata and templateMetadata are the metadata options of central
+// instances and of the workers' launch template.
+func instanceMetadata(os cloud.OS) ec2.InstanceMetadataOptionsArgs {
+	return ec2.InstanceMetadataOptionsArgs{
+		HttpEndpoint:            pulumi.String("enabled"),
+		HttpTokens:              pulumi.String(metadataTokens(os)),
+		HttpPutResponseHopLimit: pulumi.Int(metadataHopLimit),
+	}
+}
+
+func templateMetadata(os cloud.OS) ec2.LaunchTemplateMetadataOptionsArgs {
+	return ec2.LaunchTemplateMetadataOptionsArgs{
+		HttpEndpoint:            pulumi.String("enabled"),
+		HttpTokens:              pulumi.String(metadataTokens(os)),
+		HttpPutResponseHopLimit: pulumi.Int(metadataHopLimit),
+	}
+}

@@ -43,10 +43,7 @@ func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 				DeleteOnTermination: pulumi.String("true"),
 			},
 		}},
-		MetadataOptions: ec2.LaunchTemplateMetadataOptionsArgs{
-			HttpEndpoint: pulumi.String("enabled"),
-			HttpTokens:   pulumi.String(metadataTokens(spec.OS)),
-		},
+		MetadataOptions: templateMetadata(spec.OS),
 		TagSpecifications: ec2.LaunchTemplateTagSpecificationArray{
 			ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("instance"), Tags: tagMap},
 			ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("volume"), Tags: tagMap},

@@ -56,7 +56,10 @@ type Spec struct {
 	CentralUserData func(hosts []string, store *Store) ([]pulumi.StringOutput, error)
 	// Backup, set, gives central nodes a bucket to upload snapshots to.
 	Backup *Backup
-	// ProtectCentral protects central machines and data volumes from deletion.
+	// ProtectCentral protects from deletion and replacement everything the
+	// central nodes, their data, their names and their backups depend on:
+	// every resource of the cluster but the workers' machines, the images a
+	// roll may move off, and the machine of a node being rolled.
 	ProtectCentral bool
 	// DNSZone, when set, is a domain the operator manages in the cloud: each
 	// central node gets a name in it, pointing at its private address, and
@@ -122,17 +125,26 @@ type CentralNode struct {
 	Roll bool
 }
 
-// MachineOptions are the resource options of the node's machine, whose image
-// input the cloud calls imageKey. Unless the node is rolled, a new image or
-// user data is ignored (either would replace or restart a voting member) and
-// the machine is protected when protect is set. A replacement deletes first:
-// the successor takes over the data volume, and on AWS the address.
-func (n CentralNode) MachineOptions(protect bool, imageKey string) []pulumi.ResourceOption {
-	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}
+// MachineOptions are the resource options of the node's machine. rollOnly
+// are the machine's inputs whose change replaces, stops or reboots it (its
+// image, user data and size, by the cloud's names): unless the node is
+// rolled, a change to any of them is ignored, so that no routine change stops
+// more than the one member an operator names, and the machine is protected
+// when protect is set. A replacement deletes first: the successor takes over
+// the data volume, and on AWS the address.
+func (n CentralNode) MachineOptions(protect bool, rollOnly ...string) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true), n.Protect(protect)}
 	if n.Roll {
 		return opts
 	}
-	return append(opts, pulumi.IgnoreChanges([]string{imageKey, "userData"}), pulumi.Protect(protect))
+	return append(opts, pulumi.IgnoreChanges(rollOnly))
+}
+
+// Protect protects, when protect is set, what a roll of the node replaces
+// along with its machine (the machine, AWS's volume attachment): a rolled
+// node's are left unprotected, as the engine replaces nothing protected.
+func (n CentralNode) Protect(protect bool) pulumi.ResourceOption {
+	return pulumi.Protect(protect && !n.Roll)
 }
 
 // WorkerName names worker i of the cluster called cluster where a cloud
@@ -152,6 +164,9 @@ type Provisioned struct {
 	CentralHosts      pulumi.StringArrayOutput
 	CentralPrivateIPs pulumi.StringArrayOutput
 	CentralPublicIPs  pulumi.StringArrayOutput
+	// CentralSizes are the sizes the central machines run, as the cloud
+	// reports them: a node not yet rolled keeps its old size.
+	CentralSizes pulumi.StringArrayOutput
 	// WorkerGroup names the workers as the cloud groups them: an auto scaling
 	// group name on AWS, a tag on DigitalOcean.
 	WorkerGroup pulumi.StringOutput

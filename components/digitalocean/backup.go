@@ -42,7 +42,8 @@ func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
 }
 
 // newBackup registers the bucket, unless the operator names one, and a
-// Spaces key limited to it. Spaces has no put-only grant (readwrite may
+// Spaces key limited to it. A deliberate teardown leaves the bucket and the
+// backups in it (docs/operations.md). Spaces has no put-only grant (readwrite may
 // delete), so the bucket's versioning is what keeps history from a node.
 func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (*cloud.Store, error) {
 	b := spec.Backup
@@ -60,7 +61,7 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(cloud.ExpiredSnapshotDays)},
 				AbortIncompleteMultipartUploadDays: pulumi.Int(1),
 			}},
-		}, with(opts, pulumi.Protect(spec.ProtectCentral))...)
+		}, with(opts, pulumi.RetainOnDelete(true))...)
 		if err != nil {
 			return nil, fmt.Errorf("backup bucket: %w", err)
 		}

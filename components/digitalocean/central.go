@@ -16,6 +16,11 @@ func (provider) DataDevice(node string) string {
 	return "/dev/disk/by-id/scsi-0DO_Volume_" + volumeName(node)
 }
 
+// rollOnly are the droplet inputs a central node takes only when rolled: a
+// new image or user data replaces the droplet, and a new size powers it off
+// to resize it (docs/operations.md lists the DigitalOcean documentation).
+var rollOnly = []string{"image", "userData", "size"}
+
 // newCentral creates one droplet per central node, each with its own user data
 // and its own data volume, which outlives the droplet. hosts are the names
 // the nodes will have in the operator's DNS zone, nil without one; store is
@@ -48,7 +53,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, hosts []string, store *clo
 			Tags:       t.forRole(t.central),
 			Monitoring: pulumi.Bool(false),
 			Ipv6:       pulumi.Bool(false),
-		}, with(opts, node.MachineOptions(spec.ProtectCentral, "image")...)...)
+		}, with(opts, node.MachineOptions(spec.ProtectCentral, rollOnly...)...)...)
 		if err != nil {
 			return nil, fmt.Errorf("central droplet %s: %w", node.Name, err)
 		}

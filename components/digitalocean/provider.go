@@ -57,11 +57,15 @@ func (provider) DefaultSizes() (central, worker string) {
 // Provision registers tags, the VPC, the image, the firewalls and then the
 // droplets, so that every droplet boots already behind its firewall.
 func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
-	tags, err := newTags(ctx, spec, opts)
+	// What central nodes, their data, names and backups depend on is kept:
+	// protected with spec.ProtectCentral. The workers are free, and so is
+	// an imported image, which a move to another image deletes.
+	keep := with(opts, pulumi.Protect(spec.ProtectCentral))
+	tags, err := newTags(ctx, spec, keep, opts)
 	if err != nil {
 		return nil, err
 	}
-	vpc, err := newVpc(ctx, spec, opts)
+	vpc, err := newVpc(ctx, spec, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +73,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	fw, err := newFirewalls(ctx, spec, tags, opts)
+	fw, err := newFirewalls(ctx, spec, tags, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +82,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	dropletOpts := with(opts, pulumi.DependsOn(slices.Concat(tags.resources, []pulumi.Resource{fw.central, fw.worker})))
 	var store *cloud.Store
 	if spec.Backup != nil {
-		if store, err = newBackup(ctx, spec, opts); err != nil {
+		if store, err = newBackup(ctx, spec, keep); err != nil {
 			return nil, err
 		}
 	}
@@ -87,14 +91,16 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	if err := newRecords(ctx, spec, central, opts); err != nil {
+	if err := newRecords(ctx, spec, central, keep); err != nil {
 		return nil, err
 	}
 	privateIPs := make([]pulumi.StringOutput, len(central))
 	publicIPs := make([]pulumi.StringOutput, len(central))
+	sizes := make([]pulumi.StringOutput, len(central))
 	for i, d := range central {
 		privateIPs[i] = d.Ipv4AddressPrivate
 		publicIPs[i] = d.Ipv4Address
+		sizes[i] = d.Size
 	}
 	centralPrivateIPs := pulumi.ToStringArrayOutput(privateIPs)
 	// By name where the zone gives one: then a replaced droplet changes no
@@ -119,6 +125,7 @@ func (provider) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.R
 		CentralHosts:      hosts,
 		CentralPrivateIPs: centralPrivateIPs,
 		CentralPublicIPs:  pulumi.ToStringArrayOutput(publicIPs),
+		CentralSizes:      pulumi.ToStringArrayOutput(sizes),
 		WorkerGroup:       pulumi.String(tags.worker).ToStringOutput(),
 		Network:           network,
 	}, nil

@@ -21,8 +21,11 @@ type tags struct {
 	resources []pulumi.Resource
 }
 
-// newTags creates one Tag per cluster, role and user tag.
-func newTags(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (*tags, error) {
+// newTags creates one Tag per cluster, role and user tag. The cluster and
+// role tags take keep: deleting one takes it off every droplet, and the
+// firewalls with it. A user tag is a label, which a change of the stack's
+// tags may delete.
+func newTags(ctx *pulumi.Context, spec cloud.Spec, keep, opts []pulumi.ResourceOption) (*tags, error) {
 	t := &tags{cluster: spec.Name, central: spec.Name + "-central", worker: spec.Name + "-worker"}
 	for k, v := range spec.Tags {
 		name := tagName(k, v)
@@ -32,9 +35,13 @@ func newTags(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption)
 	}
 	slices.Sort(t.user)
 	for _, name := range append([]string{t.cluster, t.central, t.worker}, t.user...) {
+		o := keep
+		if slices.Contains(t.user, name) {
+			o = opts
+		}
 		tag, err := digitalocean.NewTag(ctx, spec.Name+"-tag-"+name, &digitalocean.TagArgs{
 			Name: pulumi.String(name),
-		}, opts...)
+		}, o...)
 		if err != nil {
 			return nil, fmt.Errorf("tag %q: %w", name, err)
 		}

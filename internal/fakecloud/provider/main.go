@@ -10,7 +10,9 @@
 // AWS provider is in the region its config names (aws:region for the default
 // provider, the region input for an explicit one), never one from the
 // environment. FAKECLOUD_AMI sets the AMI the Flatcar lookup returns;
-// FAKECLOUD_OBJECTS (JSON, bucket to keys) what the buckets hold.
+// FAKECLOUD_OBJECTS (JSON, bucket to keys) what the buckets hold;
+// FAKECLOUD_JOURNAL names a file to which every create, update and delete
+// the cloud would have carried out is appended, one JSON Change a line.
 package main
 
 import (
@@ -53,8 +55,9 @@ func main() {
 	if now, err := time.Parse(time.RFC3339, os.Getenv("FAKECLOUD_NOW")); err == nil {
 		tlsmint.Now = func() time.Time { return now }
 	}
+	journal := fakecloud.Journal(os.Getenv("FAKECLOUD_JOURNAL"))
 	err := provider.Main(pkg, func(*provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return plugin.NewProviderServer(&standIn{pkg: pkg, cloud: cloud}), nil
+		return plugin.NewProviderServer(&standIn{pkg: pkg, cloud: cloud, journal: journal}), nil
 	})
 	if err != nil {
 		cmdutil.ExitError(err.Error())
@@ -68,6 +71,8 @@ type standIn struct {
 	mu sync.Mutex
 	// cloud answers invokes; Configure sets its region.
 	cloud fakecloud.Cloud
+	// journal records what the cloud would have changed.
+	journal fakecloud.Journal
 }
 
 // version is reported to the engine; it is no release of the real provider.
@@ -172,10 +177,18 @@ func (p *standIn) Create(_ context.Context, req plugin.CreateRequest) (plugin.Cr
 	if id == "" {
 		id = req.Name + "-" + randomHex(8)
 	}
+	if err := p.journal.Record("create", req.URN); err != nil {
+		return plugin.CreateResponse{}, err
+	}
 	return plugin.CreateResponse{ID: resource.ID(id), Properties: outs, Status: resource.StatusOK}, nil
 }
 
 func (p *standIn) Update(_ context.Context, req plugin.UpdateRequest) (plugin.UpdateResponse, error) {
+	if !req.Preview {
+		if err := p.journal.Record("update", req.URN); err != nil {
+			return plugin.UpdateResponse{}, err
+		}
+	}
 	return plugin.UpdateResponse{Properties: fakecloud.Update(string(req.Type), req.OldOutputs, req.NewInputs), Status: resource.StatusOK}, nil
 }
 
@@ -186,7 +199,10 @@ func (p *standIn) Read(_ context.Context, req plugin.ReadRequest) (plugin.ReadRe
 	}, nil
 }
 
-func (p *standIn) Delete(context.Context, plugin.DeleteRequest) (plugin.DeleteResponse, error) {
+func (p *standIn) Delete(_ context.Context, req plugin.DeleteRequest) (plugin.DeleteResponse, error) {
+	if err := p.journal.Record("delete", req.URN); err != nil {
+		return plugin.DeleteResponse{}, err
+	}
 	return plugin.DeleteResponse{Status: resource.StatusOK}, nil
 }
 
