@@ -100,7 +100,8 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 
 	c := &Cluster{}
-	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, opts...); err != nil {
+	registered := &customResources{}
+	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, append(opts, registered.option())...); err != nil {
 		return nil, err
 	}
 	if !s.tls {
@@ -160,7 +161,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s on %s in %s: %w", name, s.Cloud, region, err)
 	}
-	if err := newGuard(ctx, name, c, s.ProtectCentral); err != nil {
+	if err := newGuard(ctx, name, c, registered.list(), s.ProtectCentral); err != nil {
 		return nil, err
 	}
 	res.CentralSizes.ApplyT(func(sizes []string) error {
@@ -223,30 +224,6 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"backupPrefix":        c.BackupPrefix,
 		"backupListCommand":   c.BackupListCommand,
 	}
-}
-
-// GuardType is the type token of the cluster's destroy guard.
-const GuardType = "isolatedetcd:index:DestroyGuard"
-
-// guard is a resource with no cloud behind it that depends on every resource
-// of the cluster.
-type guard struct{ pulumi.ResourceState }
-
-// newGuard registers c's destroy guard, protected with protect. The engine
-// deletes a resource only after everything that depends on it, so any
-// deletion of the whole cluster (pulumi destroy, with or without a preview;
-// an update of a program that no longer declares it) must begin with the
-// guard; protected, it refuses, and the deletion stops before it reaches a
-// single resource, workers included. Unprotected, it goes first and
-// harmlessly.
-func newGuard(ctx *pulumi.Context, name string, c *Cluster, protect bool) error {
-	// Depending on a component is depending on all its descendants.
-	err := ctx.RegisterComponentResource(GuardType, name+"-guard", &guard{},
-		pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{c}), pulumi.Protect(protect))
-	if err != nil {
-		return fmt.Errorf("cluster %s: destroy guard: %w", name, err)
-	}
-	return nil
 }
 
 // unrolledSizes says which central nodes, named in node order, still run

@@ -71,26 +71,56 @@ func TestCentralDataVolumes(t *testing.T) {
 	}
 }
 
+// freeOfProtection tells the resources protectCentral leaves unprotected:
+// the workers' machines, which are free by design, and what routine changes
+// replace or delete (certificates on renewal, an imported image when the
+// operator names another, the stack's own tags). The destroy guard keeps
+// every deletion of the cluster from reaching them.
+func freeOfProtection(r pulumitest.Resource) bool {
+	switch {
+	case r.Type == "aws:ec2/launchTemplate:LaunchTemplate", r.Type == "aws:autoscaling/group:Group":
+		return true
+	case r.Type == "digitalocean:index/droplet:Droplet":
+		return strings.Contains(r.Name, "-worker-")
+	case r.Type == "digitalocean:index/tag:Tag":
+		return strings.Contains(r.Name, "environment")
+	}
+	return strings.HasPrefix(r.Type, "tls:") || r.Type == "digitalocean:index/customImage:CustomImage"
+}
+
+// TestProtectCentral: with protectCentral every resource of the cluster but
+// the free ones is protected, attachments, DNS records, network, firewalls,
+// roles and the backup bucket with its settings included; without it none
+// is. The destroy guard takes the setting and depends on every resource.
 func TestProtectCentral(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		for _, protect := range []bool{false, true} {
 			args := validArgs(cloud)
 			args.ProtectCentral = protect
 			m, _ := mustProvision(t, args)
-			for _, r := range centralResources(m) {
-				// Attachments, certificates and names are replaceable:
-				// the machine and its data are what protection keeps.
-				if strings.Contains(r.Type, "ttachment") || strings.HasPrefix(r.Type, "tls:") || strings.Contains(r.Type, "dnsRecord") {
+			guards := m.OfType(components.GuardType)
+			if len(guards) != 1 || guards[0].Protect != protect {
+				t.Fatalf("%s/%v: destroy guards %+v, want one, protect %v", cloud, protect, guards, protect)
+			}
+			var kept, free int
+			for _, r := range m.Resources() {
+				if !r.Custom {
 					continue
 				}
-				if r.Protect != protect {
-					t.Errorf("%s/%v: %s protect = %v", cloud, protect, r.Name, r.Protect)
+				if freeOfProtection(r) {
+					free++
+					if r.Protect {
+						t.Errorf("%s/%v: %s %s is protected; a routine change replaces or deletes it", cloud, protect, r.Type, r.Name)
+					}
+				} else if kept++; r.Protect != protect {
+					t.Errorf("%s/%v: %s %s protect = %v", cloud, protect, r.Type, r.Name, r.Protect)
+				}
+				if !slices.ContainsFunc(guards[0].Dependencies, func(urn string) bool { return strings.HasSuffix(urn, "::"+r.Name) && strings.Contains(urn, r.Type) }) {
+					t.Errorf("%s/%v: the destroy guard does not depend on %s %s", cloud, protect, r.Type, r.Name)
 				}
 			}
-			for _, r := range workers(m, cloud) {
-				if r.Protect {
-					t.Errorf("%s: worker %s is protected; workers are replaceable", cloud, r.Name)
-				}
+			if kept == 0 || free == 0 {
+				t.Errorf("%s/%v: %d kept and %d free resources: the check proves nothing", cloud, protect, kept, free)
 			}
 		}
 	}

@@ -171,8 +171,8 @@ func TestCentralDroplets(t *testing.T) {
 				t.Errorf("%s: %s = %v, want false", d.Name, k, v)
 			}
 		}
-		if !slices.Equal(d.IgnoreChanges, []string{"image", "userData"}) {
-			t.Errorf("%s: ignoreChanges %v, want [image userData]", d.Name, d.IgnoreChanges)
+		if !slices.Equal(d.IgnoreChanges, []string{"image", "userData", "size"}) {
+			t.Errorf("%s: ignoreChanges %v, want [image userData size]", d.Name, d.IgnoreChanges)
 		}
 	}
 }
