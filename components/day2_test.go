@@ -159,18 +159,23 @@ func TestRollCentral(t *testing.T) {
 }
 
 // TestRoutineChangesIgnoredByCentral: changes that reach central inputs (a
-// newer AMI from the lookup, another image, new SSH keys) change only inputs
-// the central machines ignore, while the workers take them.
+// newer AMI from the lookup, another image, new SSH keys, a new central
+// size) change only inputs the central machines ignore, while the workers
+// take the ones that reach them.
 func TestRoutineChangesIgnoredByCentral(t *testing.T) {
 	cases := []struct {
 		name   string
 		cloud  string
 		change func(*components.ClusterArgs, *pulumitest.Mocks)
+		// centralOnly: the workers are untouched by the change.
+		centralOnly bool
 	}{
-		{"newer Flatcar AMI", "aws", func(_ *components.ClusterArgs, m *pulumitest.Mocks) { m.AMI = "ami-0fedcba9876543210" }},
-		{"image", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("ami-0aaaabbbbccccdddd") }},
-		{"image", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("123456789") }},
-		{"ssh keys", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.SSHAuthorizedKeys = nil }},
+		{"newer Flatcar AMI", "aws", func(_ *components.ClusterArgs, m *pulumitest.Mocks) { m.AMI = "ami-0fedcba9876543210" }, false},
+		{"image", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("ami-0aaaabbbbccccdddd") }, false},
+		{"image", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.Image = pulumi.String("123456789") }, false},
+		{"ssh keys", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.SSHAuthorizedKeys = nil }, false},
+		{"centralSize", "aws", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.CentralSize = "m6i.large" }, true},
+		{"centralSize", "digitalocean", func(a *components.ClusterArgs, _ *pulumitest.Mocks) { a.CentralSize = "s-4vcpu-8gb" }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.cloud+"/"+tc.name, func(t *testing.T) {
@@ -195,8 +200,9 @@ func TestRoutineChangesIgnoredByCentral(t *testing.T) {
 			if changed == 0 {
 				t.Error("no central input changed: the case tests nothing")
 			}
-			if w := workers(m, tc.cloud)[0]; w.Inputs.DeepEquals(workers(before, tc.cloud)[0].Inputs) {
-				t.Errorf("worker %s did not take the change", w.Name)
+			w := workers(m, tc.cloud)[0]
+			if took := !w.Inputs.DeepEquals(workers(before, tc.cloud)[0].Inputs); took == tc.centralOnly {
+				t.Errorf("worker %s took the change: %v; want %v", w.Name, took, !tc.centralOnly)
 			}
 		})
 	}

@@ -210,8 +210,8 @@ func TestCentralInstances(t *testing.T) {
 					t.Errorf("%s subnetId = %s", r.Name, got)
 				}
 				md := in["metadataOptions"].ObjectValue()
-				if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens {
-					t.Errorf("%s metadataOptions = %v, want enabled/%s", r.Name, md, tt.wantTokens)
+				if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens || md["httpPutResponseHopLimit"].NumberValue() != 1 {
+					t.Errorf("%s metadataOptions = %v, want enabled/%s, hop limit 1", r.Name, md, tt.wantTokens)
 				}
 				root := in["rootBlockDevice"].ObjectValue()
 				if !root["encrypted"].BoolValue() || !root["deleteOnTermination"].BoolValue() || root["volumeType"].StringValue() != "gp3" {
@@ -221,15 +221,15 @@ func TestCentralInstances(t *testing.T) {
 				if len(sgs) != 1 || sgs[0].StringValue() != "c1-central-id" {
 					t.Errorf("%s vpcSecurityGroupIds = %v, want the central group", r.Name, sgs)
 				}
-				if !slices.Contains(r.IgnoreChanges, "ami") || !slices.Contains(r.IgnoreChanges, "userData") {
-					t.Errorf("%s ignoreChanges = %v, want ami and userData", r.Name, r.IgnoreChanges)
+				if !slices.Equal(r.IgnoreChanges, []string{"ami", "userData", "instanceType"}) {
+					t.Errorf("%s ignoreChanges = %v, want ami, userData and instanceType", r.Name, r.IgnoreChanges)
 				}
 			}
 
 			lt := m.OfType(typeLT)[0]
 			md := lt.Inputs["metadataOptions"].ObjectValue()
-			if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens {
-				t.Errorf("launch template metadataOptions = %v, want enabled/%s", md, tt.wantTokens)
+			if md["httpEndpoint"].StringValue() != "enabled" || md["httpTokens"].StringValue() != tt.wantTokens || md["httpPutResponseHopLimit"].NumberValue() != 1 {
+				t.Errorf("launch template metadataOptions = %v, want enabled/%s, hop limit 1", md, tt.wantTokens)
 			}
 			if got := lt.Inputs["imageId"].StringValue(); got != tt.wantAMI {
 				t.Errorf("launch template imageId = %s, want %s", got, tt.wantAMI)
