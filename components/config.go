@@ -60,11 +60,12 @@ type ClusterArgs struct {
 	SSHAllowedCidrs    []string
 	VpcCidr            string
 	Tags               map[string]string
-	// ProtectCentral protects central machines and their data volumes
-	// against deletion.
+	// ProtectCentral protects everything central nodes, their data, names
+	// and backups depend on, and the cluster's destroy guard.
 	ProtectCentral bool
 	// RollCentral names the one central node that may take the current
-	// image and user data now, which replaces its machine; empty rolls none.
+	// image, user data and size now, which replaces or resizes its machine;
+	// empty rolls none.
 	RollCentral string
 	// TLS turns mutual TLS between nodes on or off; nil is on, or off on a
 	// stack that sets a discovery URL (every cluster made before TLS), so a
