@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 
 	c := &Cluster{}
 	registered := &customResources{}
-	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, append(opts, registered.option())...); err != nil {
+	if err := ctx.RegisterComponentResourceV2(ClusterType, name, s.inputs(region), c, slices.Concat(opts, []pulumi.ResourceOption{registered.option()})...); err != nil {
 		return nil, err
 	}
 	if !s.tls {

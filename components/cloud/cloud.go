@@ -58,8 +58,9 @@ type Spec struct {
 	Backup *Backup
 	// ProtectCentral protects from deletion and replacement everything the
 	// central nodes, their data, their names and their backups depend on:
-	// every resource of the cluster but the workers' machines, the images a
-	// roll may move off, and the machine of a node being rolled.
+	// every resource the backend registers but the workers' machines, what
+	// a routine change deletes (an imported image, the stack's own labels),
+	// and what a roll replaces (CentralNode.Protect).
 	ProtectCentral bool
 	// DNSZone, when set, is a domain the operator manages in the cloud: each
 	// central node gets a name in it, pointing at its private address, and
