@@ -69,6 +69,8 @@ func (s *settings) chooseBackup() error {
 			errs = append(errs, fmt.Errorf("restoreFrom: %q needs bootstrap static: a restored member is given the whole initial cluster, known only then; set bootstrap static", s.RestoreFrom))
 		case s.RestoreFrom != RestoreLatest && !snapshotKey.MatchString(s.RestoreFrom):
 			errs = append(errs, fmt.Errorf("restoreFrom: %q is not a snapshot; want %s, or an object key as the backup list shows it: <prefix>/<member>/etcd-<YYYYMMDDThhmmssZ>.db", s.RestoreFrom, RestoreLatest))
+		case s.RestoreFrom != RestoreLatest && !strings.HasPrefix(s.RestoreFrom, s.backupPrefix()+"/"):
+			errs = append(errs, s.foreignSnapshot())
 		}
 	}
 	return errors.Join(errs...)
@@ -77,6 +79,23 @@ func (s *settings) chooseBackup() error {
 // backupPrefix is the cluster's folder in the bucket: its name, so that
 // clusters may share a bucket.
 func (s *settings) backupPrefix() string { return s.name }
+
+// foreignSnapshot refuses a restoreFrom below another cluster's prefix,
+// which would fail at boot: central nodes may read only below their own
+// (the AWS role's one grant; DigitalOcean keeps the same rule, so that a
+// restore behaves alike on both clouds). The message gives the one copy
+// that makes it this cluster's snapshot, keeping its member folder and time.
+func (s *settings) foreignSnapshot() error {
+	bucket := s.BackupBucket
+	if bucket == "" {
+		bucket = "$(pulumi stack output backupBucket)"
+	}
+	other, rest, _ := strings.Cut(s.RestoreFrom, "/")
+	copied := s.backupPrefix() + "/" + rest
+	return fmt.Errorf("restoreFrom: %q is below %s/, another cluster's prefix; the central nodes of %s may read only below %s/, so they could not download it. "+
+		"Copy it there and restore the copy: aws s3 cp s3://%s/%s s3://%s/%s (with the --region and --endpoint-url of output backupListCommand), then set restoreFrom to %q (docs/backups.md)",
+		s.RestoreFrom, other, s.name, s.backupPrefix(), bucket, s.RestoreFrom, bucket, copied, copied)
+}
 
 // cloudBackup is what the backend is asked for: nil with backups off.
 func (s *settings) cloudBackup(region string) *cloud.Backup {
@@ -133,7 +152,7 @@ func (s *settings) pickSnapshot(bucket string, keys []string) (string, error) {
 			}
 		}
 		if newest == "" {
-			return "", fmt.Errorf("restoreFrom: %q, but bucket %s holds no snapshot below %s/; name a snapshot of another prefix, or unset restoreFrom to start an empty cluster", RestoreLatest, bucket, s.backupPrefix())
+			return "", fmt.Errorf("restoreFrom: %q, but bucket %s holds no snapshot below %s/; copy one of another cluster's there (docs/backups.md), or unset restoreFrom to start an empty cluster", RestoreLatest, bucket, s.backupPrefix())
 		}
 		return newest, nil
 	}

@@ -90,7 +90,10 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOptio
 var retained = pulumi.RetainOnDelete(true)
 
 // newBucket registers a private, versioned, encrypted bucket whose
-// snapshots expire after the retention, and returns its name.
+// snapshots expire after the retention, and whose noncurrent versions (a
+// snapshot expired, or overwritten by a node) live as long again: a member
+// may overwrite but not delete, so none of its history is lost for that
+// long. It returns the bucket's name.
 func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	b := spec.Backup
 	name := spec.Name + "-backups"
@@ -133,7 +136,7 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 			Status:                         pulumi.String("Enabled"),
 			Filter:                         s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String(b.Prefix + "/")},
 			Expiration:                     s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-			NoncurrentVersionExpiration:    s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(cloud.ExpiredSnapshotDays)},
+			NoncurrentVersionExpiration:    s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(b.RetentionDays)},
 			AbortIncompleteMultipartUpload: s3.BucketLifecycleConfigurationV2RuleAbortIncompleteMultipartUploadArgs{DaysAfterInitiation: pulumi.Int(1)},
 		}},
 	}, child...); err != nil {
@@ -149,7 +152,7 @@ func backupPolicy(bucket, prefix string) (string, error) {
 	doc := map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{
-			{"Sid": "WriteSnapshots", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:PutObjectAcl", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, "Resource": objects},
+			{"Sid": "WriteSnapshots", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, "Resource": objects},
 			{"Sid": "ListSnapshots", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + bucket,
 				"Condition": map[string]any{"StringLike": map[string]any{"s3:prefix": []string{prefix + "/*"}}}},
 			{"Sid": "NeverDelete", "Effect": "Deny", "Action": []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning"},

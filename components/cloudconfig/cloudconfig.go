@@ -401,7 +401,11 @@ func (b *Backup) env() []string {
 		return nil
 	}
 	st := b.Store
-	out := []string{"RCLONE_CONFIG_BACKUP_TYPE=s3", "RCLONE_CONFIG_BACKUP_PROVIDER=" + st.Provider}
+	// acl empty: rclone sends no x-amz-acl header (its default since
+	// v1.61.0, pinned here against a change of default), so the upload needs
+	// s3:PutObject only, never s3:PutObjectAcl, which the nodes' policy
+	// does not grant.
+	out := []string{"RCLONE_CONFIG_BACKUP_TYPE=s3", "RCLONE_CONFIG_BACKUP_PROVIDER=" + st.Provider, "RCLONE_CONFIG_BACKUP_ACL="}
 	if st.Region != "" {
 		out = append(out, "RCLONE_CONFIG_BACKUP_REGION="+st.Region)
 	}

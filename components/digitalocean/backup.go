@@ -58,7 +58,7 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 				Enabled:                            pulumi.Bool(true),
 				Prefix:                             pulumi.String(b.Prefix + "/"),
 				Expiration:                         digitalocean.SpacesBucketLifecycleRuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(cloud.ExpiredSnapshotDays)},
+				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
 				AbortIncompleteMultipartUploadDays: pulumi.Int(1),
 			}},
 		}, with(opts, pulumi.RetainOnDelete(true))...)
