@@ -203,13 +203,46 @@ const RcloneImage = "rclone/rclone:1.73.0"
 // Member is a central node and the host peers and clients reach it at.
 type Member struct{ Name, Host string }
 
+// The metadata firewall every node installs before anything else: only
+// root on the node itself reaches the cloud's metadata service, which serves
+// the node's user data (its etcd keys, a Spaces key) and, on AWS, its
+// instance role's credentials. Other users are refused, and so is every
+// container routed through the node, root inside or not.
+const (
+	// MetadataFirewallUnit applies it: a oneshot unit that docker,
+	// containerd and every unit that runs a container require and follow.
+	MetadataFirewallUnit = "metadata-firewall.service"
+	// MetadataFirewallDropIn is the drop-in that makes a unit of the OS
+	// (docker, etcd-member) require the firewall and start after it.
+	MetadataFirewallDropIn = "10-metadata-firewall.conf"
+	// MetadataFirewallRules is the nftables ruleset a flatcar node loads.
+	MetadataFirewallRules = "/etc/metadata-firewall.nft"
+)
+
+// MetadataAddrs are where the clouds serve instance metadata: AWS and
+// DigitalOcean at 169.254.169.254, AWS also at fd00:ec2::254 (Nitro
+// instances with the IPv6 endpoint on). AWS's time service (.123) and DNS
+// resolver (.253) on the same link stay open to everyone.
+var MetadataAddrs = []string{"169.254.169.254", "fd00:ec2::254"}
+
+// ContainerRuntimes are the units of the OS that start containers for
+// anyone who asks: they wait for the metadata firewall.
+var ContainerRuntimes = []string{"docker.service", "containerd.service"}
+
+// metadataFirewall is what the templates render the firewall from.
+type metadataFirewall struct {
+	Unit, DropIn, Rules string
+	Addrs, Runtimes     []string
+}
+
 //go:embed templates/*.yaml.tmpl
 var templateFiles embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"quote":  quote,
-	"join":   strings.Join,
-	"indent": indent,
+	"quote":    quote,
+	"join":     strings.Join,
+	"indent":   indent,
+	"contains": strings.Contains,
 }).ParseFS(templateFiles, "templates/*.yaml.tmpl"))
 
 // quote renders s as a YAML double-quoted scalar (JSON strings are valid YAML).
@@ -484,6 +517,9 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["BackupRemote"] = c.Backup.env()
 	data["Restore"] = c.Restore
 	data["RestoreToken"] = c.restoreToken()
+	data["Flavor"] = c.Flavor
+	data["Firewall"] = metadataFirewall{Unit: MetadataFirewallUnit, DropIn: MetadataFirewallDropIn, Rules: MetadataFirewallRules,
+		Addrs: MetadataAddrs, Runtimes: ContainerRuntimes}
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

@@ -82,6 +82,9 @@ type Process struct {
 	// Scripts are the node's own oneshot units that run a script from
 	// write_files: at boot before etcd, or on a timer.
 	Scripts []Script
+	// Firewall keeps everyone but root on the node from the cloud's
+	// metadata service; etcd's unit and the scripts' start after it.
+	Firewall Firewall
 }
 
 // Script is a oneshot unit that runs one script the user data writes.
@@ -165,6 +168,10 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 
 	p := Process{Node: node.Name, Role: node.Role, Addr: addr}
 	env := map[string]string{}
+	units := cc.CoreOS.Units
+	if p.Firewall, cc.CoreOS.Units, err = metadataFirewall(cc, flavor); err != nil {
+		return Process{}, err
+	}
 	if cc.CoreOS.Units, p.Scripts, err = scripts(cc); err != nil {
 		return Process{}, err
 	}
@@ -194,6 +201,13 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 	}
 	if p.Unit == "" {
 		return Process{}, fmt.Errorf("no unit starts etcd")
+	}
+	waiting := []string{p.Unit}
+	for _, sc := range p.Scripts {
+		waiting = append(waiting, sc.Unit)
+	}
+	if err := checkAfterFirewall(units, waiting); err != nil {
+		return Process{}, err
 	}
 	if err := localizeEnv(env, addr, node.Host, central); err != nil {
 		return Process{}, err

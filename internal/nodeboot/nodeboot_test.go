@@ -197,3 +197,142 @@ func TestInterpretScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestInterpretFirewall: every rendering installs the metadata firewall,
+// with the rules its flavor's OS can load, and the container runtimes, etcd
+// and the node's scripts all wait for it.
+func TestInterpretFirewall(t *testing.T) {
+	goldens, err := filepath.Glob(filepath.Join("..", "..", "components", "cloudconfig", "testdata", "*.yaml"))
+	if err != nil || len(goldens) == 0 {
+		t.Fatalf("goldens: %v", err)
+	}
+	for _, path := range goldens {
+		file := filepath.Base(path)
+		t.Run(file, func(t *testing.T) {
+			p, err := interpretGolden(t, file, golden(t, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fw := p.Firewall
+			if fw.Unit != cloudconfig.MetadataFirewallUnit || len(fw.Commands) == 0 {
+				t.Fatalf("firewall %+v", fw)
+			}
+			all := ""
+			for _, cmd := range fw.Commands {
+				all += strings.Join(cmd, " ") + "\n"
+			}
+			for _, f := range fw.Files {
+				all += f.Content
+			}
+			for _, a := range cloudconfig.MetadataAddrs {
+				if !strings.Contains(all, a) {
+					t.Errorf("the firewall does not name %s:\n%s", a, all)
+				}
+			}
+			if strings.HasPrefix(file, "flatcar") {
+				want := []string{"/sbin/nft", "-f", cloudconfig.MetadataFirewallRules}
+				if len(fw.Commands) != 1 || !slices.Equal(fw.Commands[0], want) || len(fw.Files) != 1 || fw.Files[0].Path != cloudconfig.MetadataFirewallRules {
+					t.Errorf("flatcar firewall: %q, files %v; want %q loading its own file", fw.Commands, len(fw.Files), want)
+				}
+			} else if len(fw.Files) != 0 || fw.Commands[0][0] != "/sbin/iptables" {
+				t.Errorf("coreos-etcd2 firewall: %q, %d files; want iptables commands", fw.Commands, len(fw.Files))
+			}
+		})
+	}
+}
+
+// interpretGolden interprets a golden as the node it was rendered for.
+func interpretGolden(t *testing.T, file, text string) (Process, error) {
+	t.Helper()
+	flavor := cloudconfig.Flatcar
+	if strings.HasPrefix(file, "coreos") {
+		flavor = cloudconfig.CoreOSEtcd2
+	}
+	node := plan.Node{Name: "etcd-dev-worker-0", Role: plan.Worker, UserData: text}
+	addr := "127.9.3.1"
+	if strings.Contains(file, "-central") {
+		node.Name, node.Role, node.Host, addr = "etcd-dev-central-0", plan.Central, "10.21.0.10", "127.9.2.1"
+	}
+	return Interpret(flavor, node, addr, goldenCentral)
+}
+
+// TestInterpretFirewallRejects: user data that would let a container start
+// before the metadata firewall is in place, or without it, is refused,
+// naming the unit.
+func TestInterpretFirewallRejects(t *testing.T) {
+	const (
+		backup   = "flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml"
+		proxy    = "flatcar-etcd3.6-static-grpc-proxy-worker.yaml"
+		v2proxy  = "flatcar-etcd3.5-v2-proxy-worker.yaml"
+		etcd2    = "coreos-etcd2-v2-proxy-central.yaml"
+		dropIn   = "        - name: 10-metadata-firewall.conf\n          content: |\n            [Unit]\n            Requires=metadata-firewall.service\n            After=metadata-firewall.service\n"
+		inUnit   = "        Requires=metadata-firewall.service\n        After=metadata-firewall.service\n"
+		fwHeader = "    - name: metadata-firewall.service\n      command: start\n      enable: true\n"
+	)
+	// without cuts the n-th (from 1) occurrence of s out of text.
+	without := func(s string, n int) func(string) string {
+		return func(text string) string {
+			i := -1
+			for range n {
+				j := strings.Index(text[i+1:], s)
+				if j < 0 {
+					return text
+				}
+				i += 1 + j
+			}
+			return text[:i] + text[i+len(s):]
+		}
+	}
+	replace := func(old, new string) func(string) string {
+		return func(text string) string { return strings.Replace(text, old, new, 1) }
+	}
+	// unitBlock cuts a whole unit entry, from its name line to the next.
+	unitBlock := func(name string) func(string) string {
+		return func(text string) string {
+			i := strings.Index(text, "    - name: "+name+"\n")
+			if i < 0 {
+				return text
+			}
+			j := strings.Index(text[i+1:], "\n    - name: ")
+			return text[:i] + text[i+1+j+1:]
+		}
+	}
+	for _, tc := range []struct {
+		name, file string
+		edit       func(string) string
+		want       string
+	}{
+		{"no firewall unit", proxy, unitBlock("metadata-firewall.service"), "no unit metadata-firewall.service"},
+		{"firewall not started", proxy, replace(fwHeader, "    - name: metadata-firewall.service\n      enable: true\n"), "enabled (every boot) and started"},
+		{"firewall not enabled", proxy, replace(fwHeader, "    - name: metadata-firewall.service\n      command: start\n"), "enabled (every boot) and started"},
+		{"firewall not a oneshot", proxy, replace("Type=oneshot\n        RemainAfterExit=yes\n        ExecStart=/sbin/nft", "Type=simple\n        RemainAfterExit=yes\n        ExecStart=/sbin/nft"), "must be a oneshot that stays active"},
+		{"firewall does not stay active", proxy, replace("        RemainAfterExit=yes\n        ExecStart=/sbin/nft", "        ExecStart=/sbin/nft"), "must be a oneshot that stays active"},
+		{"firewall wanted by nothing", proxy, replace("        WantedBy=multi-user.target\n    - name: docker.service", "    - name: docker.service"), "wanted by multi-user.target"},
+		{"firewall loads nothing", proxy, replace("        ExecStart=/sbin/nft -f /etc/metadata-firewall.nft\n", ""), "no ExecStart"},
+		{"rules file not written", proxy, replace("  - path: /etc/metadata-firewall.nft\n", "  - path: /etc/other.nft\n"), "which write_files does not write"},
+		{"flatcar firewall of iptables", proxy, replace("ExecStart=/sbin/nft -f /etc/metadata-firewall.nft", "ExecStart=/sbin/iptables -A OUTPUT -j ACCEPT"), "firewall runs [/sbin/nft]"},
+		{"etcd2 firewall of nft", etcd2, replace("ExecStart=/sbin/iptables -w -t filter", "ExecStart=/sbin/nft -w -t filter"), "firewall runs [/sbin/iptables /sbin/ip6tables]"},
+		{"docker does not wait", proxy, unitBlock("docker.service"), "unit docker.service: no drop-in"},
+		{"docker requires but does not follow", proxy, without("            After=metadata-firewall.service\n", 1), "unit docker.service: the rehearsal interprets only"},
+		{"containerd does not wait", proxy, without(dropIn, 2), "unit containerd.service: the rehearsal interprets only"},
+		{"proxy does not wait", proxy, without(inUnit, 1), "unit etcd-grpc-proxy.service: does not require metadata-firewall.service"},
+		{"proxy only ordered", proxy, replace("Requires=docker.service\n        Requires=metadata-firewall.service\n", "Requires=docker.service\n"), "unit etcd-grpc-proxy.service: does not require"},
+		{"member does not wait", backup, without(dropIn, 3), "unit etcd-member.service: does not require"},
+		{"backup does not wait", backup, without(inUnit, 1), "unit etcd-backup.service: does not require"},
+		{"restore does not wait", backup, without(inUnit, 2), "unit etcd-restore.service: does not require"},
+		{"v2 proxy does not wait", v2proxy, without(dropIn, 3), "unit etcd-member.service: does not require"},
+		{"etcd2 does not wait", etcd2, without(dropIn, 3), "unit etcd2.service: does not require"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := golden(t, tc.file)
+			broken := tc.edit(text)
+			if broken == text {
+				t.Fatalf("the edit changes nothing in %s", tc.file)
+			}
+			_, err := interpretGolden(t, tc.file, broken)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -313,6 +313,7 @@ func TestShimRefuses(t *testing.T) {
 		{"not run", "docker ps", "only docker run is interpreted"},
 		{"unknown flag", "docker run --rm --privileged --entrypoint=/usr/local/bin/etcdctl " + image + " version", "flag --privileged is not one"},
 		{"flag without equals", "docker run --rm --volume /tmp:/tmp " + cloudconfig.RcloneImage + " version", "flag --volume is not one"},
+		{"another user", "docker run --rm --user=1009 " + cloudconfig.RcloneImage + " version", "flag --user=1009 is not one"},
 		{"unknown image", "docker run --rm --network=host alpine:3.20 true", "image alpine:3.20"},
 		{"unpinned etcd", "docker run --rm --entrypoint=/usr/local/bin/etcdctl " + cloudconfig.EtcdImageRepo + ":v3.4.0 version", "image " + cloudconfig.EtcdImageRepo + ":v3.4.0"},
 		{"etcd itself", "docker run --rm --entrypoint=/usr/local/bin/etcd " + image, "entrypoint /usr/local/bin/etcd:"},

@@ -61,6 +61,9 @@ while [ $# -gt 0 ]; do
   case $a in
   --rm) ;;
   --network=host) hostnet=1 ;;
+  # Root, as the shim runs every tool; the scripts say so where it matters
+  # (only root on a node reaches the metadata service).
+  --user=0:0) ;;
   --volume=*)
     IFS=: read -r -a p <<<"${a#--volume=}"
     if ! { [ ${#p[@]} -eq 2 ] || { [ ${#p[@]} -eq 3 ] && [ "${p[2]}" = ro ]; }; }; then
@@ -77,7 +80,7 @@ while [ $# -gt 0 ]; do
     [ $nenv -eq 1 ] || die "$a: only one --env-file is interpreted"
     envfile=${a#--env-file=} ;;
   --entrypoint=*) entrypoint=${a#--entrypoint=} ;;
-  -*) die "flag $a is not one the shim interprets (--rm, --network=host, --volume=SRC:DST[:ro], --env-file=F, --entrypoint=P)" ;;
+  -*) die "flag $a is not one the shim interprets (--rm, --network=host, --user=0:0, --volume=SRC:DST[:ro], --env-file=F, --entrypoint=P)" ;;
   *) image=$a; shift; break ;;
   esac
   shift
