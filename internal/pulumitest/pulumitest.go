@@ -34,6 +34,8 @@ type Resource struct {
 	Provider      string
 	Protect       bool
 	IgnoreChanges []string
+	// RetainOnDelete is set when deleting the resource leaves it in the cloud.
+	RetainOnDelete bool
 	// DeleteBeforeReplace and Dependencies are the resource's options.
 	DeleteBeforeReplace bool
 	Dependencies        []string
@@ -77,6 +79,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Parent = rpc.GetParent()
 		r.Provider = rpc.GetProvider()
 		r.Protect = rpc.GetProtect()
+		r.RetainOnDelete = rpc.GetRetainOnDelete()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.Dependencies = rpc.GetDependencies()
