@@ -118,7 +118,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	t = time.Now()
 	o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
-	rep.add(r.tlsLines(ctx, c, args, o.Drills, o.Drills && o.Renewal)...)
+	rep.add(r.tlsLines(ctx, c, &args, o.Drills, o.Drills && o.Renewal)...)
 	rep.Timings.Drills += since(t)
 	if o.Demos {
 		t = time.Now()

@@ -125,8 +125,9 @@ func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.
 // at a time, then the workers a tenth at a time, while a writer and a
 // reader on the last two workers run; those two are rolled once they stop.
 // The rehearsal's own client takes the stage's operator pair, as an
-// operator would fetch it.
-func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
+// operator would fetch it. args follow each stage rolled, as the stack's
+// config does: a later drill renders the CA generation the nodes trust.
+func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, args *components.ClusterArgs) Line {
 	l := claimCARotation.line()
 	n := len(c.Workers)
 	if len(c.Central) < 3 || n < 2 {
@@ -144,7 +145,7 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 	var acked []string
 	declined, reads, retried, readFailures := 0, 0, 0, 0
 	for _, st := range stages {
-		a := args
+		a := *args
 		a.CAGeneration, a.CARotation = st.gen, st.stage
 		p, err := plan.Read(c.Plan.Cluster, a)
 		if err != nil {
@@ -171,6 +172,7 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 		if err := r.rollWorkers(ctx, c.Workers[n-2:], next.Workers[n-2:]); err != nil {
 			return l.fail("stage %q: %v", st.stage, err)
 		}
+		*args = a
 	}
 	lost, err := lostWrites(ctx, c, writerPrefix, acked)
 	if err != nil {

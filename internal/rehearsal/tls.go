@@ -36,8 +36,9 @@ var (
 // readKey is the key the drills' readers read.
 const readKey = "/rehearsal/tls/read"
 
-// tlsLines runs lines 6 against a TLS cluster.
-func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs, drills, renewal bool) []Line {
+// tlsLines runs lines 6 against a TLS cluster. The CA rotation (6e) moves
+// args to the CA generation the nodes then trust.
+func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args *components.ClusterArgs, drills, renewal bool) []Line {
 	lines := []Line{claimPlaintextRefused.line(), claimForeignCA.line(), claimRoguePeer.line(), claimRenewal.line(), claimCARotation.line()}
 	if c.Plan.TLS == nil {
 		for i := range lines {
@@ -66,7 +67,7 @@ func (r *rehearsal) tlsLines(ctx context.Context, c *localetcd.Nodes, args compo
 		lines[4] = lines[4].skip("a renewal drill: run with renewal")
 		return lines
 	}
-	lines[3] = r.drillRenewal(ctx, c, args)
+	lines[3] = r.drillRenewal(ctx, c, *args)
 	lines[4] = r.drillCARotation(ctx, c, args)
 	return lines
 }
