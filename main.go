@@ -4,6 +4,8 @@
 package main
 
 import (
+	_ "embed"
+	"errors"
 	"fmt"
 	"os"
 
@@ -26,13 +28,29 @@ func main() {
 	pulumi.Run(program)
 }
 
+// projectFile is Pulumi.yaml, whose config keys are the program's settings.
+//
+//go:embed Pulumi.yaml
+var projectFile []byte
+
 func program(ctx *pulumi.Context) error {
+	// The CLI checks the types of the keys Pulumi.yaml declares and lets
+	// any other key of the project through: a misspelt setting stops here.
+	declared, err := stackconfig.DeclaredKeys(projectFile)
+	if err != nil {
+		return err
+	}
+	keys, err := stackconfig.ConfigKeys(ctx)
+	if err != nil {
+		return err
+	}
+	unknown := stackconfig.CheckKeys(ctx.Project(), declared, keys, ctx.GetConfig, ctx.IsConfigSecret)
 	key := func(k string) string { return ctx.Project() + ":" + k }
 	args, err := stackconfig.ClusterArgs(ctx.Stack(),
 		func(k string) (string, bool) { return ctx.GetConfig(key(k)) },
 		func(k string) bool { return ctx.IsConfigSecret(key(k)) },
 	)
-	if err != nil {
+	if err := errors.Join(unknown, err); err != nil {
 		return err
 	}
 	cluster, err := components.NewCluster(ctx, components.ClusterName(ctx.Stack()), args)
