@@ -197,12 +197,29 @@ func Update(typ string, oldOutputs, newInputs resource.PropertyMap) resource.Pro
 			outs[k] = v
 		}
 	}
-	if typ == "aws:ec2/launchTemplate:LaunchTemplate" {
+	if typ == "aws:ec2/launchTemplate:LaunchTemplate" && templateDataChanged(oldOutputs, newInputs) {
 		if v := oldOutputs["latestVersion"]; v.IsNumber() {
 			outs["latestVersion"] = resource.NewNumberProperty(v.NumberValue() + 1)
 		}
 	}
 	return outs
+}
+
+// launchTemplateOwn are the inputs of a launch template that belong to the
+// template, not to the instances it launches: AWS changes them in place
+// (ModifyLaunchTemplate, tagging), where a change of any other input, the
+// template's data, is a new version (CreateLaunchTemplateVersion).
+var launchTemplateOwn = []string{"name", "namePrefix", "description", "tags", "tagsAll", "defaultVersion", "updateDefaultVersion"}
+
+// templateDataChanged tells whether an update of a launch template from
+// old to news changes its data, and so makes a new version.
+func templateDataChanged(old, news resource.PropertyMap) bool {
+	for k, v := range news {
+		if !slices.Contains(launchTemplateOwn, string(k)) && !old[k].DeepEquals(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // Invoke answers the data-source calls the backends make.
