@@ -138,6 +138,59 @@ func (l *Lab) Do(f func() error) error {
 	}, f)
 }
 
+// IP runs iproute2's ip with args inside the namespace.
+func (l *Lab) IP(args ...string) error {
+	return l.Do(func() error {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("netlab: ip %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	})
+}
+
+// Veth joins l to peer with a pair of virtual Ethernet links, name in l and
+// peerName in peer, both up: a cable between two machines.
+func (l *Lab) Veth(name string, peer *Lab, peerName string) error {
+	fd, err := unix.Dup(peer.fd)
+	if err != nil {
+		return fmt.Errorf("netlab: %w", err)
+	}
+	ns := os.NewFile(uintptr(fd), "netns")
+	defer ns.Close()
+	err = l.Do(func() error {
+		// The child sees peer's namespace as its fd 3.
+		cmd := exec.Command("ip", "link", "add", name, "type", "veth", "peer", "name", peerName, "netns", "/proc/self/fd/3")
+		cmd.ExtraFiles = []*os.File{ns}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("netlab: veth %s-%s: %w: %s", name, peerName, err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.IP("link", "set", name, "up"); err != nil {
+		return err
+	}
+	return peer.IP("link", "set", peerName, "up")
+}
+
+// Sysctl sets a network setting of the namespace: key as sysctl names it
+// (net.ipv4.ip_forward).
+func (l *Lab) Sysctl(key, value string) error {
+	if !strings.HasPrefix(key, "net.") || strings.Contains(key, "/") {
+		return fmt.Errorf("netlab: sysctl %s: only a namespace's own net.* settings", key)
+	}
+	return l.Do(func() error {
+		// /proc/sys/net shows the namespace of the thread that opens it.
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+			return fmt.Errorf("netlab: sysctl %s=%s: %w", key, value, err)
+		}
+		return nil
+	})
+}
+
 // Command is how to run bin with args in the lab: with names, through
 // unshare(1), whose private mount namespace puts the lab's hosts file at
 // /etc/hosts before the process starts.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/isolatedetcd/cluster/internal/netlab"
 )
@@ -90,4 +91,70 @@ func TestLabNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestVeth: two labs joined by a veth pair, with addresses and a route,
+// reach each other through a third that forwards, and only while it does.
+func TestVeth(t *testing.T) {
+	if err := netlab.Available(); err != nil {
+		t.Skip(err)
+	}
+	var labs [3]*netlab.Lab
+	for i := range labs {
+		l, err := netlab.New(nil, nil, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		labs[i] = l
+	}
+	a, router, b := labs[0], labs[1], labs[2]
+	for _, err := range []error{
+		a.Veth("eth0", router, "a0"), router.Veth("b0", b, "eth0"),
+		a.IP("addr", "add", "10.1.0.2/24", "dev", "eth0"), router.IP("addr", "add", "10.1.0.1/24", "dev", "a0"),
+		router.IP("addr", "add", "10.2.0.1/24", "dev", "b0"), b.IP("addr", "add", "10.2.0.2/24", "dev", "eth0"),
+		a.IP("route", "add", "default", "via", "10.1.0.1"), b.IP("route", "add", "default", "via", "10.2.0.1"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var l net.Listener
+	if err := b.Do(func() error { var err error; l, err = net.Listen("tcp", "10.2.0.2:80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dial := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := a.DialContext(ctx, "tcp", "10.2.0.2:80")
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := router.Sysctl("net.ipv4.ip_forward", "0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Error("reached b through a router that does not forward")
+	}
+	if err := router.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Errorf("through a forwarding router: %v", err)
+	}
+	if err := router.Sysctl("kernel.hostname", "x"); err == nil {
+		t.Error("a setting outside net.* was written")
+	}
 }

@@ -99,6 +99,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	t = time.Now()
 	o.Log("proving the topology (lines 1, 2)")
 	rep.add(prove(ctx, c, bootErr)...)
+	o.Log("metadata firewall (lines 8): the nodes' own, against a stand-in metadata service")
+	rep.add(r.metadataLines(ctx, c)...)
 	rep.Timings.Verify = since(t)
 	if o.Drills {
 		t = time.Now()

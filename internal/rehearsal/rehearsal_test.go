@@ -19,8 +19,9 @@ import (
 var root = filepath.Join("..", "..")
 
 // rehearsalLines are the proofs every small rehearsal must pass: the
-// topology (1, 2) and the fault drills (3) that need no discovery endpoint.
-var rehearsalLines = []string{"1", "1b", "2a", "2b", "2c", "3a", "3b", "3d"}
+// topology (1, 2), the fault drills (3) that need no discovery endpoint,
+// and the metadata firewall (8), which needs root.
+var rehearsalLines = []string{"1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "8a", "8b"}
 
 // rehearse boots the dev stack with overrides and returns its report. The
 // first call may build etcd; later ones reuse it.
@@ -84,8 +85,14 @@ func TestRehearsal(t *testing.T) {
 			want := append(slices.Clone(rehearsalLines), tc.more...)
 			if os.Geteuid() != 0 {
 				// The backup drills run the nodes' scripts in mount
-				// namespaces of their own, which need root.
-				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") })
+				// namespaces of their own, which need root; so does the
+				// metadata firewall's proof, which says so.
+				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") || strings.HasPrefix(id, "8") })
+				for _, id := range []string{"8a", "8b"} {
+					if l, ok := rep.Line(id); !ok || l.Status != rehearsal.Skip || !strings.HasPrefix(l.Evidence, "not run: needs root") {
+						t.Errorf("line %s without root: %+v, want it not run, saying it needs root", id, l)
+					}
+				}
 			}
 			for _, id := range want {
 				l, ok := rep.Line(id)
