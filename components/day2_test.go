@@ -1,6 +1,7 @@
 package components_test
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -208,16 +209,26 @@ func TestRoutineChangesIgnoredByCentral(t *testing.T) {
 	}
 }
 
-// TestWorkersRollOnTemplateChange: a launch template change (new AMI, size or
-// user data) makes the group replace workers a few at a time.
-func TestWorkersRollOnTemplateChange(t *testing.T) {
+// TestWorkerGroupRollSettings: the auto scaling group is set up to roll its
+// workers: a rolling instance refresh that keeps 90% of them healthy, and
+// the launch template's own latest version pinned (not $Latest, on which no
+// refresh starts). That a worker setting change then rolls them, through a
+// new template version the group is updated to, is
+// TestEngineWorkersRollOnTemplateChange (engine_workers_test.go).
+func TestWorkerGroupRollSettings(t *testing.T) {
 	m, _ := mustProvision(t, validArgs("aws"))
 	asg := m.OfType("aws:autoscaling/group:Group")[0]
+	lt := m.OfType("aws:ec2/launchTemplate:LaunchTemplate")[0]
 	refresh := asg.Inputs["instanceRefresh"].ObjectValue()
-	if str(refresh, "strategy") != "Rolling" {
-		t.Errorf("instance refresh = %v, want a rolling one", refresh)
+	prefs := refresh["preferences"].ObjectValue()
+	if str(refresh, "strategy") != "Rolling" || prefs["minHealthyPercentage"].NumberValue() != 90 {
+		t.Errorf("instance refresh = %v, want a rolling one keeping 90%% healthy", refresh)
 	}
-	if v := asg.Inputs["launchTemplate"].ObjectValue()["version"]; !v.IsString() || v.StringValue() == "$Latest" {
-		t.Errorf("launch template version %v: an instance refresh starts only on a pinned version", v)
+	spec := asg.Inputs["launchTemplate"].ObjectValue()
+	if got, want := str(spec, "version"), fmt.Sprint(lt.Outputs["latestVersion"].NumberValue()); got != want {
+		t.Errorf("the group runs launch template version %q, want the template's latest, %s: an instance refresh starts only when a pinned version changes", got, want)
+	}
+	if got, want := str(spec, "id"), lt.Name+"-id"; got != want {
+		t.Errorf("the group runs launch template %q, want %s", got, want)
 	}
 }
