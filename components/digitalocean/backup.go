@@ -43,8 +43,9 @@ func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
 
 // newBackup registers the bucket, unless the operator names one, and a
 // Spaces key limited to it. A deliberate teardown leaves the bucket and the
-// backups in it (docs/operations.md). Spaces has no put-only grant (readwrite may
-// delete), so the bucket's versioning is what keeps history from a node.
+// backups in it (docs/operations.md). Spaces has no put-only grant: versioning
+// keeps what a node overwrites or deletes for the retention, but a stolen key
+// may be able to delete versions too (docs/security.md, a stolen member key).
 func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (*cloud.Store, error) {
 	b := spec.Backup
 	bucket := pulumi.String(b.Bucket).ToStringOutput()
