@@ -93,12 +93,6 @@ type Backup struct {
 	RetentionDays int
 }
 
-// ExpiredSnapshotDays is how long a created bucket keeps a snapshot as a
-// noncurrent version once it has expired: a versioned bucket only hides an
-// expired object, and an operator who notices a bad expiry in time can
-// still bring it back.
-const ExpiredSnapshotDays = 7
-
 // Store is how a central node reaches the backup bucket: an S3 dialect and,
 // where the cloud has no machine role, a key scoped to the bucket.
 type Store struct {
