@@ -27,9 +27,10 @@ func (thirdCloud) DefaultSizes() (central, worker string) { return "small", "lar
 func (thirdCloud) DataDevice(string) string               { return "/dev/vdb" }
 func (thirdCloud) address(i int) string                   { return fmt.Sprintf("10.99.0.%d", 20+i) }
 func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulumi.ResourceOption) (*cloud.Provisioned, error) {
-	var ips []string
+	var ips, sizes []string
 	for i := range spec.Central {
 		ips = append(ips, t.address(i))
+		sizes = append(sizes, spec.CentralSize)
 	}
 	// Any S3-compatible store will do, with a key of its own.
 	store := &cloud.Store{
@@ -57,6 +58,7 @@ func (t thirdCloud) Provision(ctx *pulumi.Context, spec cloud.Spec, opts ...pulu
 		CentralHosts:      pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		CentralPrivateIPs: pulumi.ToStringArray(ips).ToStringArrayOutput(),
 		CentralPublicIPs:  pulumi.ToStringArray(ips).ToStringArrayOutput(),
+		CentralSizes:      pulumi.ToStringArray(sizes).ToStringArrayOutput(),
 		WorkerGroup:       pulumi.String(spec.Name + "-workers").ToStringOutput(),
 		Network:           pulumi.Map{},
 	}, nil
