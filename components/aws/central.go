@@ -76,7 +76,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			SubnetId:            net.subnetIDs[zone],
 			PrivateIp:           pulumi.String(ip),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
-			UserData:            userData[i],
+			UserData:            withinUserDataLimit(node.Name, userData[i]),
 			IamInstanceProfile:  profile,
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),

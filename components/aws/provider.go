@@ -165,3 +165,17 @@ func tagValues(spec cloud.Spec, name, role string) map[string]string {
 func tags(spec cloud.Spec, name, role string) pulumi.StringMap {
 	return pulumi.ToStringMap(tagValues(spec, name, role))
 }
+
+// userDataLimit is the most user data EC2 takes, before base64 encoding.
+const userDataLimit = 16 << 10
+
+// withinUserDataLimit is the user data of the machine or template called
+// name, failing the run when EC2 would refuse it, before anything is sent.
+func withinUserDataLimit(name string, userData pulumi.StringOutput) pulumi.StringOutput {
+	return userData.ApplyT(func(s string) (string, error) {
+		if len(s) > userDataLimit {
+			return "", fmt.Errorf("user data of %s: %d bytes, and EC2 takes at most %d; fewer sshAuthorizedKeys, or a CA rotation finished (two CAs are trusted during one), make it smaller", name, len(s), userDataLimit)
+		}
+		return s, nil
+	}).(pulumi.StringOutput)
+}

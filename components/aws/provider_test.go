@@ -552,3 +552,39 @@ func TestRegion(t *testing.T) {
 		})
 	}
 }
+
+// TestUserDataLimit: user data EC2 would refuse (over 16 KiB before base64)
+// fails the run with the machine's name, for a central instance and for
+// the workers' launch template alike.
+func TestUserDataLimit(t *testing.T) {
+	big := strings.Repeat("#", 16<<10+1)
+	for _, tc := range []struct {
+		name, machine string
+		swell         func(*cloud.Spec)
+	}{
+		{"central", "c1-central-1", func(s *cloud.Spec) {
+			render := s.CentralUserData
+			s.CentralUserData = func(hosts []string, st *cloud.Store) ([]pulumi.StringOutput, error) {
+				out, err := render(hosts, st)
+				out[1] = pulumi.String(big).ToStringOutput()
+				return out, err
+			}
+		}},
+		{"workers", "c1-worker", func(s *cloud.Spec) {
+			s.WorkerUserData = func(pulumi.StringArrayOutput) pulumi.StringOutput { return pulumi.String(big).ToStringOutput() }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := testSpec(3, 1)
+			tc.swell(&spec)
+			err := pulumitest.New().Run(func(ctx *pulumi.Context) error {
+				_, err := aws.New().Provision(ctx, spec)
+				return err
+			})
+			want := fmt.Sprintf("user data of %s: %d bytes, and EC2 takes at most 16384", tc.machine, len(big))
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ type workers struct {
 func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, centralIPs []string, opts []pulumi.ResourceOption) (*workers, error) {
 	name := spec.Name + "-worker"
 	// Launch templates take user data base64-encoded, unlike instances.
-	userData := spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput()).
+	userData := withinUserDataLimit(name, spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput())).
 		ApplyT(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }).(pulumi.StringOutput)
 	tagMap := tags(spec, name, roleWorker)
 	values := tagValues(spec, name, roleWorker)
