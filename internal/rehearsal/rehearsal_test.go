@@ -42,43 +42,62 @@ func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
 	return rep
 }
 
+// A TLS cluster proves the member replacement and lines 6 too; the renewal
+// drills (6d, 6e), which roll every node four times, run on the default
+// line of each cloud and on 3.7; 3.5's run in TestRehearsalUpgrade, before
+// its upgrade.
+var (
+	tlsLines     = []string{"3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d"}
+	renewalLines = append(slices.Clone(tlsLines), "6d", "6e")
+)
+
+// rehearsalRow is one of TestRehearsal's rehearsals.
+type rehearsalRow struct {
+	name string
+	o    plan.Overrides
+	// more are lines this flavor proves besides rehearsalLines: the
+	// member replacement of docs/operations.md is written for flatcar.
+	more []string
+}
+
+// options are what the row rehearses: the dev stack at 3 central + 3
+// workers with the drills, and the renewal drills where the row proves
+// them; run adds the directory, the stack and the boot timeout.
+func (r rehearsalRow) options() rehearsal.Options {
+	three := 3
+	o := r.o
+	o.Central, o.Workers = &three, &three
+	return rehearsal.Options{Overrides: o, Drills: true, Renewal: slices.Contains(r.more, "6d")}
+}
+
+// rehearsalRows are TestRehearsal's rows; TestReadmeRehearsals names the
+// ones that prove its commands' drills.
+var rehearsalRows = []rehearsalRow{
+	{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, tlsLines},
+	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, renewalLines},
+	{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, renewalLines},
+	{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, renewalLines},
+	{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
+	{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+	{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+	{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
+	{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
+	{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
+	{"coreos-etcd2/discovery/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, []string{"3c"}},
+}
+
 // TestRehearsal boots 3 central + 3 workers per flavor and worker proxy from
 // the program's own user data and asserts every line of proofs 1 to 3: for
 // flatcar also the member replacement of docs/operations.md (3e, 3f).
 func TestRehearsal(t *testing.T) {
-	three := 3
-	// A TLS cluster proves the member replacement and lines 6 too; the
-	// renewal drills (6d, 6e), which roll every node four times, run on
-	// the default line of each cloud.
-	tlsLines := []string{"3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d"}
-	renewalLines := append(slices.Clone(tlsLines), "6d", "6e")
-	for _, tc := range []struct {
-		name string
-		o    plan.Overrides
-		// more are lines this flavor proves besides rehearsalLines: the
-		// member replacement of docs/operations.md is written for flatcar.
-		more []string
-	}{
-		{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, tlsLines},
-		{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, renewalLines},
-		{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, tlsLines},
-		{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, renewalLines},
-		{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
-		{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
-		{"flatcar/etcd3.5/discovery/v2-proxy", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "v2-proxy", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},
-		{"flatcar/etcd3.6/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
-		{"flatcar/etcd3.7/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
-		{"coreos-etcd2/discovery/v2-proxy", plan.Overrides{Flavor: "coreos-etcd2", Image: "ami-0123456789abcdef0"}, []string{"3c"}},
-	} {
+	for _, tc := range rehearsalRows {
 		// Not parallel: every rehearsal uses the same loopback addresses.
 		t.Run(tc.name, func(t *testing.T) {
 			// A TLS cluster boots in a network namespace of its own.
 			if strings.HasSuffix(tc.name, "/tls") && os.Geteuid() != 0 {
 				t.Skip("the TLS rehearsal makes a network namespace, which needs root")
 			}
-			tc.o.Central, tc.o.Workers = &three, &three
-			rep := run(t, rehearsal.Options{Overrides: tc.o, Drills: true, Renewal: slices.Contains(tc.more, "6d")})
+			rep := run(t, tc.options())
 			var table strings.Builder
 			_ = rep.WriteTable(&table, true)
 			t.Log("\n" + table.String())
@@ -106,22 +125,32 @@ func TestRehearsal(t *testing.T) {
 	}
 }
 
+// upgradeOptions are TestRehearsalUpgrade's: those of `go run
+// ./cmd/rehearse --etcd-version 3.5 --upgrade`.
+var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true}
+
 // TestRehearsalUpgrade moves a 3.5 cluster holding data to 3.6 as
 // docs/operations.md says, with writes running, and loses none (line 5):
 // after every drill, as `go run ./cmd/rehearse --etcd-version 3.5
 // --upgrade` runs it, so after a member replaced, every member restored
-// from a snapshot, every certificate renewed and the CA rotated.
+// from a snapshot, every certificate renewed and the CA rotated. Every
+// other line must hold too: this is where 3.5's renewal drills are proven.
 func TestRehearsalUpgrade(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the TLS rehearsal makes a network namespace, which needs root")
 	}
-	rep := run(t, rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true})
+	rep := run(t, upgradeOptions)
 	var table strings.Builder
 	_ = rep.WriteTable(&table, true)
 	t.Log("\n" + table.String())
 	for _, id := range []string{"1", "2b", "3e", "7c", "6d", "6e", "5"} {
 		if l, ok := rep.Line(id); !ok || l.Status != rehearsal.Pass {
 			t.Errorf("line %s: %+v", id, l)
+		}
+	}
+	for _, l := range rep.Lines {
+		if l.Status == rehearsal.Fail {
+			t.Errorf("line %s FAIL: %s: %s", l.ID, l.Claim, l.Evidence)
 		}
 	}
 }
