@@ -13,7 +13,14 @@
 // docs/etcd-topologies.svg (--bench-out).
 //
 // Exit status: 0 when every proof holds (or the bench ran), 1 when one fails
-// or the rehearsal cannot run, 2 for settings the program rejects. The flags
+// or the rehearsal cannot run, 2 for settings the program rejects. A line
+// not run (a skipped one, which says why) fails nothing.
+//
+// Not run as root, it runs itself again in a user namespace of its own
+// (internal/netlab.Reexec), where it makes the network namespaces and mount
+// namespaces of the TLS lab and the backup drills as root would; where the
+// kernel refuses one it says so, with the setting that allows it, and runs
+// every line that needs none. The flags
 // are internal/rehearsecli's, which the tests that run the README's commands
 // parse with too.
 package main
@@ -30,6 +37,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/isolatedetcd/cluster/internal/netlab"
 	"github.com/isolatedetcd/cluster/internal/plan"
 	"github.com/isolatedetcd/cluster/internal/rehearsal"
 	"github.com/isolatedetcd/cluster/internal/rehearsecli"
@@ -43,6 +51,9 @@ func main() {
 	} else if err != nil {
 		os.Exit(2)
 	}
+	// Not root: on in a user namespace of the rehearsal's own, where it
+	// makes its network labs and mount namespaces as root would.
+	netlab.Reexec()
 	log := func(s string) { fmt.Fprintln(os.Stderr, "rehearse:", s) }
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -6,6 +6,7 @@ package localetcd
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,38 +264,113 @@ func (h *Host) Start(p *Proc) error {
 }
 
 // Boot starts every node of c, central nodes first, and waits until every
-// member is healthy and every worker's endpoint answers.
+// member is healthy and every worker's endpoint answers. Every node has its
+// process afterwards, started or not. A boot that did not complete is a
+// *BootError.
 func (h *Host) Boot(ctx context.Context, c *Nodes) error {
+	all := append(append([]*Node{}, c.Central...), c.Workers...)
+	for _, n := range all {
+		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
+	}
 	if err := c.lab(h.Dir); err != nil {
-		return err
+		return &BootError{Lab: err}
 	}
 	h.mu.Lock()
 	h.clusters = append(h.clusters, c)
 	h.mu.Unlock()
-	all := append(append([]*Node{}, c.Central...), c.Workers...)
+	failed := map[*Node]error{}
 	for _, n := range all {
-		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
 		n.Proc.lab = c.Lab
 		if err := writeFiles(n.Proc.Dir(), n.Files); err != nil {
-			return fmt.Errorf("%s: %w", n.Node, err)
-		}
-		if err := h.Start(n.Proc); err != nil {
-			return err
+			failed[n] = err
+		} else if err := h.Start(n.Proc); err != nil {
+			failed[n] = err
 		}
 	}
 	deadline := time.Now().Add(h.BootTimeout)
+	var down []NodeError
 	for _, n := range all {
-		err := Retry(ctx, time.Until(deadline), func() error {
-			if err := n.ExitError(); err != nil {
-				return err
+		err := failed[n]
+		if err == nil {
+			err = Retry(ctx, time.Until(deadline), func() error {
+				if err := n.ExitError(); err != nil {
+					return Permanent(err)
+				}
+				return n.Endpoint().Healthy(ctx)
+			})
+			if err != nil && n.Running() {
+				err = fmt.Errorf("not healthy within %s: %w", h.BootTimeout, err)
 			}
-			return n.Endpoint().Healthy(ctx)
-		})
+		}
 		if err != nil {
-			return fmt.Errorf("%s (%s) not healthy within %s: %v; log:\n%s", n.Node, n.Addr, h.BootTimeout, err, n.LogTail(8))
+			log := n.LogTail(8)
+			if last := lastWords(log); last != "" && !n.Running() {
+				err = fmt.Errorf("%w: %s", err, last)
+			}
+			down = append(down, NodeError{Node: n.Node, Addr: n.Addr, Err: err, Log: log})
 		}
 	}
+	if len(down) > 0 {
+		return &BootError{Nodes: down}
+	}
 	return nil
+}
+
+// lastWords is what the last line of an etcd log says: its message and
+// error when it is one of etcd's JSON lines, else the line.
+func lastWords(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	var l struct{ Msg, Error string }
+	if json.Unmarshal([]byte(last), &l) == nil && l.Msg != "" {
+		last = strings.TrimSuffix(l.Msg+": "+l.Error, ": ")
+	}
+	return last
+}
+
+// BootError is a boot that did not complete: the cluster's lab could not be
+// made, and no node started, or some nodes did not start.
+type BootError struct {
+	Lab   error
+	Nodes []NodeError
+}
+
+// NodeError is a node that did not start: its files or its process could
+// not be put in place, its process exited, or its endpoint never answered.
+type NodeError struct {
+	Node, Addr string
+	Err        error
+	// Log is the end of the node's log.
+	Log string
+}
+
+func (e *BootError) Error() string {
+	if e.Lab != nil {
+		return "the cluster's network lab: " + e.Lab.Error()
+	}
+	var b strings.Builder
+	for i, n := range e.Nodes {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s did not start: %s", n.Node, strings.TrimPrefix(n.Err.Error(), n.Node+" "))
+	}
+	for _, n := range e.Nodes {
+		if n.Log != "" {
+			fmt.Fprintf(&b, "\n%s's log:\n%s", n.Node, n.Log)
+		}
+	}
+	return b.String()
+}
+
+// Down names the nodes that did not start: every node when the lab could
+// not be made (nil here: the caller knows them).
+func (e *BootError) Down() []string {
+	var out []string
+	for _, n := range e.Nodes {
+		out = append(out, n.Node)
+	}
+	return out
 }
 
 // writeFiles puts a node's files under its directory, where its settings

@@ -147,9 +147,13 @@ func (p *Proc) LogTail(lines int) string {
 	return string(bytes.Join(all[max(0, len(all)-lines):], []byte("\n")))
 }
 
-// ExitError says how the process ended, or nil while it runs.
+// ExitError says how the process ended, or that it never started, or nil
+// while it runs.
 func (p *Proc) ExitError() error {
-	if p.Running() || p.cmd == nil {
+	if p.cmd == nil {
+		return errors.New(p.name + " was never started")
+	}
+	if p.Running() {
 		return nil
 	}
 	if st := p.cmd.ProcessState; st != nil {

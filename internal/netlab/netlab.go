@@ -2,11 +2,14 @@
 // private network namespace whose loopback carries the nodes' cloud
 // addresses. Certificates that name those addresses then verify as they
 // would in the cloud, and clusters rehearsed side by side, which share
-// addresses, never meet. It needs root (CAP_SYS_ADMIN) and iproute2's ip.
+// addresses, never meet. It needs iproute2's ip, and root (CAP_SYS_ADMIN)
+// or, for an ordinary user, a user namespace of the program's own, where it
+// is root over the namespaces it makes (Reexec).
 package netlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +17,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +29,48 @@ type Lab struct {
 	// /etc/hosts file that says the same to the processes started there.
 	names map[string]string
 	hosts string
+
+	mu sync.Mutex
+	// idle are the lab's threads waiting for work; closed, once Close
+	// has run.
+	idle   []*thread
+	closed bool
 }
+
+// thread is an OS thread inside a lab's namespace, for good: the goroutine
+// locked to it runs the work it is sent and ends, taking the thread with
+// it, when work is closed. A thread never moves back to the namespace it
+// came from: in a user namespace of the program's own (Reexec) it could
+// not, the host's namespace being the real root's, and processes started
+// from it are killed when it ends (their parent-death signal follows the
+// thread that forked them), so it ends only when the lab closes.
+type thread struct{ work chan func() }
+
+// spawn starts a thread that enter moves into a namespace; an error is
+// enter's, and that thread ends at once.
+func spawn(enter func() error) (*thread, error) {
+	t := &thread{work: make(chan func())}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine.
+		runtime.LockOSThread()
+		if err := enter(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		for f := range t.work {
+			f()
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// errClosed is what a closed lab's Do says.
+var errClosed = errors.New("netlab: the lab is closed")
 
 // New makes a namespace whose loopback is up and carries addrs. Traffic to
 // them leaves from 127.0.0.1, as every node's certificate names its
@@ -62,53 +107,24 @@ func New(addrs []string, names map[string]string, dir string) (*Lab, error) {
 			return nil, err
 		}
 	}
-	err := onThread(func() error {
+	t, err := spawn(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("netlab: a network namespace needs root: %w", err)
+			return fmt.Errorf("netlab: a network namespace: %w", err)
 		}
-		return nil
-	}, func() error {
 		var err error
-		if lab.fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
-			return err
-		}
-		return setup(addrs)
+		lab.fd, err = unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return err
 	})
 	if err != nil {
 		lab.Close()
 		return nil, err
 	}
+	lab.idle = []*thread{t}
+	if err := lab.Do(func() error { return setup(addrs) }); err != nil {
+		lab.Close()
+		return nil, err
+	}
 	return lab, nil
-}
-
-// onThread runs f on a thread of its own after enter has moved that thread
-// to another network namespace, then moves it back. A thread that cannot
-// move back is never reused: it ends with its goroutine, still locked.
-func onThread(enter, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		if err := enter(); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netlab: back to the host's namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // setup runs on a thread inside the namespace: ip inherits it.
@@ -128,14 +144,47 @@ func setup(addrs []string) error {
 }
 
 // Do runs f on a thread inside the namespace: sockets it opens and
-// processes it starts live there.
+// processes it starts live there. Processes started by f live as long as
+// the lab, at most: they get their parent-death signal when it closes.
 func (l *Lab) Do(f func() error) error {
-	return onThread(func() error {
-		if err := unix.Setns(l.fd, unix.CLONE_NEWNET); err != nil {
+	t, err := l.thread()
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	t.work <- func() { errc <- f() }
+	err = <-errc
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		close(t.work)
+	} else {
+		l.idle = append(l.idle, t)
+	}
+	return err
+}
+
+// thread is an idle thread of the lab, or a new one.
+func (l *Lab) thread() (*thread, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errClosed
+	}
+	if n := len(l.idle); n > 0 {
+		t := l.idle[n-1]
+		l.idle = l.idle[:n-1]
+		l.mu.Unlock()
+		return t, nil
+	}
+	fd := l.fd
+	l.mu.Unlock()
+	return spawn(func() error {
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("netlab: enter: %w", err)
 		}
 		return nil
-	}, f)
+	})
 }
 
 // IP runs iproute2's ip with args inside the namespace.
@@ -215,21 +264,21 @@ func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 	return c, err
 }
 
-// Close lets the namespace go once its processes have ended.
+// Close lets the namespace go once its processes have ended: its threads
+// end, and with them any process still running that one of them started.
 func (l *Lab) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	for _, t := range l.idle {
+		close(t.work)
+	}
+	l.idle = nil
 	if l.fd >= 0 {
 		_ = unix.Close(l.fd)
 		l.fd = -1
 	}
-}
-
-// Available reports why labs cannot be made here, or nil.
-func Available() error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("netlab: needs root for a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		return fmt.Errorf("netlab: needs iproute2's ip: %w", err)
-	}
-	return nil
 }

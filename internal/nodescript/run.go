@@ -39,14 +39,27 @@ const (
 	EtcdGID = 232
 )
 
+// etcdIDs are the uid and gid the node's etcd user has here: Flatcar's, or
+// 0 in a user namespace of the program's own (netlab.Reexec), where no
+// other uid exists and a chown to Flatcar's would fail. Only the owner of
+// the member's data differs; as root, the tests check it is Flatcar's.
+func etcdIDs() (int, int) {
+	if netlab.CanRunAs(EtcdUID) {
+		return EtcdUID, EtcdGID
+	}
+	return 0, 0
+}
+
 // scriptPath is PATH as systemd gives a service, less /usr/local: here it
 // is this machine's own (which may hold a real docker), not the node's.
 const scriptPath = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Available reports why scripts cannot run here, or nil.
 func Available() error {
-	if os.Geteuid() != 0 {
-		return errors.New("nodescript: needs root for mount namespaces and overlay mounts")
+	if _, inside := netlab.Outside(); os.Geteuid() != 0 || inside {
+		if err := netlab.Available(); err != nil {
+			return fmt.Errorf("nodescript: mount namespaces and overlay mounts: %w", err)
+		}
 	}
 	for _, bin := range []string{"unshare", "mount", "bash", "env"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -152,9 +165,10 @@ func layers(t Tools, addr, run string) error {
 			return err
 		}
 	}
+	uid, gid := etcdIDs()
 	for name, line := range map[string]string{
-		"passwd": fmt.Sprintf("etcd:x:%d:%d:etcd user:/var/lib/etcd:/sbin/nologin\n", EtcdUID, EtcdGID),
-		"group":  fmt.Sprintf("etcd:x:%d:\n", EtcdGID),
+		"passwd": fmt.Sprintf("etcd:x:%d:%d:etcd user:/var/lib/etcd:/sbin/nologin\n", uid, gid),
+		"group":  fmt.Sprintf("etcd:x:%d:\n", gid),
 	} {
 		host, err := os.ReadFile(filepath.Join("/etc", name))
 		if err != nil {

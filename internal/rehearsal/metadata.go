@@ -50,11 +50,12 @@ func (r *rehearsal) metadataLines(ctx context.Context, c *localetcd.Nodes) []Lin
 	both := func(with func(Line, string, ...any) Line, format string, v ...any) []Line {
 		return []Line{with(users, format, v...), with(containers, format, v...)}
 	}
-	if os.Geteuid() != 0 {
-		return both(Line.skip, "not run: needs root (network namespaces, and a process of another user on the node)")
-	}
 	if err := netlab.Available(); err != nil {
-		return both(Line.skip, "not run: %v", err)
+		return both(Line.skip, "not run: needs root (network namespaces, and a process of another user on the node): %v", err)
+	}
+	if !netlab.CanRunAs(probeUID) {
+		outside, _ := netlab.Outside()
+		return both(Line.skip, "not run: needs root: a process of another user on the node (uid %d), which cannot exist in the rehearsal's user namespace, where uid %s outside is root and no other uid is mapped", probeUID, outside)
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		return both(Line.fail, "bash, the probes' client: %v", err)

@@ -6,14 +6,21 @@ package rehearsal
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/discovery"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
+	"github.com/isolatedetcd/cluster/internal/netlab"
 	"github.com/isolatedetcd/cluster/internal/plan"
 )
+
+// claimBoot is line 0: the cluster the other lines prove is there.
+var claimBoot = claim{id: "0", title: "every node starts from its user data",
+	text: "every node's etcd, started as its OS would start it from the user data the program renders, runs: every member healthy and every worker's endpoint answering"}
 
 // Options choose the cluster to rehearse and what to prove.
 type Options struct {
@@ -38,6 +45,10 @@ type Options struct {
 	Log func(string)
 }
 
+// freeBlock picks the address block a run boots on; a test sets it to one
+// it has placed an obstacle in.
+var freeBlock = localetcd.FreeBlock
+
 // rehearsal is one run: the host of its processes (address blocks: the
 // main cluster's, then one per pre-flight demo) and what it proves.
 type rehearsal struct {
@@ -61,7 +72,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Log == nil {
 		o.Log = func(string) {}
 	}
-	block, err := localetcd.FreeBlock()
+	block, err := freeBlock()
 	if err != nil {
 		return nil, err
 	}
@@ -86,59 +97,90 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer host.Close()
 	r := &rehearsal{Host: host, project: o.Dir, log: o.Log}
 
+	// Where no lab can be made, the lines that need one say so; so does
+	// this, once.
+	labErr := netlab.Available()
+	if labErr != nil {
+		o.Log(fmt.Sprintf("no network lab here, so the lines that need one are not run: %v", labErr))
+	}
 	t = time.Now()
-	c, bootErr := r.bootCluster(ctx, name, args, ownDiscovery)
-	if c == nil {
-		return nil, bootErr
+	c, err := r.prepareCluster(ctx, name, args, ownDiscovery)
+	if err != nil {
+		return nil, err
 	}
 	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
 	rep.Etcd, rep.Bootstrap = c.Central[0].Release, c.Plan.Bootstrap
 	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
+	boot, down := r.boot(ctx, c, labErr)
+	rep.add(boot)
 	rep.Timings.Boot = since(t)
 
+	// cluster runs the lines of claims that need the booted cluster, or
+	// says why they are not run.
+	cluster := func(claims []claim, run func() []Line) []Line {
+		if down == "" {
+			return run()
+		}
+		lines := make([]Line, len(claims))
+		for i, cl := range claims {
+			lines[i] = cl.line().skip("%s", down)
+		}
+		return lines
+	}
 	t = time.Now()
-	o.Log("proving the topology (lines 1, 2)")
-	rep.add(prove(ctx, c, bootErr)...)
+	rep.add(cluster([]claim{claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead}, func() []Line {
+		o.Log("proving the topology (lines 1, 2)")
+		return prove(ctx, c)
+	})...)
+	// Lines 8 need the nodes' user data only.
 	o.Log("metadata firewall (lines 8): the nodes' own, against a stand-in metadata service")
 	rep.add(r.metadataLines(ctx, c)...)
 	rep.Timings.Verify = since(t)
 	if o.Drills {
 		t = time.Now()
-		o.Log("fault drills (lines 3): stopping, restarting and replacing nodes")
-		rep.add(r.drills(ctx, c)...)
+		rep.add(cluster([]claim{claimStopCentral, claimRestart, claimReplace, claimReplaceOldToken, claimStopWorker}, func() []Line {
+			o.Log("fault drills (lines 3): stopping, restarting and replacing nodes")
+			return r.drills(ctx, c)
+		})...)
 		rep.Timings.Drills = since(t)
 	}
 	if o.Drills {
 		// Before lines 6, whose renewals and rotation change the
 		// certificates the restored user data would carry.
 		t = time.Now()
-		o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill")
-		lines, restore := r.backupLines(ctx, c, args)
-		rep.add(lines...)
-		rep.Timings.Restore = restore
+		rep.add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals}, func() []Line {
+			o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill")
+			lines, restore := r.backupLines(ctx, c, args)
+			rep.Timings.Restore = restore
+			return lines
+		})...)
 		rep.Timings.Drills += since(t)
 	}
 	t = time.Now()
-	o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
-	rep.add(r.tlsLines(ctx, c, &args, o.Drills, o.Drills && o.Renewal)...)
+	rep.add(cluster([]claim{claimPlaintextRefused, claimForeignCA, claimRoguePeer, claimRenewal, claimCARotation}, func() []Line {
+		o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
+		return r.tlsLines(ctx, c, &args, o.Drills, o.Drills && o.Renewal)
+	})...)
 	rep.Timings.Drills += since(t)
 	if o.Demos {
 		t = time.Now()
 		o.Log("pre-flight demos (lines 4): booting on bad tokens")
-		rep.add(r.demos(ctx, c, o.Stack, args)...)
+		rep.add(r.demos(ctx, c, o.Stack, args, down)...)
 		rep.Timings.Demos = since(t)
 	}
 	if o.Drills {
 		// After the demos, which need the discovery endpoint.
 		t = time.Now()
-		rep.add(r.drillStopDiscovery(ctx, c))
+		rep.add(cluster([]claim{claimStopDiscovery}, func() []Line { return []Line{r.drillStopDiscovery(ctx, c)} })...)
 		rep.Timings.Drills += since(t)
 	}
 	if o.Upgrade {
 		// Last: it changes every node's etcd.
 		t = time.Now()
-		o.Log("upgrade drill (line 5): rolling every node to the next etcd line under writes")
-		rep.add(r.drillUpgrade(ctx, c, args))
+		rep.add(cluster([]claim{claimUpgrade}, func() []Line {
+			o.Log("upgrade drill (line 5): rolling every node to the next etcd line under writes")
+			return []Line{r.drillUpgrade(ctx, c, args)}
+		})...)
 		rep.Timings.Drills += since(t)
 	}
 	rep.Timings.Total = since(start)
@@ -180,11 +222,11 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 	return args, own, c.Releases(), nil
 }
 
-// bootCluster starts the discovery endpoint when it is the rehearsal's,
+// prepareCluster starts the discovery endpoint when it is the rehearsal's,
 // runs the program with its pre-flight check reading the live token, and
-// boots every node. A nil cluster means nothing could boot; otherwise the
-// error says why the boot did not complete, for the report.
-func (r *rehearsal) bootCluster(ctx context.Context, name string, args components.ClusterArgs, ownDiscovery bool) (*localetcd.Nodes, error) {
+// interprets every node as its OS would boot it. An error means no node can
+// boot.
+func (r *rehearsal) prepareCluster(ctx context.Context, name string, args components.ClusterArgs, ownDiscovery bool) (*localetcd.Nodes, error) {
 	if ownDiscovery {
 		if err := r.StartDiscovery(ctx, args.DiscoveryURL, args.CentralCount); err != nil {
 			return nil, err
@@ -194,18 +236,52 @@ func (r *rehearsal) bootCluster(ctx context.Context, name string, args component
 	if err != nil {
 		return nil, err
 	}
-	c, err := localetcd.Prepare(p, r.Block, args.DiscoveryURL)
-	if err != nil {
-		return nil, err
+	return localetcd.Prepare(p, r.Block, args.DiscoveryURL)
+}
+
+// boot boots c and returns line 0 and, unless every node started, why the
+// lines that need the cluster are not run: the nodes that did not start,
+// or the lab a TLS cluster needs where labErr says none can be made.
+func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error) (Line, string) {
+	l := claimBoot.line()
+	if c.Plan.TLS != nil && labErr != nil {
+		why := fmt.Sprintf("not run: a TLS cluster's central nodes keep their cloud addresses in a network lab: %v", labErr)
+		return l.skip("%s", why), why
 	}
-	r.log(fmt.Sprintf("booting %s: %d central, %d workers (%s, %s)", name, len(p.Central), len(p.Workers), p.Flavor, p.WorkerProxy))
-	return c, r.Boot(ctx, c)
+	r.log(fmt.Sprintf("booting %s: %d central, %d workers (%s, %s)", c.Plan.Cluster, len(c.Central), len(c.Workers), c.Plan.Flavor, c.Plan.WorkerProxy))
+	start := time.Now()
+	err := r.Boot(ctx, c)
+	var be *localetcd.BootError
+	switch {
+	case err == nil:
+		where := "on this machine's loopback"
+		if c.Lab != nil {
+			where = "the central nodes at their cloud addresses in a network lab"
+			if outside, ok := netlab.Outside(); ok {
+				where += fmt.Sprintf(" of a user namespace of the rehearsal's own (uid %s outside)", outside)
+			}
+		}
+		return l.pass("%d central + %d workers started from their user data, %s: every member healthy, every worker answering, in %.1f s",
+			len(c.Central), len(c.Workers), where, time.Since(start).Seconds()), ""
+	case errors.As(err, &be) && len(be.Down()) > 0:
+		return l.fail("%v", err), "not run: " + didNotStart(be.Down())
+	default:
+		return l.fail("%v", err), "not run: the cluster did not boot (line 0)"
+	}
+}
+
+// didNotStart says which nodes did not start, naming at most three.
+func didNotStart(nodes []string) string {
+	if len(nodes) > 3 {
+		return fmt.Sprintf("%s and %d more nodes did not start", strings.Join(nodes[:3], ", "), len(nodes)-3)
+	}
+	return strings.Join(nodes, ", ") + " did not start"
 }
 
 // prove runs lines 1 and 2 against the booted cluster.
-func prove(ctx context.Context, c *localetcd.Nodes, bootErr error) []Line {
+func prove(ctx context.Context, c *localetcd.Nodes) []Line {
 	return []Line{
-		proveMembers(ctx, c, bootErr),
+		proveMembers(ctx, c),
 		proveKnownSettings(c),
 		proveNoWorkerMembers(ctx, c),
 		proveWorkerEndpoints(ctx, c),
@@ -221,8 +297,10 @@ func (r *rehearsal) drills(ctx context.Context, c *localetcd.Nodes) []Line {
 }
 
 // demos runs the pre-flight demos of lines 4, which mint tokens on the
-// rehearsal's own discovery endpoint, when it started one.
-func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string, args components.ClusterArgs) []Line {
+// rehearsal's own discovery endpoint, when it started one. The wrong-size
+// token boots a cluster of its own; the used token needs the rehearsed
+// cluster's, which down, when set, says is not there.
+func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string, args components.ClusterArgs, down string) []Line {
 	if r.Discovery == nil {
 		why := "the stack's own discovery endpoint is not the rehearsal's to mint tokens on"
 		if c.Plan.Bootstrap == components.BootstrapStatic {
@@ -230,7 +308,11 @@ func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string,
 		}
 		return []Line{claimWrongSize.line().skip("%s", why), claimUsedToken.line().skip("%s", why)}
 	}
-	return []Line{r.demoWrongSize(ctx, c.Plan.Cluster, args), r.demoUsedToken(ctx, c, stack, args)}
+	used := claimUsedToken.line().skip("%s", down)
+	if down == "" {
+		used = r.demoUsedToken(ctx, c, stack, args)
+	}
+	return []Line{r.demoWrongSize(ctx, c.Plan.Cluster, args), used}
 }
 
 // isLocalURL reports whether a discovery URL points at a loopback address.
