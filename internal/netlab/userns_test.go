@@ -17,6 +17,7 @@ import (
 // TestMain runs the tests, for an ordinary user, in a user namespace of
 // their own (netlab.Reexec), where they make labs as root does.
 func TestMain(m *testing.M) {
+	netlabtest.Main()
 	netlab.Reexec()
 	os.Exit(m.Run())
 }
@@ -102,5 +103,44 @@ func TestLabsAsOrdinaryUser(t *testing.T) {
 	}
 	if want := fmt.Sprintf("uid %d:%d outside, root inside", netlabtest.Nobody, netlabtest.Nobody); !strings.Contains(string(out), want) {
 		t.Errorf("as uid %d, the tests did not run in a user namespace of their own (no %q):\n%s", netlabtest.Nobody, want, out)
+	}
+}
+
+// TestRefusal: where the kernel refuses an ordinary user a user namespace,
+// Reexec returns and the program carries on without one: Available says
+// why, with the setting that allows them, and no lab can be made.
+func TestRefusal(t *testing.T) {
+	err := netlab.Available()
+	if os.Geteuid() == 0 || err == nil {
+		t.Skip("labs can be made here; TestLabsWhereUserNamespacesAreRefused runs this where they cannot")
+	}
+	t.Log(err)
+	if msg := err.Error(); !strings.Contains(msg, "the kernel refuses an ordinary user a user namespace") || !strings.Contains(msg, "sysctl -w ") && !strings.Contains(msg, "seccomp") {
+		t.Errorf("Available() = %v; want the kernel's refusal and the setting that allows them", err)
+	}
+	if lab, err := netlab.New(nil, nil, t.TempDir()); err == nil {
+		lab.Close()
+		t.Error("a lab was made where Available says none can be")
+	}
+	if netlab.CanRunAs(0) {
+		t.Error("an ordinary user can run as root")
+	}
+}
+
+// TestLabsWhereUserNamespacesAreRefused runs TestRefusal as an ordinary
+// user (uid 65534) whose kernel refuses user namespaces
+// (user.max_user_namespaces 0 in the namespace it runs in): it must run,
+// not skip, and name that setting. Root only.
+func TestLabsWhereUserNamespacesAreRefused(t *testing.T) {
+	home := netlabtest.Home(t)
+	out, err := netlabtest.Refusing(t, home, home, nil, "-test.run", "^(TestRefusal|TestLab)$", "-test.v", "-test.count=1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	t.Logf("as uid %d, user namespaces refused:\n%s", netlabtest.Nobody, out)
+	for _, want := range []string{"--- PASS: TestRefusal ", "--- SKIP: TestLab ", "user.max_user_namespaces is 0 here; allow them with sysctl -w user.max_user_namespaces="} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
 	}
 }

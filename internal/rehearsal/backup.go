@@ -51,7 +51,7 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 		return all(Line.skip, "backup is off")
 	}
 	if err := nodescript.Available(); err != nil {
-		return all(Line.skip, "%v", err)
+		return all(Line.skip, "not run: the nodes' backup and restore scripts run in mount namespaces: %v", err)
 	}
 	tools, err := nodescript.Build(ctx, []string{c.Central[0].Release}, r.log)
 	if err != nil {

@@ -245,8 +245,8 @@ func (r *rehearsal) prepareCluster(ctx context.Context, name string, args compon
 func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error) (Line, string) {
 	l := claimBoot.line()
 	if c.Plan.TLS != nil && labErr != nil {
-		why := fmt.Sprintf("not run: a TLS cluster's central nodes keep their cloud addresses in a network lab: %v", labErr)
-		return l.skip("%s", why), why
+		return l.skip("not run: a TLS cluster's central nodes keep their cloud addresses in a network lab: %v", labErr),
+			"not run: a TLS cluster needs a network lab, and none can be made here (line 0 says why)"
 	}
 	r.log(fmt.Sprintf("booting %s: %d central, %d workers (%s, %s)", c.Plan.Cluster, len(c.Central), len(c.Workers), c.Plan.Flavor, c.Plan.WorkerProxy))
 	start := time.Now()

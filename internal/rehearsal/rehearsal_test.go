@@ -3,7 +3,6 @@ package rehearsal_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/isolatedetcd/cluster/internal/localetcd/localetcdtest"
+	"github.com/isolatedetcd/cluster/internal/netlab"
+	"github.com/isolatedetcd/cluster/internal/nodescript"
 	"github.com/isolatedetcd/cluster/internal/plan"
 	"github.com/isolatedetcd/cluster/internal/rehearsal"
 )
@@ -18,10 +19,10 @@ import (
 // root is the project directory, whose stack files the rehearsals read.
 var root = filepath.Join("..", "..")
 
-// rehearsalLines are the proofs every small rehearsal must pass: the
-// topology (1, 2), the fault drills (3) that need no discovery endpoint,
-// and the metadata firewall (8), which needs root.
-var rehearsalLines = []string{"1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "8a", "8b"}
+// rehearsalLines are the proofs every small rehearsal must pass: the boot
+// (0), the topology (1, 2), the fault drills (3) that need no discovery
+// endpoint, and the metadata firewall (8), which needs root.
+var rehearsalLines = []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "8a", "8b"}
 
 // rehearse boots the dev stack with overrides and returns its report. The
 // first call may build etcd; later ones reuse it.
@@ -93,20 +94,31 @@ func TestRehearsal(t *testing.T) {
 	for _, tc := range rehearsalRows {
 		// Not parallel: every rehearsal uses the same loopback addresses.
 		t.Run(tc.name, func(t *testing.T) {
-			// A TLS cluster boots in a network namespace of its own.
-			if strings.HasSuffix(tc.name, "/tls") && os.Geteuid() != 0 {
-				t.Skip("the TLS rehearsal makes a network namespace, which needs root")
+			// A TLS cluster boots in a network namespace of its own: as
+			// root, or in a user namespace of the tests' own (TestMain).
+			if err := netlab.Available(); strings.HasSuffix(tc.name, "/tls") && err != nil {
+				t.Skipf("the TLS rehearsal makes a network namespace: %v", err)
 			}
 			rep := run(t, tc.options())
 			var table strings.Builder
 			_ = rep.WriteTable(&table, true)
 			t.Log("\n" + table.String())
 			want := append(slices.Clone(rehearsalLines), tc.more...)
-			if os.Geteuid() != 0 {
-				// The backup drills run the nodes' scripts in mount
-				// namespaces of their own, which need root; so does the
-				// metadata firewall's proof, which says so.
-				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") || strings.HasPrefix(id, "8") })
+			// Where nothing may run as root, not even in a user namespace
+			// of the tests' own, the backup drills, which run the nodes'
+			// scripts in mount namespaces, say they are not run.
+			if err := nodescript.Available(); err != nil {
+				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") })
+				for _, id := range tc.more {
+					if l, ok := rep.Line(id); strings.HasPrefix(id, "7") && (!ok || l.Status != rehearsal.Skip || !strings.HasPrefix(l.Evidence, "not run: ")) {
+						t.Errorf("line %s without mount namespaces: %+v, want it not run, saying why", id, l)
+					}
+				}
+			}
+			// The metadata firewall's proof needs a process of another
+			// user, which only root has (no user namespace maps one).
+			if netlab.Available() != nil || !netlab.CanRunAs(65534) {
+				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "8") })
 				for _, id := range []string{"8a", "8b"} {
 					if l, ok := rep.Line(id); !ok || l.Status != rehearsal.Skip || !strings.HasPrefix(l.Evidence, "not run: needs root") {
 						t.Errorf("line %s without root: %+v, want it not run, saying it needs root", id, l)
@@ -136,8 +148,8 @@ var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3
 // from a snapshot, every certificate renewed and the CA rotated. Every
 // other line must hold too: this is where 3.5's renewal drills are proven.
 func TestRehearsalUpgrade(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the TLS rehearsal makes a network namespace, which needs root")
+	if err := netlab.Available(); err != nil {
+		t.Skipf("the TLS rehearsal makes a network namespace: %v", err)
 	}
 	rep := run(t, upgradeOptions)
 	var table strings.Builder

@@ -4,6 +4,7 @@
 package netlabtest
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -125,4 +126,46 @@ func Command(tb testing.TB, home, dir string, env []string, args ...string) *exe
 		Pdeathsig:  syscall.SIGTERM,
 	}
 	return cmd
+}
+
+// envRefuse, set, has Main refuse user namespaces to its process.
+const envRefuse = "NETLABTEST_REFUSE_USER_NAMESPACES"
+
+// Refusing is Command run where the kernel refuses Nobody a user namespace:
+// in one of its own, made by root, that maps uids 0 to 65535 as they are,
+// whose user.max_user_namespaces is 0, as on a machine that sets it so.
+// Main, first in the binary's TestMain, sets that and becomes Nobody.
+func Refusing(tb testing.TB, home, dir string, env []string, args ...string) *exec.Cmd {
+	tb.Helper()
+	cmd := Command(tb, home, dir, append(env, envRefuse+"=1"), args...)
+	ids := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, UidMappings: ids, GidMappings: ids,
+		GidMappingsEnableSetgroups: true, Pdeathsig: syscall.SIGTERM}
+	return cmd
+}
+
+// Main is for TestMain, before netlab.Reexec. In a process Refusing
+// started, it refuses user namespaces to this user namespace (root may set
+// its own limit), becomes Nobody and runs the test binary again; it returns
+// everywhere else.
+func Main() {
+	if os.Getenv(envRefuse) == "" {
+		return
+	}
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "netlabtest: refusing user namespaces, as uid", Nobody, ":", err)
+		os.Exit(3)
+	}
+	if err := os.Unsetenv(envRefuse); err != nil {
+		fail(err)
+	}
+	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0\n"), 0); err != nil {
+		fail(err)
+	}
+	for _, err := range []error{syscall.Setgroups(nil), syscall.Setgid(Nobody), syscall.Setuid(Nobody)} {
+		if err != nil {
+			fail(err)
+		}
+	}
+	fail(syscall.Exec("/proc/self/exe", os.Args, os.Environ()))
 }
