@@ -10,7 +10,7 @@ import (
 // columns whatever the evidence, and still says which proof and its result;
 // --verbose keeps the whole claim and evidence.
 func TestShortReportFits(t *testing.T) {
-	claims := []claim{claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead, claimStopCentral, claimRestart,
+	claims := []claim{claimBoot, claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead, claimStopCentral, claimRestart,
 		claimStopDiscovery, claimStopWorker, claimWrongSize, claimUsedToken, claimReplace, claimReplaceOldToken}
 	rep := &Report{Stack: "prod-eu", Cluster: "etcd-prod-eu", Flavor: "flatcar", Etcd: "v3.6.16", Bootstrap: "discovery", WorkerProxy: "gateway", Central: 7, Workers: 1000}
 	long := strings.Repeat("evidence that runs on and on ", 20)
