@@ -62,7 +62,7 @@ func TestNodeThatCannotStart(t *testing.T) {
 
 	const node = "etcd-dev-worker-1"
 	boot, ok := rep.Line("0")
-	if !ok || boot.Status != Fail || !strings.Contains(boot.Evidence, node+" (") || !strings.Contains(boot.Evidence, "address already in use") {
+	if !ok || boot.Status != Fail || !strings.Contains(boot.Evidence, node+" did not start: exited") || !strings.Contains(boot.Evidence, "address already in use") {
 		t.Errorf("line 0: %+v; want it failed, naming %s and its log's reason", boot, node)
 	}
 	if rep.OK() {

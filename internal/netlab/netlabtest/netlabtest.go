@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/isolatedetcd/cluster/internal/netlab"
 )
 
 // Nobody is the ordinary user the tests run as.
@@ -21,11 +23,12 @@ const Nobody = 65534
 // Home makes a home directory of Nobody's own in a new temporary directory
 // (removed when tb ends), whose cache holds, linked, the binaries this
 // process's user cache has built (etcd, its tools, rclone), so that the run
-// builds nothing it has. Root only: it skips otherwise.
+// builds nothing it has. Root only (not root of a user namespace of its
+// own, where uid 65534 does not exist): it skips otherwise.
 func Home(tb testing.TB) string {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("runs as root only: it starts a test as an ordinary user (uid 65534); as an ordinary user every test runs so already")
+	if !netlab.CanRunAs(Nobody) {
+		tb.Skip("runs as root only: it starts a test as an ordinary user (uid 65534); run by an ordinary user, every test runs so already")
 	}
 	base, err := os.MkdirTemp("", "as-nobody-")
 	if err != nil {
