@@ -61,7 +61,7 @@ func (p *Proc) Start() error {
 	if p.lab != nil {
 		return p.lab.Do(p.start)
 	}
-	return p.start()
+	return netlab.OnHost(p.start)
 }
 
 func (p *Proc) start() error {

@@ -69,6 +69,26 @@ func spawn(enter func() error) (*thread, error) {
 	return t, nil
 }
 
+var (
+	hostOnce   sync.Once
+	hostThread *thread
+)
+
+// OnHost runs f on a thread of the program's own network namespace that
+// lives as long as the program: a process f starts asking for a
+// parent-death signal gets it only when the program ends. Started from any
+// other thread, the Go runtime might later hand that thread to a lab,
+// which ends it when the lab closes, and the process would die with it.
+func OnHost(f func() error) error {
+	hostOnce.Do(func() {
+		// Entering nothing cannot fail.
+		hostThread, _ = spawn(func() error { return nil })
+	})
+	errc := make(chan error, 1)
+	hostThread.work <- func() { errc <- f() }
+	return <-errc
+}
+
 // errClosed is what a closed lab's Do says.
 var errClosed = errors.New("netlab: the lab is closed")
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,5 +157,38 @@ func TestVeth(t *testing.T) {
 	}
 	if err := router.Sysctl("kernel.hostname", "x"); err == nil {
 		t.Error("a setting outside net.* was written")
+	}
+}
+
+// TestOnHostOutlivesLabs: a process started through OnHost, asking to be
+// killed when its parent goes, outlives labs that open and close around
+// it. Started from an ordinary goroutine, its thread may be the one the
+// next lab locks and ends on Close, and the process would go with it.
+func TestOnHostOutlivesLabs(t *testing.T) {
+	if err := netlab.Available(); err != nil {
+		t.Skip(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := netlab.OnHost(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() { _ = cmd.Process.Kill(); <-done }()
+	for range 10 {
+		lab, err := netlab.New([]string{"10.99.0.1"}, nil, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.Do(func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		lab.Close()
+	}
+	select {
+	case <-done:
+		t.Fatalf("the process started on the host died with a lab: %v", cmd.ProcessState)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

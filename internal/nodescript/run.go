@@ -146,7 +146,7 @@ func Run(ctx context.Context, t Tools, n Node, path string) (string, error) {
 	if n.Lab != nil {
 		err = n.Lab.Do(start)
 	} else {
-		err = start()
+		err = netlab.OnHost(start)
 	}
 	if err != nil {
 		return "", fmt.Errorf("nodescript: %s: %w", path, err)

@@ -74,7 +74,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, log: filepath.Clean(cfg.Dir) + ".log"}
-	do := func(f func() error) error { return f() }
+	do := netlab.OnHost
 	if cfg.Lab != nil {
 		do = cfg.Lab.Do
 	}
