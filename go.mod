@@ -3,6 +3,7 @@ module github.com/isolatedetcd/cluster
 go 1.26.6
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/blang/semver v3.5.1+incompatible
 	github.com/coreos/coreos-cloudinit v1.14.0
 	github.com/pulumi/pulumi-aws/sdk/v6 v6.83.4
