@@ -2,7 +2,7 @@ package localetcd
 
 import (
 	"context"
-	"slices"
+	"time"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/gobuild"
@@ -24,23 +24,30 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `
 
-// Binary returns the path of an etcd binary of release (v3.6.16, ...), built
-// from the Go module proxy into the user cache directory on first use and
-// reused after that. log hears when a build starts.
-func Binary(ctx context.Context, release string, log func(string)) (string, error) {
-	return gobuild.Build(ctx, gobuild.Command{
+// Command is the build of etcd of release (v3.6.16, ...) from the Go module
+// proxy.
+func Command(release string) gobuild.Command {
+	return gobuild.Command{
 		Name:    "etcd",
 		Module:  "go.etcd.io/etcd/server/v3",
 		Version: release,
 		Main:    etcdMain,
-	}, log)
+		About:   2 * time.Minute,
+	}
 }
 
-// Binaries builds, once each, the etcd of every release in releases and of
-// V2Release, and returns their paths by release.
+// Binary returns the path of an etcd binary of release, built into the user
+// cache directory on first use and reused after that. log hears when a build
+// starts and how it goes.
+func Binary(ctx context.Context, release string, log func(string)) (string, error) {
+	return gobuild.Build(ctx, Command(release), log)
+}
+
+// Binaries builds, once each, the etcd of every release in releases and
+// returns their paths by release.
 func Binaries(ctx context.Context, releases []string, log func(string)) (map[string]string, error) {
 	bins := map[string]string{}
-	for _, r := range append(slices.Clone(releases), V2Release) {
+	for _, r := range releases {
 		if _, done := bins[r]; done {
 			continue
 		}

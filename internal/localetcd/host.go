@@ -119,12 +119,14 @@ func (c *Nodes) ServesV2() bool {
 	return true
 }
 
-// Releases are the etcd releases c's nodes run.
+// Releases are the etcd releases c's nodes run, an etcd2 node's being
+// V2Release (Host.Bin).
 func (c *Nodes) Releases() []string {
 	var out []string
 	for _, n := range append(slices.Clone(c.Central), c.Workers...) {
-		if !slices.Contains(out, n.Release) && n.Release != "" {
-			out = append(out, n.Release)
+		r := cmp.Or(n.Release, V2Release)
+		if !slices.Contains(out, r) {
+			out = append(out, r)
 		}
 	}
 	return out

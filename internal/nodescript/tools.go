@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/gobuild"
@@ -18,22 +19,20 @@ type Tools struct {
 	Rclone string
 }
 
-// etcdTool builds etcdctl or etcdutl of an etcd release. The modules'
-// replace directives bind only their own builds, so requiring the module
-// from a build module of ours resolves its siblings at the same release.
-func etcdTool(ctx context.Context, tool, release string, log func(string)) (string, error) {
-	if tool != "etcdctl" && tool != "etcdutl" {
-		return "", fmt.Errorf("nodescript: no etcd tool %q", tool)
-	}
+// etcdTool is the build of etcdctl or etcdutl of an etcd release. The
+// modules' replace directives bind only their own builds, so requiring the
+// module from a build module of ours resolves its siblings at the same
+// release.
+func etcdTool(tool, release string) gobuild.Command {
 	mod := "go.etcd.io/etcd/" + tool + "/v3"
-	c := gobuild.Command{Name: tool, Module: mod, Version: release, Package: mod}
+	c := gobuild.Command{Name: tool, Module: mod, Version: release, Package: mod, About: time.Minute}
 	if strings.HasPrefix(release, "v3.5.") {
 		// 3.5's graph holds cloud.google.com/go v0.46.3, which still has
 		// compute/metadata, beside that package's own module: tidy fails
 		// on the ambiguous import unless the old module moves past it.
 		c.Require = []string{"cloud.google.com/go v0.100.2"}
 	}
-	return gobuild.Build(ctx, c, log)
+	return c
 }
 
 // rcloneVersion is the rclone release cloudconfig.RcloneImage carries.
@@ -45,34 +44,60 @@ func rcloneVersion() (string, error) {
 	return "v" + tag, nil
 }
 
-// Rclone builds the rclone of cloudconfig.RcloneImage (minutes, once).
-func Rclone(ctx context.Context, log func(string)) (string, error) {
+// rclone is the build of the rclone of cloudconfig.RcloneImage.
+func rclone() (gobuild.Command, error) {
 	v, err := rcloneVersion()
 	if err != nil {
-		return "", err
+		return gobuild.Command{}, err
 	}
-	return gobuild.Build(ctx, gobuild.Command{
+	return gobuild.Command{
 		Name: "rclone", Module: "github.com/rclone/rclone", Version: v, Package: "github.com/rclone/rclone",
 		// Without it the binary calls itself v1.73.0-DEV.
 		LDFlags: "-X github.com/rclone/rclone/fs.Version=" + v,
-	}, log)
+		About:   3 * time.Minute,
+	}, nil
+}
+
+// Rclone builds the rclone of cloudconfig.RcloneImage (minutes, once).
+func Rclone(ctx context.Context, log func(string)) (string, error) {
+	c, err := rclone()
+	if err != nil {
+		return "", err
+	}
+	return gobuild.Build(ctx, c, log)
+}
+
+// Commands are the builds of the tools of releases, in the order Build
+// needs them: a caller can start them ahead (gobuild.Ahead).
+func Commands(releases []string) ([]gobuild.Command, error) {
+	var cmds []gobuild.Command
+	for _, r := range releases {
+		cmds = append(cmds, etcdTool("etcdctl", r), etcdTool("etcdutl", r))
+	}
+	rc, err := rclone()
+	return append(cmds, rc), err
 }
 
 // Build builds, once each, etcdctl and etcdutl of every release and rclone.
 func Build(ctx context.Context, releases []string, log func(string)) (Tools, error) {
-	t := Tools{Etcdctl: map[string]string{}, Etcdutl: map[string]string{}}
-	for _, r := range releases {
-		for tool, bins := range map[string]map[string]string{"etcdctl": t.Etcdctl, "etcdutl": t.Etcdutl} {
-			bin, err := etcdTool(ctx, tool, r, log)
-			if err != nil {
-				return Tools{}, err
-			}
-			bins[r] = bin
-		}
-	}
-	var err error
-	if t.Rclone, err = Rclone(ctx, log); err != nil {
+	cmds, err := Commands(releases)
+	if err != nil {
 		return Tools{}, err
+	}
+	t := Tools{Etcdctl: map[string]string{}, Etcdutl: map[string]string{}}
+	for _, c := range cmds {
+		bin, err := gobuild.Build(ctx, c, log)
+		if err != nil {
+			return Tools{}, err
+		}
+		switch c.Name {
+		case "etcdctl":
+			t.Etcdctl[c.Version] = bin
+		case "etcdutl":
+			t.Etcdutl[c.Version] = bin
+		default:
+			t.Rclone = bin
+		}
 	}
 	return t, nil
 }

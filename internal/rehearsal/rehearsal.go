@@ -8,13 +8,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/components/discovery"
+	"github.com/isolatedetcd/cluster/internal/gobuild"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
 	"github.com/isolatedetcd/cluster/internal/netlab"
+	"github.com/isolatedetcd/cluster/internal/nodescript"
 	"github.com/isolatedetcd/cluster/internal/plan"
 )
 
@@ -83,9 +87,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Stack: o.Stack, Cluster: name, Flavor: string(args.Flavor), WorkerProxy: string(args.WorkerProxy)}
+	// Each group of lines is logged as it ends: the report comes at the end.
+	add := func(lines ...Line) {
+		rep.add(lines...)
+		o.Log(progress(lines, time.Since(start)))
+	}
 
 	t := time.Now()
-	bins, err := localetcd.Binaries(ctx, releases, o.Log)
+	need := releases
+	if ownDiscovery {
+		need = append(slices.Clone(releases), localetcd.V2Release)
+	}
+	bins, err := localetcd.Binaries(ctx, need, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +121,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What later lines run builds while the cluster boots and is proved.
+	defer gobuild.Ahead(ctx, o.Log, later(o, c)...)()
 	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
 	rep.Etcd, rep.Bootstrap = c.Central[0].Release, c.Plan.Bootstrap
 	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
 	boot, down := r.boot(ctx, c, labErr)
-	rep.add(boot)
+	add(boot)
 	rep.Timings.Boot = since(t)
 
 	// cluster runs the lines of claims that need the booted cluster, or
@@ -128,18 +143,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return lines
 	}
 	t = time.Now()
-	rep.add(cluster([]claim{claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead}, func() []Line {
+	add(cluster([]claim{claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead}, func() []Line {
 		o.Log("proving the topology (lines 1, 2)")
 		return prove(ctx, c)
 	})...)
 	// Lines 8 need the nodes' user data only.
 	o.Log("metadata firewall (lines 8): the nodes' own, against a stand-in metadata service")
-	rep.add(r.metadataLines(ctx, c)...)
+	add(r.metadataLines(ctx, c)...)
 	rep.Timings.Verify = since(t)
 	if o.Drills {
 		t = time.Now()
-		rep.add(cluster([]claim{claimStopCentral, claimRestart, claimReplace, claimReplaceOldToken, claimStopWorker}, func() []Line {
-			o.Log("fault drills (lines 3): stopping, restarting and replacing nodes")
+		add(cluster([]claim{claimStopCentral, claimRestart, claimReplace, claimReplaceOldToken, claimStopWorker}, func() []Line {
+			o.Log("fault drills (lines 3): stopping, restarting and replacing nodes (about 10 s)")
 			return r.drills(ctx, c)
 		})...)
 		rep.Timings.Drills = since(t)
@@ -148,8 +163,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// Before lines 6, whose renewals and rotation change the
 		// certificates the restored user data would carry.
 		t = time.Now()
-		rep.add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals}, func() []Line {
-			o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill")
+		add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals}, func() []Line {
+			o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill (about 20 s)")
 			lines, restore := r.backupLines(ctx, c, args)
 			rep.Timings.Restore = restore
 			return lines
@@ -157,27 +172,27 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Timings.Drills += since(t)
 	}
 	t = time.Now()
-	rep.add(cluster([]claim{claimPlaintextRefused, claimForeignCA, claimRoguePeer, claimRenewal, claimCARotation}, func() []Line {
-		o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation")
+	add(cluster([]claim{claimPlaintextRefused, claimForeignCA, claimRoguePeer, claimRenewal, claimCARotation}, func() []Line {
+		o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation (about 70 s with the renewals)")
 		return r.tlsLines(ctx, c, &args, o.Drills, o.Drills && o.Renewal)
 	})...)
 	rep.Timings.Drills += since(t)
 	if o.Demos {
 		t = time.Now()
 		o.Log("pre-flight demos (lines 4): booting on bad tokens")
-		rep.add(r.demos(ctx, c, o.Stack, args, down)...)
+		add(r.demos(ctx, c, o.Stack, args, down)...)
 		rep.Timings.Demos = since(t)
 	}
 	if o.Drills {
 		// After the demos, which need the discovery endpoint.
 		t = time.Now()
-		rep.add(cluster([]claim{claimStopDiscovery}, func() []Line { return []Line{r.drillStopDiscovery(ctx, c)} })...)
+		add(cluster([]claim{claimStopDiscovery}, func() []Line { return []Line{r.drillStopDiscovery(ctx, c)} })...)
 		rep.Timings.Drills += since(t)
 	}
 	if o.Upgrade {
 		// Last: it changes every node's etcd.
 		t = time.Now()
-		rep.add(cluster([]claim{claimUpgrade}, func() []Line {
+		add(cluster([]claim{claimUpgrade}, func() []Line {
 			o.Log("upgrade drill (line 5): rolling every node to the next etcd line under writes")
 			return []Line{r.drillUpgrade(ctx, c, args)}
 		})...)
@@ -313,6 +328,43 @@ func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string,
 		used = r.demoUsedToken(ctx, c, stack, args)
 	}
 	return []Line{r.demoWrongSize(ctx, c.Plan.Cluster, args), used}
+}
+
+// later are the builds the lines after the boot run, in the order they run
+// them: the images' tools for the backup drills, the next line's etcd for
+// the upgrade.
+func later(o Options, c *localetcd.Nodes) []gobuild.Command {
+	var cmds []gobuild.Command
+	if o.Drills && c.Plan.BackupBucket != "" && nodescript.Available() == nil {
+		tools, err := nodescript.Commands([]string{c.Central[0].Release})
+		if err == nil {
+			cmds = append(cmds, tools...)
+		}
+	}
+	from, _ := cloudconfig.EtcdVersionOf(c.Central[0].Release)
+	if to, ok := nextLine[from]; o.Upgrade && ok {
+		cmds = append(cmds, localetcd.Command(to.Release()))
+	}
+	return cmds
+}
+
+// progress says how lines went, logged while the rest still runs.
+func progress(lines []Line, elapsed time.Duration) string {
+	ids := map[Status][]string{}
+	for _, l := range lines {
+		ids[l.Status] = append(ids[l.Status], l.ID)
+	}
+	var parts []string
+	for _, s := range []Status{Fail, Pass, Skip} {
+		if len(ids[s]) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", strings.Join(ids[s], ", "), map[Status]string{Fail: "FAIL", Pass: "pass", Skip: "not run"}[s]))
+		}
+	}
+	what := "line"
+	if len(lines) > 1 {
+		what = "lines"
+	}
+	return fmt.Sprintf("%s %s (%s in)", what, strings.Join(parts, "; "), elapsed.Round(time.Second))
 }
 
 // isLocalURL reports whether a discovery URL points at a loopback address.

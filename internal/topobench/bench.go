@@ -146,7 +146,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	releases := nodes.Releases()
-	bins, err := localetcd.Binaries(ctx, releases, o.Log)
+	// The clusters bootstrap through a discovery endpoint of their own.
+	bins, err := localetcd.Binaries(ctx, append(slices.Clone(releases), localetcd.V2Release), o.Log)
 	if err != nil {
 		return nil, err
 	}
