@@ -131,7 +131,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		VpcCidr:     s.VpcCidr,
 		OS:          s.os,
 		Image:       s.image,
-		Ports:       cloud.Ports{Client: cloudconfig.ClientPort, Peer: cloudconfig.PeerPort},
+		Ports:       s.ports(),
 		CentralSize: s.CentralSize,
 		Central:     central,
 		CentralUserData: func(hosts []string, st *cloud.Store) ([]pulumi.StringOutput, error) {
@@ -156,6 +156,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			return workerUserData
 		},
 		SSHAllowedCidrs: s.SSHAllowedCidrs,
+		MonitoringCidrs: s.MonitoringCidrs,
 		Tags:            s.Tags,
 	}
 	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))

@@ -95,6 +95,14 @@ type ClusterArgs struct {
 	// RestoreFrom, set, makes blank central members restore a snapshot at
 	// first boot: RestoreLatest or an object key in the bucket.
 	RestoreFrom string
+	// CompactionRetention is the history members keep (etcd's periodic
+	// auto-compaction), QuotaBackendMiB the database size at which they
+	// refuse writes (NOSPACE); empty and 0 take the defaults.
+	CompactionRetention string
+	QuotaBackendMiB     int
+	// MonitoringCidrs may reach every node's metrics port, besides the
+	// cluster's own nodes.
+	MonitoringCidrs []string
 }
 
 // Defaults for keys the stack may leave unset.
@@ -155,6 +163,7 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		s.chooseBootstrap(),
 		s.checkTLS(),
 		s.chooseBackup(),
+		s.chooseHousekeeping(),
 		s.checkImageArg(),
 		s.checkPlacement(),
 		s.checkAccess(),
@@ -452,6 +461,7 @@ func (s settings) cloudConfig(sshKeys, tlsPair []string) cloudconfig.Settings {
 		ClusterToken:      s.name,
 		DiscoveryURL:      s.DiscoveryURL,
 		SSHAuthorizedKeys: sshKeys,
+		Housekeeping:      s.housekeeping(),
 	}
 }
 

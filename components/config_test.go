@@ -50,6 +50,14 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"static on coreos-etcd2", func(a *components.ClusterArgs) {
 			a.Flavor, a.Image, a.DiscoveryURL, a.Bootstrap = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "", "static"
 		}, []string{`bootstrap: "static" is not available with flavor coreos-etcd2`}},
+		{"retention not a duration", func(a *components.ClusterArgs) { a.CompactionRetention = "1" }, []string{`compactionRetention: "1" is not allowed`, "from 1s to 24h0m0s"}},
+		{"retention over a day", func(a *components.ClusterArgs) { a.CompactionRetention = "48h" }, []string{`compactionRetention: "48h" is not allowed`}},
+		{"quota over the volume", func(a *components.ClusterArgs) { a.QuotaBackendMiB = 8192 }, []string{"quotaBackendMiB: 8192 is not allowed", "16 to 4608 MiB", "data volume"}},
+		{"tiny quota", func(a *components.ClusterArgs) { a.QuotaBackendMiB = 1 }, []string{"quotaBackendMiB: 1 is not allowed"}},
+		{"quota on coreos-etcd2", func(a *components.ClusterArgs) {
+			a.Flavor, a.Image, a.QuotaBackendMiB = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), 1024
+		}, []string{"quotaBackendMiB: 1024 does not apply to flavor coreos-etcd2"}},
+		{"malformed monitoring CIDR", func(a *components.ClusterArgs) { a.MonitoringCidrs = []string{"10.30.0.1/24"} }, []string{`monitoringCidrs[0]: "10.30.0.1/24"`, "CIDR"}},
 		{"malformed SSH CIDR", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"10.0.0.0/8", "1.2.3.4"} }, []string{`sshAllowedCidrs[1]: "1.2.3.4"`, "CIDR"}},
 		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
 		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},

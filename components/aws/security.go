@@ -2,6 +2,7 @@ package aws
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -24,7 +25,7 @@ func newSecurityGroups(ctx *pulumi.Context, spec cloud.Spec, vpcID pulumi.IDOutp
 	worker, err := ec2.NewSecurityGroup(ctx, workerName, &ec2.SecurityGroupArgs{
 		Description: pulumi.String("isolated-etcd workers of " + spec.Name),
 		VpcId:       vpcID,
-		Ingress:     sshIngress(spec.SSHAllowedCidrs),
+		Ingress:     append(workerMetricsIngress(spec), sshIngress(spec.SSHAllowedCidrs)...),
 		Egress:      egressAll(),
 		Tags:        tags(spec, workerName, roleWorker),
 	}, opts...)
@@ -55,7 +56,8 @@ func newSecurityGroups(ctx *pulumi.Context, spec cloud.Spec, vpcID pulumi.IDOutp
 			ToPort:      pulumi.Int(spec.Ports.Peer),
 			Self:        pulumi.Bool(true),
 		},
-	}, sshIngress(spec.SSHAllowedCidrs)...)
+	}, centralMetricsIngress(spec, worker.ID())...)
+	ingress = append(ingress, sshIngress(spec.SSHAllowedCidrs)...)
 	central, err := ec2.NewSecurityGroup(ctx, centralName, &ec2.SecurityGroupArgs{
 		Description: pulumi.String("isolated-etcd central nodes of " + spec.Name),
 		VpcId:       vpcID,
@@ -67,6 +69,58 @@ func newSecurityGroups(ctx *pulumi.Context, spec cloud.Spec, vpcID pulumi.IDOutp
 		return nil, fmt.Errorf("security group %s: %w", centralName, err)
 	}
 	return &securityGroups{central: central, worker: worker}, nil
+}
+
+// centralMetricsIngress opens the central nodes' metrics port to every
+// cluster node and to the monitoring CIDRs.
+func centralMetricsIngress(spec cloud.Spec, worker pulumi.IDOutput) ec2.SecurityGroupIngressArray {
+	if spec.Ports.Metrics == 0 {
+		return nil
+	}
+	port := pulumi.Int(spec.Ports.Metrics)
+	return append(ec2.SecurityGroupIngressArray{
+		ec2.SecurityGroupIngressArgs{Description: pulumi.String("etcd metrics from central nodes"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port, Self: pulumi.Bool(true)},
+		ec2.SecurityGroupIngressArgs{Description: pulumi.String("etcd metrics from workers"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port, SecurityGroups: pulumi.StringArray{worker}},
+	}, monitoringIngress(spec.MonitoringCidrs, spec.Ports.Metrics)...)
+}
+
+// workerMetricsIngress opens the workers' metrics port, where their proxy
+// serves one, to the cluster's VPC, which holds only its nodes (the central
+// group, which would name it, does not exist yet), and to the monitoring
+// CIDRs.
+func workerMetricsIngress(spec cloud.Spec) ec2.SecurityGroupIngressArray {
+	if spec.Ports.WorkerMetrics == 0 {
+		return nil
+	}
+	port := pulumi.Int(spec.Ports.WorkerMetrics)
+	return append(ec2.SecurityGroupIngressArray{
+		ec2.SecurityGroupIngressArgs{Description: pulumi.String("proxy metrics from the cluster's nodes"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port,
+			CidrBlocks: pulumi.StringArray{pulumi.String(spec.VpcCidr)}},
+	}, monitoringIngress(spec.MonitoringCidrs, spec.Ports.WorkerMetrics)...)
+}
+
+// monitoringIngress opens port to the operator's monitoring CIDRs; none
+// means no rule, as AWS rejects a rule without sources.
+func monitoringIngress(cidrs []string, port int) ec2.SecurityGroupIngressArray {
+	if len(cidrs) == 0 {
+		return nil
+	}
+	var v4, v6 []string
+	for _, c := range cidrs {
+		if strings.Contains(c, ":") {
+			v6 = append(v6, c)
+		} else {
+			v4 = append(v4, c)
+		}
+	}
+	rule := ec2.SecurityGroupIngressArgs{Description: pulumi.String("metrics from the monitoring CIDRs"), Protocol: pulumi.String("tcp"), FromPort: pulumi.Int(port), ToPort: pulumi.Int(port)}
+	if len(v4) > 0 {
+		rule.CidrBlocks = pulumi.ToStringArray(v4)
+	}
+	if len(v6) > 0 {
+		rule.Ipv6CidrBlocks = pulumi.ToStringArray(v6)
+	}
+	return ec2.SecurityGroupIngressArray{rule}
 }
 
 // sshIngress opens port 22 to cidrs; none means no rule at all, as AWS

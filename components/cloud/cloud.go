@@ -28,6 +28,10 @@ type Ports struct {
 	Client int
 	// Peer is etcd's peer port: reachable from central nodes only.
 	Peer int
+	// Metrics is the central nodes' metrics port, WorkerMetrics the
+	// workers' (0: they serve none): reachable from every cluster node and
+	// from Spec.MonitoringCidrs.
+	Metrics, WorkerMetrics int
 }
 
 // Spec is everything a backend needs to provision one cluster.
@@ -76,6 +80,9 @@ type Spec struct {
 	// SSHAllowedCidrs may reach port 22 on every node; nothing else from outside
 	// the cluster reaches any port.
 	SSHAllowedCidrs []string
+	// MonitoringCidrs may reach the metrics ports besides the cluster's
+	// own nodes.
+	MonitoringCidrs []string
 	Tags            map[string]string
 }
 

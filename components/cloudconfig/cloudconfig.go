@@ -7,6 +7,8 @@ package cloudconfig
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"embed"
 	"encoding/json"
 	"encoding/pem"
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // Flavor is the node OS and how etcd is started on it.
@@ -117,6 +120,18 @@ const EtcdImageRepo = "quay.io/coreos/etcd"
 // proxy): etcd 3.6 removed both.
 func (v EtcdVersion) ServesV2() bool { return v == Etcd35 }
 
+// corruptionChecks are the settings that turn on line v's data corruption
+// checks: a member compares its data with its peers' before it serves, and
+// the leader compares its followers' hashes after every compaction. 3.5 has
+// them as experimental flags; 3.6 turned them into feature gates (and
+// deprecated the flags, which 3.7 removed).
+func (v EtcdVersion) corruptionChecks() []string {
+	if v == Etcd35 {
+		return []string{"ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true", "ETCD_EXPERIMENTAL_COMPACT_HASH_CHECK_ENABLED=true"}
+	}
+	return []string{"ETCD_FEATURE_GATES=InitialCorruptCheck=true,CompactHashCheck=true"}
+}
+
 // HasV2Discovery reports whether line v can bootstrap from a discovery URL:
 // etcd 3.7 removed v2 discovery.
 func (v EtcdVersion) HasV2Discovery() bool { return v != Etcd37 }
@@ -144,6 +159,10 @@ type NodeTLS struct{ CACert, Cert, Key string }
 const (
 	ClientPort = 2379
 	PeerPort   = 2380
+	// MetricsPort serves /metrics, /health and /readyz in plain HTTP: a
+	// member's on its private address and loopback, a grpc-proxy worker's
+	// on its private address. It carries no keys (docs/security.md).
+	MetricsPort = 2381
 )
 
 // Settings are what every node's cloud-config is rendered from.
@@ -173,7 +192,50 @@ type Settings struct {
 	// Restore, set, is the snapshot (bucket/key in Backup's remote) a blank
 	// member restores from at first boot, the same for every member.
 	Restore string
+	// Housekeeping keeps flatcar members' databases bounded; required on
+	// flatcar, unused by coreos-etcd2's etcd2.
+	Housekeeping Housekeeping
 }
+
+// Housekeeping is how members keep their databases bounded: etcd's
+// periodic auto-compaction, and an explicit backend quota that the
+// scheduled defragmentation also reads.
+type Housekeeping struct {
+	// CompactionRetention is the history members keep, a duration etcd's
+	// periodic compactor reads, such as 30m.
+	CompactionRetention string
+	// QuotaBytes is the database size at which a member raises the NOSPACE
+	// alarm and the cluster refuses writes.
+	QuotaBytes int64
+}
+
+// Defrag is how central nodes defragment the cluster: every one has the
+// timer, and a lock in etcd makes their runs take turns.
+type Defrag struct {
+	// Schedule and RandomizedDelay are the timer's OnCalendar and
+	// RandomizedDelaySec: the nodes' runs spread over the delay.
+	Schedule, RandomizedDelay string
+	// FreePercent is how much of a member's file must be free for it to be
+	// defragmented: below it the run would move much for little.
+	FreePercent int
+	// DisarmPercent: NOSPACE is disarmed once every member's file is under
+	// this share of the quota, the same share the alert warns at.
+	DisarmPercent int
+	// Lock is the name of the lock in etcd; LockWaitSeconds how long a run
+	// waits for another's to end; Timeout bounds one member's defrag.
+	Lock            string
+	LockWaitSeconds int
+	Timeout         string
+}
+
+// ClusterDefrag is the central nodes' defragmentation: daily, each node's
+// run within an hour of midnight, so that the first does the work and the
+// others find it done.
+var ClusterDefrag = Defrag{Schedule: "daily", RandomizedDelay: "1h", FreePercent: 25, DisarmPercent: 80,
+	Lock: "isolated-etcd/defrag", LockWaitSeconds: 1800, Timeout: "30m"}
+
+// DefragScript is the script the defragmentation unit runs.
+const DefragScript = "/opt/bin/etcd-defrag"
 
 // Backup is where and how often central nodes upload snapshots: each
 // member under its own name, so that no member waits for another.
@@ -364,6 +426,10 @@ func (c Settings) check() error {
 		return fmt.Errorf("flavor %s cannot run worker proxy %q", c.Flavor, c.WorkerProxy)
 	}
 	if c.Flavor == Flatcar {
+		h := c.Housekeeping
+		if d, err := time.ParseDuration(h.CompactionRetention); err != nil || d <= 0 || strings.ContainsAny(h.CompactionRetention, unsafeInUnit) || h.QuotaBytes <= 0 {
+			return fmt.Errorf("housekeeping: compaction retention %q, quota %d bytes: want a positive duration such as 30m and a positive quota", h.CompactionRetention, h.QuotaBytes)
+		}
 		if c.EtcdVersion.Release() == "" {
 			return fmt.Errorf("etcd version %q is not one of %v", c.EtcdVersion, EtcdVersions)
 		}
@@ -385,6 +451,8 @@ func (c Settings) check() error {
 		}
 	}
 	switch {
+	case c.Flavor != Flatcar && c.Housekeeping != (Housekeeping{}):
+		return fmt.Errorf("housekeeping is rendered for flatcar nodes only: etcd2 has no v3 compaction or quota to set")
 	case c.TLS != nil && c.Flavor != Flatcar:
 		return fmt.Errorf("TLS is rendered for flatcar nodes only")
 	case c.TLS != nil && c.WorkerProxy != GRPCProxy:
@@ -481,6 +549,21 @@ func isPEMs(s, kind string) bool {
 	}
 }
 
+// gzipTemplate is the named template rendered, gzipped and base64-encoded,
+// as write_files' gzip+base64 encoding has it.
+func gzipTemplate(name string, data map[string]any) (string, error) {
+	var b bytes.Buffer
+	z := gzip.NewWriter(base64.NewEncoder(base64.StdEncoding, &b))
+	if err := templates.ExecuteTemplate(z, name, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	// Closing the gzip writer leaves the base64 encoder's last bytes.
+	if err := z.Close(); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
 // Scheme is the scheme of every etcd URL between nodes.
 func (c Settings) Scheme() string {
 	if c.TLS != nil {
@@ -508,6 +591,10 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["ClientPort"] = ClientPort
 	data["GatewayRetryDelay"] = GatewayRetryDelay
 	data["PeerPort"] = PeerPort
+	data["MetricsPort"] = MetricsPort
+	data["Housekeeping"] = c.Housekeeping
+	data["CorruptionChecks"] = c.EtcdVersion.corruptionChecks()
+	data["Defrag"] = ClusterDefrag
 	data["Scheme"] = c.Scheme()
 	data["TLS"] = c.TLS
 	data["TLSDir"] = TLSDir
@@ -520,6 +607,13 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["Flavor"] = c.Flavor
 	data["Firewall"] = metadataFirewall{Unit: MetadataFirewallUnit, DropIn: MetadataFirewallDropIn, Rules: MetadataFirewallRules,
 		Addrs: MetadataAddrs, Runtimes: ContainerRuntimes}
+	if _, central := data["DataDir"]; central && c.Flavor == Flatcar {
+		script, err := gzipTemplate("defrag-script", data)
+		if err != nil {
+			return "", err
+		}
+		data["DefragScript"] = map[string]string{"Path": DefragScript, "Content": script}
+	}
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
 		return "", fmt.Errorf("render %s: %w", name, err)

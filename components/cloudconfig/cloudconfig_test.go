@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coreos/coreos-cloudinit/config"
 	"github.com/coreos/coreos-cloudinit/config/validate"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
@@ -17,6 +18,9 @@ var update = flag.Bool("update", false, "rewrite the golden files from the rende
 const discoveryURL = "https://discovery.etcd.io/3e86b59982e49066c5d813af1c2e2579"
 
 var endpoints = []string{"10.21.0.10:2379", "10.21.16.10:2379", "10.21.32.10:2379"}
+
+// housekeeping is what every flatcar node of the tests keeps its database with.
+var housekeeping = cloudconfig.Housekeeping{CompactionRetention: "30m", QuotaBytes: 4 << 30}
 
 // render produces every flavor x role x worker proxy, keyed by golden file name.
 func render(t *testing.T) map[string]string {
@@ -43,6 +47,9 @@ func render(t *testing.T) map[string]string {
 					name := string(f)
 					if v != "" {
 						name += "-etcd" + string(v)
+					}
+					if f == cloudconfig.Flatcar {
+						c.Housekeeping = housekeeping
 					}
 					if boot == "static" {
 						c.DiscoveryURL, c.InitialCluster, c.ClusterToken = "", static, "etcd-dev"
@@ -74,7 +81,7 @@ func render(t *testing.T) map[string]string {
 	}
 	// A central node that backs up, with TLS, on AWS's instance role.
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
-		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
+		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping,
 		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
@@ -159,7 +166,7 @@ func TestValidatorCatchesMistakes(t *testing.T) {
 }
 
 func TestRenderRejects(t *testing.T) {
-	good := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd36, DiscoveryURL: discoveryURL}
+	good := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd36, DiscoveryURL: discoveryURL, Housekeeping: housekeeping}
 	cases := []struct {
 		name string
 		run  func() (string, error)
@@ -219,7 +226,29 @@ func TestRenderRejects(t *testing.T) {
 			c.Backup.Store.AccessKeyID, c.Backup.Store.SecretAccessKey = "AK", "s\nRCLONE_CONFIG_BACKUP_ENDPOINT=https://elsewhere"
 		}), "backup store key"},
 		{"restore without static bootstrap", backingUp(good, func(c *cloudconfig.Settings) { c.Restore = "b/etcd-dev/c-0/etcd-20261130T120000Z.db" }), "static bootstrap's initial cluster"},
-		{"backup on etcd2", backingUp(good, func(c *cloudconfig.Settings) { c.Flavor, c.WorkerProxy = cloudconfig.CoreOSEtcd2, cloudconfig.V2Proxy }), "flatcar nodes only"},
+		{"backup on etcd2", backingUp(good, func(c *cloudconfig.Settings) {
+			c.Flavor, c.WorkerProxy, c.Housekeeping = cloudconfig.CoreOSEtcd2, cloudconfig.V2Proxy, cloudconfig.Housekeeping{}
+		}), "flatcar nodes only"},
+		{"no compaction", func() (string, error) {
+			c := good
+			c.Housekeeping.CompactionRetention = ""
+			return c.Central("c-0", "/dev/xvdf")
+		}, "housekeeping"},
+		{"retention breaking the unit", func() (string, error) {
+			c := good
+			c.Housekeeping.CompactionRetention = "30m\nExecStartPre=/bin/sh"
+			return c.Central("c-0", "/dev/xvdf")
+		}, "housekeeping"},
+		{"no quota", func() (string, error) {
+			c := good
+			c.Housekeeping.QuotaBytes = 0
+			return c.Central("c-0", "/dev/xvdf")
+		}, "housekeeping"},
+		{"housekeeping on etcd2", func() (string, error) {
+			c := good
+			c.Flavor, c.WorkerProxy = cloudconfig.CoreOSEtcd2, cloudconfig.V2Proxy
+			return c.Central("c-0", "/dev/xvdf")
+		}, "flatcar nodes only"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,5 +268,54 @@ func backingUp(good cloudconfig.Settings, change func(*cloudconfig.Settings)) fu
 		c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "b/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
 		change(&c)
 		return c.Central("c-0", "/dev/xvdf")
+	}
+}
+
+// TestDefragScriptGolden decodes the defragmentation script from central
+// nodes' user data with coreos-cloudinit's own decoder, as the node writes
+// it, and compares it with its golden file: the user data carries it
+// compressed, so this is where a reviewer reads it.
+func TestDefragScriptGolden(t *testing.T) {
+	static := []cloudconfig.Member{{Name: "etcd-dev-central-0", Host: "10.21.0.10"}}
+	for name, c := range map[string]cloudconfig.Settings{
+		"defrag-tls.sh": {Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
+			InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping},
+		"defrag-plaintext.sh": {Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
+			DiscoveryURL: discoveryURL, Housekeeping: housekeeping},
+	} {
+		t.Run(name, func(t *testing.T) {
+			text, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, err := config.NewCloudConfig(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			for _, f := range cc.WriteFiles {
+				if f.Path == cloudconfig.DefragScript {
+					if got, err = config.DecodeContent(f.Content, f.Encoding); err != nil {
+						t.Fatalf("%s: %v", f.Path, err)
+					}
+				}
+			}
+			if got == nil {
+				t.Fatalf("no %s in the user data", cloudconfig.DefragScript)
+			}
+			path := filepath.Join("testdata", name)
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("script differs from %s (rerun with -update if intended):\n%s", path, got)
+			}
+		})
 	}
 }

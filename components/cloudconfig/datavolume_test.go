@@ -44,6 +44,9 @@ func TestDataVolumeScript(t *testing.T) {
 	for _, f := range cloudconfig.Flavors {
 		t.Run(string(f), func(t *testing.T) {
 			c := cloudconfig.Settings{Flavor: f, WorkerProxy: f.DefaultWorkerProxy(), EtcdVersion: cloudconfig.Etcd36, DiscoveryURL: discoveryURL}
+			if f == cloudconfig.Flatcar {
+				c.Housekeeping = housekeeping
+			}
 			dev := loopDevice(t)
 			text, err := c.Central("etcd-dev-central-0", dev)
 			if err != nil {

@@ -25,7 +25,7 @@ func newFirewalls(ctx *pulumi.Context, spec cloud.Spec, t *tags, opts []pulumi.R
 	if err != nil {
 		return nil, err
 	}
-	worker, err := newFirewall(ctx, spec.Name+"-worker", t.worker, sshInbound(spec.SSHAllowedCidrs), opts)
+	worker, err := newFirewall(ctx, spec.Name+"-worker", t.worker, append(metricsInbound(spec, t, spec.Ports.WorkerMetrics), sshInbound(spec.SSHAllowedCidrs)...), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,31 @@ func centralInbound(spec cloud.Spec, t *tags) digitalocean.FirewallInboundRuleAr
 			SourceTags: pulumi.StringArray{pulumi.String(t.central)},
 		},
 	}
+	rules = append(rules, metricsInbound(spec, t, spec.Ports.Metrics)...)
 	return append(rules, sshInbound(spec.SSHAllowedCidrs)...)
+}
+
+// metricsInbound opens a metrics port (0: none) to every cluster node, by
+// tag, and to the monitoring CIDRs.
+func metricsInbound(spec cloud.Spec, t *tags, port int) digitalocean.FirewallInboundRuleArray {
+	if port == 0 {
+		return nil
+	}
+	rules := digitalocean.FirewallInboundRuleArray{
+		digitalocean.FirewallInboundRuleArgs{
+			Protocol:   pulumi.String("tcp"),
+			PortRange:  pulumi.String(strconv.Itoa(port)),
+			SourceTags: pulumi.StringArray{pulumi.String(t.central), pulumi.String(t.worker)},
+		},
+	}
+	if len(spec.MonitoringCidrs) > 0 {
+		rules = append(rules, digitalocean.FirewallInboundRuleArgs{
+			Protocol:        pulumi.String("tcp"),
+			PortRange:       pulumi.String(strconv.Itoa(port)),
+			SourceAddresses: pulumi.ToStringArray(spec.MonitoringCidrs),
+		})
+	}
+	return rules
 }
 
 // sshInbound opens port 22 to the configured CIDRs, or to nobody.

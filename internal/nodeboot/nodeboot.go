@@ -581,10 +581,17 @@ func execStart(content string) string {
 func scriptFiles(wf []config.File, scripts []Script, p *Process) ([]config.File, error) {
 	var rest []config.File
 	var texts []string
-	for _, f := range wf {
-		if slices.ContainsFunc(scripts, func(sc Script) bool { return sc.Path == f.Path }) {
-			texts = append(texts, f.Content)
+	for i, f := range wf {
+		if !slices.ContainsFunc(scripts, func(sc Script) bool { return sc.Path == f.Path }) {
+			continue
 		}
+		// A script may come compressed, as coreos-cloudinit decodes it.
+		text, err := config.DecodeContent(f.Content, f.Encoding)
+		if err != nil {
+			return nil, fmt.Errorf("write_files %s: encoding %q: %w", f.Path, f.Encoding, err)
+		}
+		wf[i].Content, wf[i].Encoding = string(text), ""
+		texts = append(texts, string(text))
 	}
 	for _, sc := range scripts {
 		if !slices.ContainsFunc(wf, func(f config.File) bool { return f.Path == sc.Path }) {
@@ -768,7 +775,7 @@ func dockerRun(words []string) (string, dockerRunning, error) {
 // proxyFlags are the flags of each local proxy the rehearsal interprets.
 var proxyFlags = map[Kind][]string{
 	Gateway:   {"--listen-addr", "--endpoints", "--retry-delay"},
-	GRPCProxy: {"--listen-addr", "--advertise-client-url", "--endpoints", "--cacert", "--cert", "--key"},
+	GRPCProxy: {"--listen-addr", "--advertise-client-url", "--metrics-addr", "--endpoints", "--cacert", "--cert", "--key"},
 }
 
 // proxyArgs checks the flags of `etcd gateway start` or `etcd grpc-proxy
@@ -794,6 +801,12 @@ func proxyArgs(unit string, kind Kind, args []string, addr string, central map[s
 				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
 			}
 			out = append(out, flag+"="+h)
+		case "--metrics-addr":
+			u, err := localURL(value, func(h string) (string, bool) { return addr, h == addr || h == "127.0.0.1" })
+			if err != nil {
+				return nil, fmt.Errorf("unit %s: %s: %w", unit, a, err)
+			}
+			out = append(out, flag+"="+u)
 		case "--endpoints":
 			eps, err := centralEndpoints(unit, value, central)
 			if err != nil {
@@ -852,7 +865,7 @@ func localHostPort(hp, addr string) (string, error) {
 }
 
 // urlKeys are the etcd settings that hold this node's own URLs.
-var urlKeys = []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_INITIAL_ADVERTISE_PEER_URLS"}
+var urlKeys = []string{"ETCD_LISTEN_CLIENT_URLS", "ETCD_LISTEN_PEER_URLS", "ETCD_ADVERTISE_CLIENT_URLS", "ETCD_INITIAL_ADVERTISE_PEER_URLS", "ETCD_LISTEN_METRICS_URLS"}
 
 // localizeEnv moves the node's own URLs to its loopback address (127.0.0.1
 // on a node is the node itself), drops duplicates this makes, and refuses any

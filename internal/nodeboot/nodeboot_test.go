@@ -135,15 +135,16 @@ func TestInterpretTLS(t *testing.T) {
 			t.Errorf("member env lacks %s:\n%s", want, strings.Join(member.Env, "\n"))
 		}
 	}
-	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 3 {
-		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 3", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
+	// The three TLS files, and the defragmentation script.
+	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 4 {
+		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 4", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
 	}
 	worker, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker,
 		UserData: golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml")}, "127.9.3.1", labCentral)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "grpc-proxy start --listen-addr=127.9.3.1:2379 --advertise-client-url=127.9.3.1:2379 --endpoints=10.21.0.10:2379,10.21.16.10:2379,10.21.32.10:2379 --cacert=root/etc/ssl/etcd/ca.crt --cert=root/etc/ssl/etcd/client.crt --key=root/etc/ssl/etcd/client.key"
+	want := "grpc-proxy start --listen-addr=127.9.3.1:2379 --advertise-client-url=127.9.3.1:2379 --metrics-addr=http://127.9.3.1:2381 --endpoints=10.21.0.10:2379,10.21.16.10:2379,10.21.32.10:2379 --cacert=root/etc/ssl/etcd/ca.crt --cert=root/etc/ssl/etcd/client.crt --key=root/etc/ssl/etcd/client.key"
 	if got := strings.Join(worker.Args, " "); worker.Kind != GRPCProxy || got != want {
 		t.Errorf("worker %s: %s\nwant %s", worker.Kind, got, want)
 	}
@@ -176,9 +177,11 @@ func TestInterpretScripts(t *testing.T) {
 		file string
 		want []Script
 	}{
-		{"flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", []Script{{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"}}},
+		{"flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", []Script{{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
+			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"}}},
 		{"flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml", []Script{
 			{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
+			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"},
 			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -189,7 +192,7 @@ func TestInterpretScripts(t *testing.T) {
 			if !slices.Equal(p.Scripts, tc.want) {
 				t.Errorf("scripts %+v, want %+v", p.Scripts, tc.want)
 			}
-			for _, path := range []string{"/opt/bin/etcd-backup", "/etc/etcd-backup.env"} {
+			for _, path := range []string{"/opt/bin/etcd-backup", "/etc/etcd-backup.env", "/opt/bin/etcd-defrag"} {
 				if !slices.ContainsFunc(p.Files, func(f File) bool { return f.Path == path }) {
 					t.Errorf("%s is not put on the node's disk", path)
 				}
@@ -319,7 +322,8 @@ func TestInterpretFirewallRejects(t *testing.T) {
 		{"proxy only ordered", proxy, replace("Requires=docker.service\n        Requires=metadata-firewall.service\n", "Requires=docker.service\n"), "unit etcd-grpc-proxy.service: does not require"},
 		{"member does not wait", backup, without(dropIn, 3), "unit etcd-member.service: does not require"},
 		{"backup does not wait", backup, without(inUnit, 1), "unit etcd-backup.service: does not require"},
-		{"restore does not wait", backup, without(inUnit, 2), "unit etcd-restore.service: does not require"},
+		{"defrag does not wait", backup, without(inUnit, 2), "unit etcd-defrag.service: does not require"},
+		{"restore does not wait", backup, without(inUnit, 3), "unit etcd-restore.service: does not require"},
 		{"v2 proxy does not wait", v2proxy, without(dropIn, 3), "unit etcd-member.service: does not require"},
 		{"etcd2 does not wait", etcd2, without(dropIn, 3), "unit etcd2.service: does not require"},
 	} {

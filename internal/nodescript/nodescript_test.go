@@ -322,7 +322,7 @@ func TestShimRefuses(t *testing.T) {
 		{"volume elsewhere", "docker run --rm --volume=/var/lib/x:/x " + cloudconfig.RcloneImage + " version", "SRC = DST"},
 		{"volume rw flag", "docker run --rm --volume=/var/lib:/var/lib:rw " + cloudconfig.RcloneImage + " version", "SRC:DST:ro"},
 		{"path outside volumes", "docker run --rm --entrypoint=/usr/local/bin/etcdutl " + image + " snapshot status /var/lib/etcd/x.db", "outside every --volume"},
-		{"endpoint elsewhere", "docker run --rm --network=host --entrypoint=/usr/local/bin/etcdctl " + image + " --endpoints=http://10.0.0.1:2379 get x", "only endpoints at 127.0.0.1"},
+		{"endpoint not a URL", "docker run --rm --network=host --entrypoint=/usr/local/bin/etcdctl " + image + " --endpoints=10.0.0.1:2379 get x", "only endpoints http(s)://host:port"},
 		{"env file missing", "docker run --rm --env-file=/etc/none.env " + cloudconfig.RcloneImage + " version", "no such file"},
 		{"env file bad line", "docker run --rm --env-file=/etc/bad.env " + cloudconfig.RcloneImage + " version", "not NAME=value"},
 		// rclone runs with no config but the env-file's: the host's never.

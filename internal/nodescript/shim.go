@@ -109,9 +109,13 @@ for a in "$@"; do
     --endpoints=*)
       out=
       IFS=, read -r -a eps <<<"${a#--endpoints=}"
+      # 127.0.0.1 is the node itself; another host (a member the script
+      # found in the member list) is reached as it is.
       for e in "${eps[@]}"; do
-        [[ $e =~ ^(https?)://127\.0\.0\.1:([0-9]+)$ ]] || die "$a: only endpoints at 127.0.0.1 are interpreted, not $e"
-        out+=${out:+,}${BASH_REMATCH[1]}://$addr:${BASH_REMATCH[2]}
+        [[ $e =~ ^(https?)://([A-Za-z0-9.-]+):([0-9]+)$ ]] || die "$a: only endpoints http(s)://host:port are interpreted, not $e"
+        h=${BASH_REMATCH[2]}
+        [ "$h" != 127.0.0.1 ] || h=$addr
+        out+=${out:+,}${BASH_REMATCH[1]}://$h:${BASH_REMATCH[3]}
       done
       a=--endpoints=$out ;;
     --endpoints) die "--endpoints VALUE: only --endpoints=VALUE is interpreted" ;;

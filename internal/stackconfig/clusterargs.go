@@ -82,6 +82,9 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		BackupBucket:        str("backupBucket"),
 		BackupRetentionDays: integer("backupRetentionDays", 0),
 		RestoreFrom:         str("restoreFrom"),
+		CompactionRetention: str("compactionRetention"),
+		QuotaBackendMiB:     integer("quotaBackendMiB", 0),
+		MonitoringCidrs:     list("monitoringCidrs"),
 		// Plaintext is for dev stacks, or an operator who says so.
 		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
 	}
