@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/internal/enginetest"
+)
+
+// yamlExample is the YAML program that declares the cluster through the
+// package.
+const yamlExample = "examples/yaml"
+
+// yamlStack is the stack called name of the YAML program in e.Dir, created
+// if new, driven like the Go program's.
+func yamlStack(t *testing.T, e *enginetest.Engine, name string) *stack {
+	t.Helper()
+	s, err := auto.UpsertStackLocalSource(context.Background(), name, e.Dir,
+		auto.Pulumi(e.CLI), auto.EnvVars(envMapOf(e.Env)))
+	if err != nil {
+		t.Fatalf("stack %s: %v", name, err)
+	}
+	return &stack{t: t, engine: e, auto: s, name: name}
+}
+
+func envMapOf(kvs []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// copyFile copies the file from into the directory dir, as name.
+func copyFile(t *testing.T, from, dir, name string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deployed is a resource of a stack's state.
+type deployed struct {
+	Type, ID string
+	Outputs  map[string]any
+}
+
+// deployedState is the stack's resources by URN.
+func deployedState(t *testing.T, e *enginetest.Engine, stack string) map[string]deployed {
+	t.Helper()
+	var state struct {
+		Deployment struct {
+			Resources []struct {
+				URN string
+				deployed
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(e.Run(t, "stack", "export", "--show-secrets", "--stack", stack)), &state); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]deployed{}
+	for _, r := range state.Deployment.Resources {
+		out[r.URN] = r.deployed
+	}
+	return out
+}
+
+// settingsOutputs are the cluster's outputs that follow from its settings
+// alone; the others hold ids, addresses, keys and certificates, which the
+// stand-in clouds make afresh for each stack.
+func settingsOutputs(state map[string]deployed) map[string]any {
+	out := map[string]any{}
+	for _, r := range state {
+		if r.Type != components.ClusterType {
+			continue
+		}
+		for k, v := range r.Outputs {
+			switch k {
+			case "bootstrap", "centralNames", "centralPrivateIps", "discoveryUrl", "etcdClientEndpoints", "etcdPeerUrls",
+				"etcdVersion", "flavor", "initialCluster", "tls", "workerProxy", "backupPrefix":
+				out[k] = v
+			default:
+				out[k] = "<per stack>"
+			}
+		}
+	}
+	return out
+}
+
+// TestEnginePackageYAML: examples/yaml, the dev stack's settings in Pulumi
+// YAML through the package, through the real engine (the pinned CLI, the
+// YAML language host built pinned, the provider built from provider/, the
+// stand-in clouds). It previews and ups with the Go program's resources
+// (every URN alike) and the same outputs; the Go
+// program's stack run by the YAML program, and back, replaces, creates and
+// deletes nothing, every cloud id unchanged; and a bad value stops the YAML
+// program with the component's own message, reported for the cluster,
+// before any of its resources is registered.
+func TestEnginePackageYAML(t *testing.T) {
+	// The Go program's dev stack.
+	goEngine := enginetest.New(t, ".")
+	goEngine.WithPackage(t, ".")
+	goStack := initStack(t, goEngine, "dev")
+	goStack.up()
+	goState := deployedState(t, goEngine, "dev")
+
+	// The YAML program with the same stack file, in a backend of its own.
+	yamlEngine := enginetest.New(t, yamlExample)
+	yamlEngine.WithPackage(t, ".")
+	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.dev.yaml")
+	y := yamlStack(t, yamlEngine, "dev")
+	// Beside the Go program's resources, the YAML program has the
+	// package's default provider.
+	const packageProvider = "pulumi:providers:isolatedetcd"
+	var goKeys, previewed []string
+	for urn, r := range goState {
+		goKeys = append(goKeys, r.Type+" "+urn[strings.LastIndex(urn, "::")+2:])
+	}
+	for key, st := range y.preview() {
+		if st.op != apitype.OpCreate {
+			t.Errorf("the YAML program's preview of a new stack: %s %s", st.op, key)
+		}
+		if !strings.HasPrefix(key, packageProvider+" ") {
+			previewed = append(previewed, key)
+		}
+	}
+	slices.Sort(goKeys)
+	slices.Sort(previewed)
+	if !slices.Equal(goKeys, previewed) {
+		t.Errorf("the YAML program's preview creates\n%v\nthe Go program made\n%v", previewed, goKeys)
+	}
+	y.up()
+	yamlState := deployedState(t, yamlEngine, "dev")
+	for urn := range goState {
+		if _, ok := yamlState[urn]; !ok {
+			t.Errorf("the YAML program has no %s", urn)
+		}
+	}
+	for urn, r := range yamlState {
+		if _, ok := goState[urn]; !ok && r.Type != packageProvider {
+			t.Errorf("the YAML program has %s, which the Go program has not", urn)
+		}
+	}
+	goOut, yamlOut := settingsOutputs(goState), settingsOutputs(yamlState)
+	if len(goOut) == 0 || !reflect.DeepEqual(goOut, yamlOut) {
+		t.Errorf("the cluster's outputs differ:\nGo program:   %v\nYAML program: %v", goOut, yamlOut)
+	}
+
+	// The Go program's stack, run by the YAML program, then by the Go
+	// program again: nothing created, deleted or replaced.
+	copyFile(t, filepath.Join(yamlExample, "Pulumi.yaml"), goEngine.Dir, "Pulumi.yaml")
+	moved := yamlStack(t, goEngine, "dev")
+	kept := func(how string, c changes) {
+		t.Helper()
+		for key, st := range c {
+			component := strings.HasPrefix(key, components.ClusterType+" ")
+			if st.op != apitype.OpSame && !(st.op == apitype.OpUpdate && component) && !strings.HasPrefix(key, packageProvider+" ") {
+				t.Errorf("%s: %s %s", how, st.op, key)
+			}
+		}
+	}
+	kept("the Go program's stack previewed by the YAML program", moved.preview())
+	kept("the Go program's stack updated by the YAML program", moved.up())
+	for urn, before := range goState {
+		if after, ok := deployedState(t, goEngine, "dev")[urn]; !ok || after.ID != before.ID {
+			t.Errorf("%s: id %s before the move, %s after", urn, before.ID, after.ID)
+		}
+	}
+	copyFile(t, "Pulumi.yaml", goEngine.Dir, "Pulumi.yaml")
+	kept("the stack back with the Go program", goStack.preview())
+
+	// A bad value: the component's message, an error of the cluster's.
+	bad := yamlStack(t, yamlEngine, "bad")
+	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.bad.yaml")
+	bad.config("centralCount", "4")
+	const want = "centralCount: 4 is not allowed; want 1, 3, 5 or 7"
+	ch := make(chan events.EngineEvent)
+	var mu sync.Mutex
+	var registered, errs []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			mu.Lock()
+			if p := e.ResourcePreEvent; p != nil && p.Metadata.Type != components.ClusterType && !strings.HasPrefix(p.Metadata.Type, "pulumi:") {
+				registered = append(registered, p.Metadata.URN)
+			}
+			if d := e.DiagnosticEvent; d != nil && d.Severity == "error" {
+				errs = append(errs, d.URN+": "+d.Message)
+			}
+			mu.Unlock()
+		}
+	}()
+	_, err := bad.stack().Preview(context.Background(), optpreview.EventStreams(ch))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("preview with centralCount 4 ended with %v; want it stopped with %q", err, want)
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(registered) != 0 {
+		t.Errorf("the refused preview registered %v", registered)
+	}
+	if !slices.ContainsFunc(errs, func(m string) bool { return strings.Contains(m, want) }) {
+		t.Errorf("no error of the cluster's says %q; the errors: %q", want, errs)
+	}
+}
