@@ -171,6 +171,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		})...)
 		rep.Timings.Drills += since(t)
 	}
+	if o.Drills {
+		t = time.Now()
+		add(cluster([]claim{claimMetrics, claimDefrag, claimNoSpace}, func() []Line {
+			o.Log("housekeeping (lines 9): metrics listeners, the scheduled defragmentation, NOSPACE recovery")
+			return r.housekeepingLines(ctx, c)
+		})...)
+		rep.Timings.Drills += since(t)
+	}
 	t = time.Now()
 	add(cluster([]claim{claimPlaintextRefused, claimForeignCA, claimRoguePeer, claimRenewal, claimCARotation}, func() []Line {
 		o.Log("TLS (lines 6): refusals, a rogue peer, renewal, CA rotation (about 70 s with the renewals)")

@@ -4,12 +4,18 @@
 set -euo pipefail
 ctl=(/usr/bin/docker run --rm --network=host --volume=/etc/ssl/etcd:/etc/ssl/etcd:ro --entrypoint=/usr/local/bin/etcdctl quay.io/coreos/etcd:v3.6.16 --cacert=/etc/ssl/etcd/ca.crt --cert=/etc/ssl/etcd/member.crt --key=/etc/ssl/etcd/member.key)
 here=--endpoints=https://127.0.0.1:2379
-coproc lock { exec "${ctl[@]}" $here lock isolated-etcd/defrag; }
-pid=$lock_PID
-exec {out}<&"${lock[0]}"
-trap 'kill $pid; wait $pid; true' EXIT
-read -r -t 1800 key <&$out || { echo "no lock isolated-etcd/defrag in 1800 s: another run holds it, or etcd does not answer" >&2; exit 1; }
-echo "holding lock $key"
+pid=
+if "${ctl[@]}" $here alarm list | grep -q NOSPACE; then
+  # A lock is a write, which NOSPACE refuses.
+  echo "NOSPACE raised: running without the lock isolated-etcd/defrag"
+else
+  coproc lock { exec "${ctl[@]}" $here lock isolated-etcd/defrag; }
+  pid=$lock_PID
+  exec {out}<&"${lock[0]}"
+  trap 'kill $pid 2>/dev/null; wait $pid; true' EXIT
+  read -r -t 1800 key <&$out || { echo "no lock isolated-etcd/defrag in 1800 s: another run holds it, or etcd does not answer" >&2; exit 1; }
+  echo "holding lock $key"
+fi
 f() { if [[ $1 =~ \"$2\":([0-9]+) ]]; then echo ${BASH_REMATCH[1]}; else echo 0; fi; }
 # check: every member answers (m: endpoint id leader size used revision),
 # all under one leader among them, no alarm but NOSPACE.
@@ -23,7 +29,7 @@ check() {
   leader=$(printf '%s\n' "${m[@]}" | cut -d' ' -f3 | sort -u)
   printf '%s\n' "${m[@]}" | cut -d' ' -f2 | grep -qx "$leader" || { echo "no one leader: ${leader//$'\n'/ }" >&2; return 1; }
   a=$("${ctl[@]}" $here alarm list)
-  ! grep -v 'alarm:NOSPACE$' <<<"$a" | grep . >&2 || { echo "alarm raised: not defragmenting" >&2; return 1; }
+  ! grep -v 'alarm:NOSPACE *$' <<<"$a" | grep . >&2 || { echo "alarm raised: not defragmenting" >&2; return 1; }
   nospace=$(grep -c . <<<"$a" || true)
 }
 check
@@ -37,11 +43,12 @@ n=0
 for s in $(printf '%s\n' "${m[@]}" | awk -v l=$leader '{print ($2 == l) " " $0}' | sort -n | tr ' ' ,); do
   IFS=, read -r last ep _ _ size used _ <<<"$s"
   role=follower; [ $last = 0 ] || role=leader
-  if [ $(((size - used) * 100)) -lt $((size * 25)) ]; then
+  # Under NOSPACE every member, whose in-use size may lag the compaction.
+  if [ $nospace = 0 ] && [ $(((size - used) * 100)) -lt $((size * 25)) ]; then
     echo "$ep ($role): $size bytes, $used used: left alone"
     continue
   fi
-  kill -0 $pid || { echo "lost lock isolated-etcd/defrag" >&2; exit 1; }
+  [ -z "$pid" ] || kill -0 $pid || { echo "lost lock isolated-etcd/defrag" >&2; exit 1; }
   "${ctl[@]}" --endpoints=$ep --command-timeout=30m defrag
   check
   echo "$ep ($role): $size -> $(printf '%s\n' "${m[@]}" | grep "^$ep " | cut -d' ' -f4) bytes"
