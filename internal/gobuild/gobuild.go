@@ -189,6 +189,9 @@ func (c Command) expected() string {
 	if c.About == 0 {
 		return "minutes on a small machine the first time"
 	}
+	if c.About%time.Minute == 0 {
+		return fmt.Sprintf("about %d min on 2 cores the first time", c.About/time.Minute)
+	}
 	return fmt.Sprintf("about %s on 2 cores the first time", c.About)
 }
 

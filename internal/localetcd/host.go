@@ -119,15 +119,24 @@ func (c *Nodes) ServesV2() bool {
 	return true
 }
 
-// Releases are the etcd releases c's nodes run, an etcd2 node's being
-// V2Release (Host.Bin).
+// Releases are the etcd releases c's nodes run.
 func (c *Nodes) Releases() []string {
 	var out []string
 	for _, n := range append(slices.Clone(c.Central), c.Workers...) {
-		r := cmp.Or(n.Release, V2Release)
-		if !slices.Contains(out, r) {
-			out = append(out, r)
+		if !slices.Contains(out, n.Release) && n.Release != "" {
+			out = append(out, n.Release)
 		}
+	}
+	return out
+}
+
+// Builds are the etcd releases c's nodes need built: Releases, and
+// V2Release, which etcd2 nodes run (Host.Bin).
+func (c *Nodes) Builds() []string {
+	out := c.Releases()
+	etcd2 := slices.ContainsFunc(append(slices.Clone(c.Central), c.Workers...), func(n *Node) bool { return n.Release == "" })
+	if etcd2 && !slices.Contains(out, V2Release) {
+		out = append(out, V2Release)
 	}
 	return out
 }

@@ -40,7 +40,7 @@ func (s Shape) String() string {
 func ShapeOf(o Options) (Shape, error) {
 	name := components.ClusterName(o.Stack)
 	// The address block only places the nodes; any will do.
-	args, _, releases, err := settings(o, name, 1)
+	args, _, nodes, err := settings(o, name, 1)
 	if err != nil {
 		return Shape{}, err
 	}
@@ -50,7 +50,7 @@ func ShapeOf(o Options) (Shape, error) {
 		return Shape{}, err
 	}
 	s := Shape{Cloud: cmp.Or(args.Cloud, components.DefaultCloud), Flavor: string(p.Flavor), WorkerProxy: string(p.WorkerProxy),
-		Bootstrap: p.Bootstrap, Etcd: strings.Join(releases, "+"), TLS: p.TLS != nil, Central: len(p.Central), Workers: len(p.Workers)}
+		Bootstrap: p.Bootstrap, Etcd: strings.Join(nodes.Releases(), "+"), TLS: p.TLS != nil, Central: len(p.Central), Workers: len(p.Workers)}
 	for _, n := range p.Central {
 		s.Names = s.Names || n.Host != n.CloudIP
 	}

@@ -82,7 +82,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	name := components.ClusterName(o.Stack)
 	o.Log(fmt.Sprintf("reading stack %s and rendering every node's user data", o.Stack))
-	args, ownDiscovery, releases, err := settings(o, name, block)
+	args, ownDiscovery, offline, err := settings(o, name, block)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +93,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Log(progress(lines, time.Since(start)))
 	}
 
+	// What the lines after the boot run builds in the background from now,
+	// below the boot's own etcd in CPU priority.
+	defer gobuild.Ahead(ctx, o.Log, later(o, offline)...)()
 	t := time.Now()
-	need := releases
-	if ownDiscovery {
-		need = append(slices.Clone(releases), localetcd.V2Release)
+	need := offline.Builds()
+	if ownDiscovery && !slices.Contains(need, localetcd.V2Release) {
+		need = append(need, localetcd.V2Release)
 	}
 	bins, err := localetcd.Binaries(ctx, need, o.Log)
 	if err != nil {
@@ -121,8 +124,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	// What later lines run builds while the cluster boots and is proved.
-	defer gobuild.Ahead(ctx, o.Log, later(o, c)...)()
 	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
 	rep.Etcd, rep.Bootstrap = c.Central[0].Release, c.Plan.Bootstrap
 	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
@@ -173,9 +174,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Drills {
 		t = time.Now()
-		add(cluster([]claim{claimMetrics, claimDefrag, claimNoSpace}, func() []Line {
-			o.Log("housekeeping (lines 9): metrics listeners, the scheduled defragmentation, NOSPACE recovery")
-			return r.housekeepingLines(ctx, c)
+		add(cluster([]claim{claimMetrics, claimDefrag, claimNoSpace, claimChurn}, func() []Line {
+			o.Log("housekeeping (lines 9): metrics listeners, the scheduled defragmentation, NOSPACE recovery, churn on a small quota")
+			return r.housekeepingLines(ctx, c, args)
 		})...)
 		rep.Timings.Drills += since(t)
 	}
@@ -218,8 +219,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // it names a local one. It interprets every node once without the discovery
 // pre-flight check (which needs the endpoint up): bad settings and user data
 // the rehearsal cannot interpret fail here, before etcd is built or anything
-// started. It returns the etcd releases the nodes run.
-func settings(o Options, name string, block int) (components.ClusterArgs, bool, []string, error) {
+// started. It returns the nodes so read.
+func settings(o Options, name string, block int) (components.ClusterArgs, bool, *localetcd.Nodes, error) {
 	args, err := plan.StackArgs(o.Dir, o.Stack, o.Overrides)
 	if err != nil {
 		return args, false, nil, err
@@ -242,7 +243,7 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 	if err != nil {
 		return args, own, nil, err
 	}
-	return args, own, c.Releases(), nil
+	return args, own, c, nil
 }
 
 // prepareCluster starts the discovery endpoint when it is the rehearsal's,
@@ -340,7 +341,7 @@ func (r *rehearsal) demos(ctx context.Context, c *localetcd.Nodes, stack string,
 
 // later are the builds the lines after the boot run, in the order they run
 // them: the images' tools for the backup drills, the next line's etcd for
-// the upgrade.
+// the upgrade. c is the cluster as settings reads it.
 func later(o Options, c *localetcd.Nodes) []gobuild.Command {
 	var cmds []gobuild.Command
 	if o.Drills && c.Plan.BackupBucket != "" && nodescript.Available() == nil {
