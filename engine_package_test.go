@@ -46,12 +46,22 @@ func envMapOf(kvs []string) map[string]string {
 	return m
 }
 
-// copyFile copies the file from into the directory dir, as name.
-func copyFile(t *testing.T, from, dir, name string) {
+// copyFile copies the file from into the directory dir, as name, with the
+// YAML program's package source, this checkout's provider/, replaced by
+// pkg, the directory of the provider the test built from it (the Go
+// language host, which would build it, is not served by the module proxy).
+func copyFile(t *testing.T, from, dir, name, pkg string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
+	}
+	const source = "isolatedetcd: ../../provider\n"
+	if strings.HasSuffix(from, filepath.Join(yamlExample, "Pulumi.yaml")) {
+		if !strings.Contains(string(b), source) {
+			t.Fatalf("%s does not name the package's source as %q", from, source)
+		}
+		b = []byte(strings.Replace(string(b), source, "isolatedetcd: "+pkg+"\n", 1))
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -167,7 +177,7 @@ func settingsOutputs(state map[string]deployed) map[string]any {
 func TestEnginePackageYAML(t *testing.T) {
 	// The Go program's dev stack.
 	goEngine := enginetest.New(t, ".")
-	goEngine.WithPackage(t, ".")
+	pkg := goEngine.WithPackage(t, ".")
 	goStack := initStack(t, goEngine, "dev")
 	goStack.up()
 	goState := deployedState(t, goEngine, "dev")
@@ -175,7 +185,8 @@ func TestEnginePackageYAML(t *testing.T) {
 	// The YAML program with the same stack file, in a backend of its own.
 	yamlEngine := enginetest.New(t, yamlExample)
 	yamlEngine.WithPackage(t, ".")
-	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.dev.yaml")
+	copyFile(t, filepath.Join(yamlExample, "Pulumi.yaml"), yamlEngine.Dir, "Pulumi.yaml", pkg)
+	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.dev.yaml", pkg)
 	y := yamlStack(t, yamlEngine, "dev")
 	// Beside the Go program's resources, the YAML program has the
 	// package's default provider.
@@ -222,7 +233,7 @@ func TestEnginePackageYAML(t *testing.T) {
 
 	// The Go program's stack, run by the YAML program, then by the Go
 	// program again: nothing created, deleted or replaced.
-	copyFile(t, filepath.Join(yamlExample, "Pulumi.yaml"), goEngine.Dir, "Pulumi.yaml")
+	copyFile(t, filepath.Join(yamlExample, "Pulumi.yaml"), goEngine.Dir, "Pulumi.yaml", pkg)
 	moved := yamlStack(t, goEngine, "dev")
 	kept := func(how string, c changes) {
 		t.Helper()
@@ -240,12 +251,12 @@ func TestEnginePackageYAML(t *testing.T) {
 			t.Errorf("%s: id %s before the move, %s after", urn, before.ID, after.ID)
 		}
 	}
-	copyFile(t, "Pulumi.yaml", goEngine.Dir, "Pulumi.yaml")
+	copyFile(t, "Pulumi.yaml", goEngine.Dir, "Pulumi.yaml", pkg)
 	kept("the stack back with the Go program", goStack.preview())
 
 	// A bad value: the component's message, an error of the cluster's.
 	bad := yamlStack(t, yamlEngine, "bad")
-	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.bad.yaml")
+	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.bad.yaml", pkg)
 	bad.config("centralCount", "4")
 	const want = "centralCount: 4 is not allowed; want 1, 3, 5 or 7"
 	ch := make(chan events.EngineEvent)

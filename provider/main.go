@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -23,12 +24,25 @@ import (
 var version = "0.0.0-dev"
 
 //go:embed schema.json
-var schema string
+var schema []byte
 
 func main() {
-	err := p.RunProvider(context.Background(), clusterpkg.Name, version, p.Provider{
+	// The schema carries the version: SDK generation (pulumi package add)
+	// refuses a schema without one.
+	var spec map[string]any
+	if err := json.Unmarshal(schema, &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "schema.json:", err)
+		os.Exit(1)
+	}
+	spec["version"] = version
+	versioned, err := json.Marshal(spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "schema.json:", err)
+		os.Exit(1)
+	}
+	err = p.RunProvider(context.Background(), clusterpkg.Name, version, p.Provider{
 		GetSchema: func(context.Context, p.GetSchemaRequest) (p.GetSchemaResponse, error) {
-			return p.GetSchemaResponse{Schema: schema}, nil
+			return p.GetSchemaResponse{Schema: string(versioned)}, nil
 		},
 		Construct: construct,
 	})

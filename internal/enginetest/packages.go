@@ -31,13 +31,14 @@ var yamlCommand = gobuild.Command{
 var (
 	packageOnce sync.Once
 	packageBin  string
+	providerDir string
 	packageErr  error
 )
 
-// packageTools builds the YAML language host (cached across runs) and the
-// package's provider from root/provider (once per test process) into one
-// directory for PATH.
-func packageTools(ctx context.Context, root string, log func(string)) (string, error) {
+// packageTools builds the YAML language host (cached across runs) into a
+// directory for PATH, and the package's provider from root/provider (once
+// per test process) into a directory of its own.
+func packageTools(ctx context.Context, root string, log func(string)) (string, string, error) {
 	packageOnce.Do(func() {
 		yaml, err := gobuild.Build(ctx, yamlCommand, log)
 		if err != nil {
@@ -55,21 +56,25 @@ func packageTools(ctx context.Context, root string, log func(string)) (string, e
 		}
 		// provider/ is a module of its own; its go.mod and go.sum must
 		// cover the root module's requirements as they are now.
-		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "pulumi-resource-isolatedetcd"), ".")
+		if providerDir, packageErr = os.MkdirTemp("", "enginetest-provider-"); packageErr != nil {
+			return
+		}
+		build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(providerDir, "pulumi-resource-isolatedetcd"), ".")
 		build.Dir = filepath.Join(root, "provider")
 		build.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			packageErr = fmt.Errorf("build the package's provider (if go.mod or go.sum is behind, run: cd provider && go mod tidy): %w\n%s", err, out)
 		}
 	})
-	return packageBin, packageErr
+	return packageBin, providerDir, packageErr
 }
 
-// WithPackage puts the package's provider, built from root/provider, and the
-// YAML language host first on e's PATH, where the engine finds them.
-func (e *Engine) WithPackage(t testing.TB, root string) {
+// WithPackage puts the YAML language host first on e's PATH and returns the
+// directory of the package's provider, built from root/provider, which a
+// project's packages name as the package's source.
+func (e *Engine) WithPackage(t testing.TB, root string) string {
 	t.Helper()
-	bin, err := packageTools(context.Background(), root, func(s string) { t.Log(s) })
+	bin, provider, err := packageTools(context.Background(), root, func(s string) { t.Log(s) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,4 +83,5 @@ func (e *Engine) WithPackage(t testing.TB, root string) {
 			e.Env[i] = "PATH=" + bin + string(os.PathListSeparator) + path
 		}
 	}
+	return provider
 }
