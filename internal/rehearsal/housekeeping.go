@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,15 +21,17 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
 	"github.com/isolatedetcd/cluster/internal/nodeboot"
 	"github.com/isolatedetcd/cluster/internal/nodescript"
+	"github.com/isolatedetcd/cluster/internal/plan"
 )
 
 var (
 	claimMetrics = claim{id: "9a", title: "metrics listeners answer",
-		text: "every member's metrics listener (plain HTTP on the metrics port) serves /metrics, and /health and /readyz report ready, on the member's private address; every grpc-proxy worker's serves its own /proxy/metrics and /health on its own"}
+		text: "every member's metrics listener (plain HTTP on the metrics port) serves /metrics, holding every etcd metric the alerting rules read (monitoring/metric-names.txt), and /health and /readyz report ready, on the member's private address; every grpc-proxy worker's serves its own /proxy/metrics and /health on its own"}
 	claimDefrag = claim{id: "9b", title: "defrag: one at a time, leader last",
 		text: "the defragmentation script central nodes' timers run, as rendered, run on two central nodes at once while a client writes through a worker: one run defragments every member, followers first and the leader last, one at a time, each file smaller; the other waits for its lock and finds nothing to do; every acknowledged write reads back"}
 	claimNoSpace = claim{id: "9c", title: "NOSPACE recovered by the defrag unit",
@@ -35,8 +39,8 @@ var (
 )
 
 // housekeepingLines runs lines 9 on the booted cluster.
-func (r *rehearsal) housekeepingLines(ctx context.Context, c *localetcd.Nodes) []Line {
-	lines := []Line{proveMetrics(ctx, c), claimDefrag.line(), claimNoSpace.line()}
+func (r *rehearsal) housekeepingLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) []Line {
+	lines := []Line{proveMetrics(ctx, c, r.project), claimDefrag.line(), claimNoSpace.line(), r.proveChurn(ctx, c, args)}
 	if c.Plan.Flavor != cloudconfig.Flatcar {
 		lines[1], lines[2] = lines[1].skip("etcd2 has no v3 defragmentation"), lines[2].skip("etcd2 has no v3 alarms")
 		return lines
@@ -85,11 +89,32 @@ func metricsGet(ctx context.Context, c *localetcd.Nodes, addr, path string) (str
 	return string(body), nil
 }
 
+// alertMetrics are the etcd metrics the alerting rules read, as their
+// tests list them in the project directory; up and blackbox_exporter's
+// probe_* are not etcd's.
+func alertMetrics(project string) ([]string, error) {
+	text, err := os.ReadFile(filepath.Join(project, "monitoring", "metric-names.txt"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range strings.Fields(string(text)) {
+		if strings.HasPrefix(n, "etcd_") || strings.HasPrefix(n, "grpc_") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
 // proveMetrics is line 9a.
-func proveMetrics(ctx context.Context, c *localetcd.Nodes) Line {
+func proveMetrics(ctx context.Context, c *localetcd.Nodes, project string) Line {
 	l := claimMetrics.line()
 	if c.Plan.Flavor != cloudconfig.Flatcar {
 		return l.skip("etcd2 has no metrics listener of its own")
+	}
+	names, err := alertMetrics(project)
+	if err != nil {
+		return l.fail("the alerting rules' metrics: %v", err)
 	}
 	series := 0
 	for _, n := range c.Central {
@@ -98,8 +123,14 @@ func proveMetrics(ctx context.Context, c *localetcd.Nodes) Line {
 			if err != nil || !strings.Contains(body, want) {
 				return l.fail("%s %s: %v, want %q in %q", n.Node, path, err, want, firstLine(body))
 			}
-			if path == "/metrics" {
-				series += strings.Count(body, "\n")
+			if path != "/metrics" {
+				continue
+			}
+			series += strings.Count(body, "\n")
+			for _, name := range names {
+				if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(body) {
+					return l.fail("%s (etcd %s) exposes no %s, which the alerting rules read", n.Node, n.Release, name)
+				}
 			}
 		}
 	}
@@ -119,8 +150,8 @@ func proveMetrics(ctx context.Context, c *localetcd.Nodes) Line {
 	if proxies > 0 {
 		workers = fmt.Sprintf("%d grpc-proxy workers serve /proxy/metrics and /health", proxies)
 	}
-	return l.pass("%d members serve /metrics (%d lines each on average), /health true and /readyz ok on port %d of their private address; %s",
-		len(c.Central), series/len(c.Central), cloudconfig.MetricsPort, workers)
+	return l.pass("%d members serve /metrics (%d lines each on average, all %d etcd metrics the alerting rules read among them), /health true and /readyz ok on port %d of their private address; %s",
+		len(c.Central), series/len(c.Central), len(names), cloudconfig.MetricsPort, workers)
 }
 
 // defragDrill runs the central nodes' defragmentation script on the lab.
@@ -186,9 +217,13 @@ func (d *defragDrill) defrag(ctx context.Context, l Line) Line {
 	if _, err := cli.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
 		return l.fail("compact to %d: %v", rev, err)
 	}
-	// Followers apply the compaction a moment after the member asked.
+	// Pages a compaction frees count as free on a member once a later
+	// commit there finds no reader holding them: a write makes one.
 	for _, n := range d.c.Central {
 		err := localetcd.Retry(ctx, drillTimeout, func() error {
+			if _, err := cli.Put(ctx, "/rehearsal/defrag/tick", n.Node); err != nil {
+				return err
+			}
 			st, err := cli.Status(ctx, n.Endpoint().Addr)
 			if err == nil && (st.DbSize-st.DbSizeInUse)*100 < st.DbSize*int64(cloudconfig.ClusterDefrag.FreePercent) {
 				err = fmt.Errorf("%s: %d bytes, %d in use", n.Node, st.DbSize, st.DbSizeInUse)
@@ -313,4 +348,122 @@ func (d *defragDrill) nospace(ctx context.Context, l Line) Line {
 	}
 	return l.pass("NOSPACE raised on %s; a write through %s refused (%s); the defrag unit on %s: %s; writes through all %d workers resume",
 		d.c.Central[0].Node, d.c.Workers[0].Node, firstLine(refusal.Error()), d.c.Central[len(d.c.Central)-1].Node, lastLines(out, 2), len(d.c.Workers))
+}
+
+var claimChurn = claim{id: "9d", title: "churn: compaction keeps the database bounded",
+	text: "a writer overwriting four keys at a steady rate on a member with a small quota: with compaction taken out of the rendered settings (the control) the member raises NOSPACE; with the rendered settings the same writer, for twice as long, never does, and the database stays under the quota"}
+
+// Churn run settings: a 16 MiB quota (the least the program allows), one
+// second of history, and a writer of 32 KiB values at 100 writes a second,
+// which fills the quota in about five seconds unless history is compacted.
+const (
+	churnQuotaMiB  = components.MinQuotaBackendMiB
+	churnRetention = "1s"
+	churnValue     = 32 << 10
+	churnInterval  = 10 * time.Millisecond
+	// churnLimit bounds the control run: it must hit NOSPACE well before.
+	churnLimit = 4 * churnQuotaMiB << 20 / churnValue
+)
+
+// churnResult is one run of the writer.
+type churnResult struct {
+	writes  int
+	nospace bool
+	maxSize int64
+}
+
+// proveChurn is line 9d: two one-member clusters of the program's user
+// data with a small quota, on an address block of their own, one after the
+// other.
+func (r *rehearsal) proveChurn(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
+	l := claimChurn.line()
+	if c.Plan.Flavor != cloudconfig.Flatcar {
+		return l.skip("etcd2 has no v3 compaction or quota")
+	}
+	off := false
+	args.CentralCount, args.WorkerCount, args.TLS, args.PlaintextAcknowledged, args.Backup = 1, 0, &off, true, &off
+	args.WorkerProxy, args.RestoreFrom, args.DiscoveryURL, args.Bootstrap = string(cloudconfig.Gateway), "", "", components.BootstrapStatic
+	args.QuotaBackendMiB, args.CompactionRetention = churnQuotaMiB, churnRetention
+	control, err := r.churn(ctx, c.Plan.Cluster+"-churn", args, "control", 0)
+	if err != nil {
+		return l.fail("control run: %v", err)
+	}
+	if !control.nospace {
+		return l.fail("control run without compaction: no NOSPACE after %d writes of %d KiB (max database %d KiB)", control.writes, churnValue>>10, control.maxSize>>10)
+	}
+	rendered, err := r.churn(ctx, c.Plan.Cluster+"-churn", args, "rendered", 2*control.writes)
+	if err != nil {
+		return l.fail("rendered run: %v", err)
+	}
+	if rendered.nospace || rendered.maxSize >= churnQuotaMiB<<20 {
+		return l.fail("with the rendered settings: NOSPACE %v after %d writes, max database %d KiB of a %d MiB quota", rendered.nospace, rendered.writes, rendered.maxSize>>10, churnQuotaMiB)
+	}
+	return l.pass("quota %d MiB, %d KiB values every %s: without compaction NOSPACE after %d writes (database %d KiB); with the rendered settings (compactionRetention %s) %d writes, no NOSPACE, database at most %d KiB",
+		churnQuotaMiB, churnValue>>10, churnInterval, control.writes, control.maxSize>>10, churnRetention, rendered.writes, rendered.maxSize>>10)
+}
+
+// churn boots the one member of args on address block r.Block+1 (the
+// control with etcd's compaction off, as without the rendered setting),
+// writes until NOSPACE or writes (0: churnLimit), and stops it.
+func (r *rehearsal) churn(ctx context.Context, name string, args components.ClusterArgs, run string, writes int) (churnResult, error) {
+	var res churnResult
+	pl, err := plan.Read(name, args)
+	if err != nil {
+		return res, err
+	}
+	d, err := localetcd.Prepare(pl, r.Block+1, "")
+	if err != nil {
+		return res, err
+	}
+	n := d.Central[0]
+	if n.Getenv("ETCD_AUTO_COMPACTION_RETENTION") != churnRetention || n.Getenv("ETCD_QUOTA_BACKEND_BYTES") != strconv.Itoa(churnQuotaMiB<<20) {
+		return res, fmt.Errorf("the rendered member has retention %q and quota %q", n.Getenv("ETCD_AUTO_COMPACTION_RETENTION"), n.Getenv("ETCD_QUOTA_BACKEND_BYTES"))
+	}
+	if run == "control" {
+		n.Process = n.Process.WithEnv(map[string]string{"ETCD_AUTO_COMPACTION_RETENTION": "0"})
+	}
+	n.Proc = localetcd.NewProc(n.Node, filepath.Join(r.Dir, "churn-"+run, n.Node), r.Bin(n.Release), n.Args, n.Env)
+	if err := r.Start(n.Proc); err != nil {
+		return res, err
+	}
+	defer n.Stop(5 * time.Second)
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return n.Endpoint().Healthy(ctx) }); err != nil {
+		return res, fmt.Errorf("%s did not start: %v", n.Node, err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{n.Endpoint().Addr}, DialTimeout: localetcd.RequestTimeout, Logger: zap.NewNop()})
+	if err != nil {
+		return res, err
+	}
+	defer cli.Close()
+	if writes == 0 {
+		writes = churnLimit
+	}
+	value := strings.Repeat("c", churnValue)
+	tick := time.NewTicker(churnInterval)
+	defer tick.Stop()
+	for res.writes < writes {
+		<-tick.C
+		_, err := cli.Put(ctx, fmt.Sprintf("/rehearsal/churn/%d", res.writes%4), value)
+		if err != nil && strings.Contains(err.Error(), "database space exceeded") {
+			res.nospace = true
+			break
+		}
+		if err != nil {
+			return res, fmt.Errorf("write %d: %v", res.writes, err)
+		}
+		res.writes++
+		if res.writes%10 == 0 {
+			st, err := cli.Status(ctx, n.Endpoint().Addr)
+			if err != nil {
+				return res, err
+			}
+			res.maxSize = max(res.maxSize, st.DbSize)
+		}
+	}
+	st, err := cli.Status(ctx, n.Endpoint().Addr)
+	if err != nil {
+		return res, err
+	}
+	res.maxSize = max(res.maxSize, st.DbSize)
+	return res, nil
 }
