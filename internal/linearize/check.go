@@ -200,3 +200,37 @@ func firstViolation(history []porcupine.Operation, info porcupine.LinearizationI
 	}
 	return "porcupine found no order, yet a complete one for every key"
 }
+
+// StaleRead is the negative control a real history is checked with: a copy
+// of ops in which one get that found a value reads, instead, a value written
+// before a later write both finished before the get began, as a member cut
+// off from the others would answer it. ok is false when ops have no such
+// get (no write followed by another before a read of the key).
+func StaleRead(ops []Op) (stale []Op, ok bool) {
+	acked := func(op Op) bool { return !op.Unknown && (op.Kind == Put || op.Kind == CAS && op.Swapped) }
+	for g := len(ops) - 1; g >= 0; g-- {
+		get := ops[g]
+		if get.Kind != Get || get.Unknown || !get.Found {
+			continue
+		}
+		// The write that finished before the get and began last, then
+		// one that finished before it began.
+		later := -1
+		for i, w := range ops {
+			if acked(w) && w.Key == get.Key && w.Return < get.Call && (later < 0 || w.Call > ops[later].Call) {
+				later = i
+			}
+		}
+		if later < 0 {
+			continue
+		}
+		for _, w := range ops {
+			if acked(w) && w.Key == get.Key && w.Return < ops[later].Call && w.Value != get.Got {
+				stale = slices.Clone(ops)
+				stale[g].Got = w.Value
+				return stale, true
+			}
+		}
+	}
+	return nil, false
+}

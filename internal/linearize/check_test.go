@@ -283,3 +283,25 @@ func TestWriteHTML(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleRead: the stale read planted in a linearizable history makes it
+// not linearizable, in every simulated history; a history with no write
+// overwritten before a read has no place for one.
+func TestStaleRead(t *testing.T) {
+	for seed := range uint64(5) {
+		ops := simulate(seed, 5, 300, []string{"k0", "k1", "k2"})
+		stale, ok := StaleRead(ops)
+		if !ok {
+			t.Fatalf("seed %d: no stale read planted", seed)
+		}
+		if r := Check(stale, 30*time.Second); r.Linearizable {
+			t.Errorf("seed %d: a stale read planted, still %s", seed, r)
+		}
+		if r := Check(ops, 30*time.Second); !r.Linearizable {
+			t.Errorf("seed %d: StaleRead changed its input: %s", seed, r)
+		}
+	}
+	if _, ok := StaleRead([]Op{at(0, 0, 1, put("1")), at(0, 2, 3, put("2")), at(1, 1, 4, get("2"))}); ok {
+		t.Error("planted a stale read in a get concurrent with the write it would have to precede")
+	}
+}

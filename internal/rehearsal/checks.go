@@ -24,7 +24,7 @@ var (
 	claimWorkerAPI     = claim{id: "2b", title: "every worker endpoint reads and writes", text: "every worker's local endpoint serves reads and writes that reach the members"}
 	claimCrossRead     = claim{id: "2c", title: "writes read back across workers", text: "a write through worker i is read back through worker i+1 and through every member"}
 	claimStopCentral   = claim{id: "3a", title: "one member down: workers still write", text: "with one central member of three stopped, writes through every worker still succeed"}
-	claimRestart       = claim{id: "3b", title: "stopped member rejoins, catches up", text: "the stopped member restarts, rejoins and catches up"}
+	claimRestart       = claim{id: "3b", title: "stopped member rejoins, catches up", text: "the stopped member restarts, rejoins and catches up; the history of clients writing, reading and swapping through workers and members from before the stop until after the rejoin is linearizable"}
 	claimStopDiscovery = claim{id: "3c", title: "discovery down: cluster unaffected", text: "with the discovery endpoint stopped after bootstrap, the cluster is unaffected"}
 	claimStopWorker    = claim{id: "3d", title: "one worker down: others unaffected", text: "with one worker stopped, the other workers are unaffected"}
 	claimWrongSize     = claim{id: "4a", title: "wrong-size token: refused, never forms", text: "pre-flight: a token whose size differs from centralCount breaks bootstrap"}
@@ -205,6 +205,9 @@ func (r *rehearsal) drillStopCentral(ctx context.Context, c *localetcd.Nodes) []
 		why := fmt.Sprintf("needs 3 or more central nodes and a worker; this cluster has %d and %d", len(c.Central), len(c.Workers))
 		return []Line{stop.skip("%s", why), restart.skip("%s", why)}
 	}
+	rec := newRecorder("3b")
+	stopClients := rec.start(ctx, historyEndpoints(c))
+	defer stopClients()
 	n := c.Central[0]
 	n.Stop(5 * time.Second)
 	key, value, err := writeViaWorkers(ctx, c, "without-"+n.Node)
@@ -241,7 +244,13 @@ func (r *rehearsal) drillStopCentral(ctx context.Context, c *localetcd.Nodes) []
 	if err != nil || len(ms) != len(c.Central) {
 		return []Line{stop, restart.fail("%s after restart: %d members, %v", n.Node, len(ms), err)}
 	}
-	return []Line{stop, restart.pass("%s healthy again within %s, %d members, and its own copy holds %s written while it was down", n.Node, drillTimeout, len(ms), key)}
+	stopClients()
+	rec.settle(ctx, n.Endpoint())
+	history, ok := rec.check(c.Plan.Cluster, restart.ID)
+	if !ok {
+		return []Line{stop, restart.fail("%s", history)}
+	}
+	return []Line{stop, restart.pass("%s; %s healthy again within %s, %d members, and its own copy holds %s written while it was down", history, n.Node, drillTimeout, len(ms), key)}
 }
 
 // drillStopWorker stops the first worker and checks the others still serve.

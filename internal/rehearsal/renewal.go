@@ -20,9 +20,9 @@ var (
 	// Lines 6d and 6e: certificates renewed, and the CA rotated, one node
 	// at a time under load.
 	claimRenewal = claim{id: "6d", title: "renewal, one node at a time: nothing lost",
-		text: "every certificate renewed as docs/operations.md says (pulumi up in the renewal window, then members one at a time, then workers), with writes and reads through the workers throughout: no acknowledged write lost, no worker read failed (a client retries once, as etcd clients do when leadership moves), every member serving its new certificate"}
+		text: "every certificate renewed as docs/operations.md says (pulumi up in the renewal window, then members one at a time, then workers), with clients writing, reading and swapping through workers and members throughout: their history is linearizable (no acknowledged write lost, no stale read), no worker read failed (a client retries once, as etcd clients do when leadership moves), every member serving its new certificate"}
 	claimCARotation = claim{id: "6e", title: "CA rotated, one node at a time: nothing lost",
-		text: "the CA rotated as docs/operations.md says (trust-next, sign-next, then the next generation alone; each an update and a roll of every node), with writes and reads through workers: no acknowledged write lost, no worker read failed (one retry), members then serve the new CA's certificates and refuse the old CA's"}
+		text: "the CA rotated as docs/operations.md says (trust-next, sign-next, then the next generation alone; each an update and a roll of every node), with clients writing, reading and swapping through workers and members: their history is linearizable (no acknowledged write lost, no stale read), no worker read failed (one retry), members then serve the new CA's certificates and refuse the old CA's"}
 )
 
 // drillRenewal is line 6d. As the TLS provider replaces a certificate in
@@ -50,29 +50,29 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 	if err := c.Workers[0].Endpoint().Put(ctx, readKey, "read during renewal"); err != nil {
 		return l.fail("seed the read key: %v", err)
 	}
-	// A client writes through the last worker and one reads through the
-	// one before it, while the members, then the other workers, take their
-	// renewed certificates; those two workers take theirs last.
+	// Clients write, read and swap through workers and members, and one
+	// reads through the last worker but one, while the members, then the
+	// other workers, take their renewed certificates; the last two workers
+	// take theirs last.
 	n := len(c.Workers)
-	w := startWriter(ctx, c.Workers[n-1].Endpoint())
-	defer w.stop()
+	rec := newRecorder(l.ID)
+	stopClients := rec.start(ctx, historyEndpoints(c))
+	defer stopClients()
 	rd := startReader(ctx, c.Workers[n-2:n-1], readKey)
 	defer rd.stop()
 	if err := r.rollAll(ctx, c, next, n-2); err != nil {
 		return l.fail("on renewed certificates: %v", err)
 	}
 	reads, retried, readFailures := rd.stop()
-	acked, failed := w.stop()
+	stopClients()
 	if err := r.rollWorkers(ctx, c.Workers[n-2:], next.Workers[n-2:]); err != nil {
 		return l.fail("workers on their renewed certificate: %v", err)
 	}
 	if _, _, err := writeViaWorkers(ctx, c, "renewed"); err != nil {
 		return l.fail("after renewal: %v", err)
 	}
-	lost, err := lostWrites(ctx, c, writerPrefix, acked)
-	if err != nil {
-		return l.fail("after renewal: %v", err)
-	}
+	rec.settle(ctx, c.Central[0].Endpoint())
+	history, ok := rec.check(c.Plan.Cluster, l.ID)
 	after, err := servedSerials(ctx, c)
 	if err != nil {
 		return l.fail("after: %v", err)
@@ -82,11 +82,14 @@ func (r *rehearsal) drillRenewal(ctx context.Context, c *localetcd.Nodes, args c
 			return l.fail("member %s still serves certificate serial %s", c.Central[i].Node, after[i])
 		}
 	}
-	if lost > 0 || readFailures > 0 || len(acked) == 0 || reads == 0 {
-		return l.fail("%d of %d acknowledged writes lost (%d refused); %d of %d worker reads failed: %v", lost, len(acked), failed, readFailures, reads, rd.firstErr)
+	if !ok {
+		return l.fail("%s", history)
 	}
-	return l.pass("%d members then %d workers restarted on renewed certificates; %d writes through a worker (%d refused, 0 lost), %d reads through another (%d retried once, 0 failed); every member serves a new serial, every worker writes on its new one",
-		len(c.Central), len(c.Workers), len(acked), failed, reads, retried)
+	if readFailures > 0 || reads == 0 {
+		return l.fail("%d of %d worker reads failed: %v", readFailures, reads, rd.firstErr)
+	}
+	return l.pass("%s; %d members then %d workers restarted on renewed certificates; %d reads through a worker (%d retried once, 0 failed); every member serves a new serial, every worker writes on its new one",
+		history, len(c.Central), len(c.Workers), reads, retried)
 }
 
 // rollWorkers restarts workers on their next user data a tenth at a time,
@@ -122,8 +125,9 @@ func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.
 
 // drillCARotation is line 6e. Each stage is an update (the plan the
 // program renders for the stage) and a roll of every node: the members one
-// at a time, then the workers a tenth at a time, while a writer and a
-// reader on the last two workers run; those two are rolled once they stop.
+// at a time, then the workers a tenth at a time, while the history's
+// clients and a reader on the last worker but one run; the last two
+// workers are rolled once they stop.
 // The rehearsal's own client takes the stage's operator pair, as an
 // operator would fetch it. args follow each stage rolled, as the stack's
 // config does: a later drill renders the CA generation the nodes trust.
@@ -142,8 +146,8 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 		gen   int
 		stage string
 	}{{g, components.CATrustNext}, {g, components.CASignNext}, {g + 1, ""}}
-	var acked []string
-	declined, reads, retried, readFailures := 0, 0, 0, 0
+	rec := newRecorder(l.ID)
+	reads, retried, readFailures := 0, 0, 0
 	for _, st := range stages {
 		a := *args
 		a.CAGeneration, a.CARotation = st.gen, st.stage
@@ -160,12 +164,13 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 			return l.fail("%v", err)
 		}
 		c.Operator.Use(tc)
-		w := startWriter(ctx, c.Workers[n-1].Endpoint())
+		// The clients on members take the stage's operator pair too.
+		stopClients := rec.start(ctx, historyEndpoints(c))
 		rd := startReader(ctx, c.Workers[n-2:n-1], readKey)
 		err = r.rollAll(ctx, c, next, n-2)
 		rs, rt, rf := rd.stop()
-		ack, fail := w.stop()
-		acked, declined, reads, retried, readFailures = append(acked, ack...), declined+fail, reads+rs, retried+rt, readFailures+rf
+		stopClients()
+		reads, retried, readFailures = reads+rs, retried+rt, readFailures+rf
 		if err != nil {
 			return l.fail("stage %q: %v", st.stage, err)
 		}
@@ -174,10 +179,8 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 		}
 		*args = a
 	}
-	lost, err := lostWrites(ctx, c, writerPrefix, acked)
-	if err != nil {
-		return l.fail("after the rotation: %v", err)
-	}
+	rec.settle(ctx, c.Central[0].Endpoint())
+	history, ok := rec.check(c.Plan.Cluster, l.ID)
 	issuers, err := servedIssuers(ctx, c)
 	if err != nil {
 		return l.fail("after the rotation: %v", err)
@@ -199,11 +202,14 @@ func (r *rehearsal) drillCARotation(ctx context.Context, c *localetcd.Nodes, arg
 	if err != nil {
 		return l.fail("the old CA's operator certificate: %v", err)
 	}
-	if lost > 0 || readFailures > 0 || len(acked) == 0 || reads == 0 {
-		return l.fail("%d of %d acknowledged writes lost (%d refused); %d of %d worker reads failed", lost, len(acked), declined, readFailures, reads)
+	if !ok {
+		return l.fail("%s", history)
 	}
-	return l.pass("3 stages, each %d members then %d workers rolled; %d writes (%d refused, 0 lost), %d reads (%d retried once, 0 failed); members serve %q's certificates; the old CA's operator certificate is refused (%s)",
-		len(c.Central), n, len(acked), declined, reads, retried, want, why)
+	if readFailures > 0 || reads == 0 {
+		return l.fail("%d of %d worker reads failed", readFailures, reads)
+	}
+	return l.pass("%s; 3 stages, each %d members then %d workers rolled; %d reads (%d retried once, 0 failed); members serve %q's certificates; the old CA's operator certificate is refused (%s)",
+		history, len(c.Central), n, reads, retried, want, why)
 }
 
 // rollAll rolls every member one at a time, then the first workers of c

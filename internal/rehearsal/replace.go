@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	claimReplace         = claim{id: "3e", title: "lost member replaced as the docs say", text: "a member whose data is lost, replaced as docs/operations.md says, is a caught-up voter again; discovery unused"}
+	claimReplace         = claim{id: "3e", title: "lost member replaced as the docs say", text: "a member whose data is lost, replaced as docs/operations.md says, is a caught-up voter again; discovery unused; the history of clients writing, reading and swapping through workers and members (the replaced one among them) throughout is linearizable"}
 	claimReplaceOldToken = claim{id: "3f", title: "replacement on the old token: no voter", text: "booted on the old discovery URL instead, the replacement never becomes a voter"}
 )
 
@@ -142,6 +142,9 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *localetcd.Nodes)
 	}
 	i := len(c.Central) - 1
 	d := &replacement{rehearsal: r, c: c, doc: doc, n: c.Central[i], healthy: c.Central[0]}
+	rec := newRecorder(replace.ID)
+	stopClients := rec.start(ctx, historyEndpoints(c))
+	defer stopClients()
 	if err := d.writeBefore(ctx); err != nil {
 		return []Line{replace.fail("%v", err), oldToken.skip("the cluster does not take writes, or its token cannot be read")}
 	}
@@ -154,8 +157,14 @@ func (r *rehearsal) drillReplaceCentral(ctx context.Context, c *localetcd.Nodes)
 			return []Line{replace.fail("%v", err), oldToken}
 		}
 	}
-	return []Line{replace.pass("%s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
-		d.n.Node, d.removedID, strings.Join(d.peerURLs, ","), d.initialCluster, d.added.ID, len(c.Central), d.key, d.token, d.added.ID), oldToken}
+	stopClients()
+	rec.settle(ctx, d.n.Endpoint())
+	history, ok := rec.check(c.Plan.Cluster, replace.ID)
+	if !ok {
+		return []Line{replace.fail("%s", history), oldToken}
+	}
+	return []Line{replace.pass("%s; %s's data deleted; member remove %s + member add (same name, %s), started empty with the doc's override (ETCD_INITIAL_CLUSTER=%s, state existing): member %s, one of %d started voters, has %s written before, every worker writes; %s; restarted without the override, still member %s",
+		history, d.n.Node, d.removedID, strings.Join(d.peerURLs, ","), d.initialCluster, d.added.ID, len(c.Central), d.key, d.token, d.added.ID), oldToken}
 }
 
 // replacement is one run of the member-replacement drill: the node that

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/isolatedetcd/cluster/components"
@@ -17,7 +16,7 @@ import (
 )
 
 var claimUpgrade = claim{id: "5", title: "upgrade to the next line: no write lost",
-	text: "moved to the next etcd line as docs/operations.md says, workers' gateways first, then one member at a time, with writes running throughout: every acknowledged write survives and the cluster runs the new line"}
+	text: "moved to the next etcd line as docs/operations.md says, workers' gateways first, then one member at a time, with clients writing, reading and swapping through workers and members throughout: their history is linearizable (no acknowledged write lost, no stale read) and the cluster runs the new line"}
 
 // nextLine is the etcd line a running cluster moves to next: one minor
 // version at a time, as etcd's upgrade guides require.
@@ -26,8 +25,8 @@ var nextLine = map[cloudconfig.EtcdVersion]cloudconfig.EtcdVersion{cloudconfig.E
 // drillUpgrade moves a running flatcar cluster to the next etcd line the
 // way an operator does with the program: the new line's user data, rendered
 // by the program, on every worker (pulumi up), then booted on each central
-// node's own data one node at a time (rollCentral); a writer keeps writing
-// through a worker all along.
+// node's own data one node at a time (rollCentral); clients keep writing,
+// reading and swapping through workers and members all along.
 func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) Line {
 	l := claimUpgrade.line()
 	from, _ := cloudconfig.EtcdVersionOf(c.Central[0].Release)
@@ -47,12 +46,12 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 		return l.fail("%v", err)
 	}
 
-	// The writer is a client on the last worker, whose local proxy is
-	// rolled last, after the writes stop: every failure it sees is one the
-	// members' upgrade caused.
+	// The last worker's local proxy is rolled last, after the clients
+	// stop: what its client sees is what the members' upgrade caused.
 	writerNode := c.Workers[len(c.Workers)-1]
-	w := startWriter(ctx, writerNode.Endpoint())
-	defer w.stop()
+	rec := newRecorder(l.ID)
+	stopClients := rec.start(ctx, historyEndpoints(c))
+	defer stopClients()
 	if from.ServesV2() {
 		if err := r.clearV2(ctx, c); err != nil {
 			return l.fail("before the upgrade: %v", err)
@@ -71,27 +70,25 @@ func (r *rehearsal) drillUpgrade(ctx context.Context, c *localetcd.Nodes, args c
 			return l.fail("after %d of %d members rolled to %s: %v", i, len(c.Central), to.Release(), err)
 		}
 	}
-	acked, failed := w.stop()
+	stopClients()
 	if err := r.roll(ctx, writerNode, next.Workers[len(c.Workers)-1], c); err != nil {
 		return l.fail("worker %s on %s: %v", writerNode.Node, to.Release(), err)
 	}
-	if len(acked) == 0 {
-		return l.fail("no write was acknowledged during the upgrade (%d failed)", failed)
-	}
-	lost, err := lostWrites(ctx, c, writerPrefix, acked)
-	if err != nil {
-		return l.fail("after the upgrade: %v", err)
+	rec.settle(ctx, c.Central[0].Endpoint())
+	history, ok := rec.check(c.Plan.Cluster, l.ID)
+	if !ok {
+		return l.fail("%s", history)
 	}
 	versions, err := memberVersions(ctx, c)
 	if err != nil {
 		return l.fail("%v", err)
 	}
 	want := strings.TrimPrefix(to.Release(), "v")
-	if lost > 0 || slices.ContainsFunc(versions, func(v string) bool { return v != want }) {
-		return l.fail("%d of %d acknowledged writes lost, %d failed; members run %v, want %s", lost, len(acked), failed, versions, want)
+	if slices.ContainsFunc(versions, func(v string) bool { return v != want }) {
+		return l.fail("members run %v, want %s", versions, want)
 	}
-	return l.pass("%d workers' gateways, then %d members one at a time, rolled %s -> %s; %d writes through a worker meanwhile, %d failed, 0 lost; members run %s",
-		len(c.Workers), len(c.Central), from.Release(), to.Release(), len(acked), failed, want)
+	return l.pass("%s; %d workers' gateways, then %d members one at a time, rolled %s -> %s; members run %s",
+		history, len(c.Workers), len(c.Central), from.Release(), to.Release(), want)
 }
 
 // clearV2 is docs/operations.md's preparation of a 3.5 cluster whose
@@ -197,63 +194,4 @@ func memberVersions(ctx context.Context, c *localetcd.Nodes) ([]string, error) {
 		out = append(out, st.Version)
 	}
 	return out, nil
-}
-
-// writer writes one key after another through an endpoint until stopped,
-// as a client on a worker would, and remembers what was acknowledged: the
-// upgrade, renewal and rotation drills all write through one.
-type writer struct {
-	cancel context.CancelFunc
-	done   sync.WaitGroup
-	acked  []string
-	failed int
-}
-
-// writerPrefix is where a writer's keys go.
-const writerPrefix = "/rehearsal/writes/"
-
-func startWriter(ctx context.Context, ep localetcd.Endpoint) *writer {
-	ctx, cancel := context.WithCancel(ctx)
-	w := &writer{cancel: cancel}
-	w.done.Go(func() {
-		for i := 0; ctx.Err() == nil; i++ {
-			key := fmt.Sprintf("%s%06d", writerPrefix, i)
-			if err := ep.Put(ctx, key, "written during a drill"); err == nil {
-				w.acked = append(w.acked, key)
-			} else if ctx.Err() == nil {
-				w.failed++
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-	return w
-}
-
-// lostWrites counts the acknowledged keys a member no longer holds, read
-// in one request.
-func lostWrites(ctx context.Context, c *localetcd.Nodes, prefix string, acked []string) (int, error) {
-	var held map[string]bool
-	err := localetcd.Retry(ctx, drillTimeout, func() error {
-		var err error
-		held, err = c.Central[0].Endpoint().Keys(ctx, prefix)
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	lost := 0
-	for _, k := range acked {
-		if !held[k] {
-			lost++
-		}
-	}
-	return lost, nil
-}
-
-// stop ends the writes and returns the acknowledged keys and how many
-// writes failed; stopping again changes nothing.
-func (w *writer) stop() ([]string, int) {
-	w.cancel()
-	w.done.Wait()
-	return w.acked, w.failed
 }
