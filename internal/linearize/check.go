@@ -113,6 +113,8 @@ type Result struct {
 	// verdict in time.
 	Linearizable bool
 	Violation    string
+	// TimedOut: the check found no verdict in time (Linearizable is false).
+	TimedOut bool
 
 	info porcupine.LinearizationInfo
 }
@@ -156,7 +158,7 @@ func Check(ops []Op, timeout time.Duration) Result {
 	case porcupine.Ok:
 		r.Linearizable = true
 	case porcupine.Unknown:
-		r.Violation = fmt.Sprintf("no verdict within %s", timeout)
+		r.TimedOut, r.Violation = true, fmt.Sprintf("no verdict within %s", timeout)
 	default:
 		r.Violation = firstViolation(history, info)
 	}
@@ -208,7 +210,9 @@ func firstViolation(history []porcupine.Operation, info porcupine.LinearizationI
 // get (no write followed by another before a read of the key).
 func StaleRead(ops []Op) (stale []Op, ok bool) {
 	acked := func(op Op) bool { return !op.Unknown && (op.Kind == Put || op.Kind == CAS && op.Swapped) }
-	for g := len(ops) - 1; g >= 0; g-- {
+	// The first such get: an early violation is refuted fast, where one
+	// at the end makes the checker try every order of what came before.
+	for g := range ops {
 		get := ops[g]
 		if get.Kind != Get || get.Unknown || !get.Found {
 			continue
