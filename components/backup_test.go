@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/coreos/coreos-cloudinit/config"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -217,7 +219,7 @@ func TestRestoreFrom(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range centrals(m, "aws") {
-				if ud := userData(t, c); !strings.Contains(ud, `copyto "backup:etcd-dev-backups/`+tc.want+`"`) {
+				if ud := writtenFile(t, userData(t, c), "/opt/bin/etcd-restore"); !strings.Contains(ud, `copyto "backup:etcd-dev-backups/`+tc.want+`"`) {
 					t.Errorf("%s does not restore %s:\n%s", c.Name, tc.want, ud)
 				}
 			}
@@ -385,18 +387,23 @@ func s3Action(r *http.Request) (action, resource, prefix string) {
 	return "", "", ""
 }
 
-// cloudConfigFiles are the write_files of a cloud-config, by path.
+// cloudConfigFiles are the write_files of a cloud-config, by path, decoded
+// as coreos-cloudinit writes them (scripts come gzip+base64).
 func cloudConfigFiles(t *testing.T, userData string) map[string]string {
 	t.Helper()
 	var doc struct {
-		WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
+		WriteFiles []struct{ Path, Content, Encoding string } `yaml:"write_files"`
 	}
 	if err := yaml.Unmarshal([]byte(userData), &doc); err != nil {
 		t.Fatal(err)
 	}
 	files := map[string]string{}
 	for _, f := range doc.WriteFiles {
-		files[f.Path] = f.Content
+		b, err := config.DecodeContent(f.Content, f.Encoding)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		files[f.Path] = string(b)
 	}
 	return files
 }
@@ -547,4 +554,25 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 	if actions["s3:PutObject"] == 0 || actions["s3:GetObject"] == 0 || actions["multipart"] == 0 {
 		t.Errorf("requests by action %v: want uploads, in one request and in parts, and a download", actions)
 	}
+}
+
+// writtenFile is the file at path as a node's coreos-cloudinit writes it
+// from user data ud, decoded (scripts come gzip+base64).
+func writtenFile(t *testing.T, ud, path string) string {
+	t.Helper()
+	cc, err := config.NewCloudConfig(ud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cc.WriteFiles {
+		if f.Path == path {
+			b, err := config.DecodeContent(f.Content, f.Encoding)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return string(b)
+		}
+	}
+	t.Fatalf("the user data writes no %s:\n%s", path, ud)
+	return ""
 }

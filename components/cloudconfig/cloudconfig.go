@@ -8,8 +8,8 @@ package cloudconfig
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -613,6 +613,11 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 			return "", err
 		}
 		data["DefragScript"] = map[string]string{"Path": DefragScript, "Content": script}
+		if c.Restore != "" {
+			if data["RestoreScript"], err = gzipTemplate("restore-script", data); err != nil {
+				return "", err
+			}
+		}
 	}
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, name, data); err != nil {

@@ -271,18 +271,27 @@ func backingUp(good cloudconfig.Settings, change func(*cloudconfig.Settings)) fu
 	}
 }
 
-// TestDefragScriptGolden decodes the defragmentation script from central
-// nodes' user data with coreos-cloudinit's own decoder, as the node writes
-// it, and compares it with its golden file: the user data carries it
-// compressed, so this is where a reviewer reads it.
-func TestDefragScriptGolden(t *testing.T) {
+// TestScriptGolden decodes the scripts central nodes' user data carries
+// compressed (the defragmentation's, the restore's) with coreos-cloudinit's
+// own decoder, as the node writes them, and compares each with its golden
+// file: this is where a reviewer reads them.
+func TestScriptGolden(t *testing.T) {
 	static := []cloudconfig.Member{{Name: "etcd-dev-central-0", Host: "10.21.0.10"}}
-	for name, c := range map[string]cloudconfig.Settings{
-		"defrag-tls.sh": {Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
-			InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping},
-		"defrag-plaintext.sh": {Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
-			DiscoveryURL: discoveryURL, Housekeeping: housekeeping},
+	tlsCentral := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
+		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping}
+	restoring := tlsCentral
+	restoring.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
+	restoring.Restore = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db"
+	for name, tc := range map[string]struct {
+		c    cloudconfig.Settings
+		path string
+	}{
+		"defrag-tls.sh": {tlsCentral, cloudconfig.DefragScript},
+		"defrag-plaintext.sh": {cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
+			DiscoveryURL: discoveryURL, Housekeeping: housekeeping}, cloudconfig.DefragScript},
+		"restore.sh": {restoring, "/opt/bin/etcd-restore"},
 	} {
+		c := tc.c
 		t.Run(name, func(t *testing.T) {
 			text, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
 			if err != nil {
@@ -294,14 +303,14 @@ func TestDefragScriptGolden(t *testing.T) {
 			}
 			var got []byte
 			for _, f := range cc.WriteFiles {
-				if f.Path == cloudconfig.DefragScript {
+				if f.Path == tc.path {
 					if got, err = config.DecodeContent(f.Content, f.Encoding); err != nil {
 						t.Fatalf("%s: %v", f.Path, err)
 					}
 				}
 			}
 			if got == nil {
-				t.Fatalf("no %s in the user data", cloudconfig.DefragScript)
+				t.Fatalf("no %s in the user data", tc.path)
 			}
 			path := filepath.Join("testdata", name)
 			if *update {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/coreos-cloudinit/config"
 	"gopkg.in/yaml.v3"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
@@ -33,7 +34,7 @@ func TestGoldenRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cc struct {
-		WriteFiles []struct{ Path, Permissions, Content string } `yaml:"write_files"`
+		WriteFiles []struct{ Path, Permissions, Content, Encoding string } `yaml:"write_files"`
 	}
 	if err := yaml.Unmarshal(b, &cc); err != nil {
 		t.Fatal(err)
@@ -60,9 +61,14 @@ func TestGoldenRestore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: permissions %q", f.Path, f.Permissions)
 		}
-		writeFile(t, n.Root(), f.Path, f.Content, os.FileMode(mode))
+		// Scripts come gzip+base64, as coreos-cloudinit decodes them.
+		content, err := config.DecodeContent(f.Content, f.Encoding)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		writeFile(t, n.Root(), f.Path, string(content), os.FileMode(mode))
 		if f.Path == "/opt/bin/etcd-restore" {
-			script = f.Content
+			script = string(content)
 		}
 	}
 	for l := range strings.Lines(script) {
