@@ -25,10 +25,12 @@ import (
 func Args(stack string, inputs property.Map, outputs pulumi.Map) (components.ClusterArgs, error) {
 	values := map[string]string{}
 	secrets := map[string]bool{}
+	fromOutputs := map[string]bool{}
 	var errs []error
 	for key, v := range inputs.AllStable {
 		if slices.Contains(outputsFromOthers, key) && key != "discoveryUrl" && (v.HasComputed() || v.HasSecrets() || len(v.Dependencies()) > 0) {
-			continue // taken from outputs below
+			fromOutputs[key] = true
+			continue
 		}
 		if v.HasComputed() {
 			errs = append(errs, fmt.Errorf("%s: not known yet (another resource's output, before it exists); the cluster checks every setting before it creates anything, so this one must be a value", key))
@@ -50,13 +52,13 @@ func Args(stack string, inputs property.Map, outputs pulumi.Map) (components.Clu
 	if err := errors.Join(append(errs, err)...); err != nil {
 		return components.ClusterArgs{}, err
 	}
-	if _, plain := values["image"]; !plain && outputs["image"] != nil {
+	if fromOutputs["image"] && outputs["image"] != nil {
 		args.Image = pulumi.ToOutput(outputs["image"]).ApplyT(func(v any) (string, error) {
 			s, _ := v.(string)
 			return s, nil
 		}).(pulumi.StringOutput)
 	}
-	if _, plain := values["sshAuthorizedKeys"]; !plain && outputs["sshAuthorizedKeys"] != nil {
+	if fromOutputs["sshAuthorizedKeys"] && outputs["sshAuthorizedKeys"] != nil {
 		args.SSHAuthorizedKeys = pulumi.ToOutput(outputs["sshAuthorizedKeys"]).ApplyT(func(v any) ([]string, error) {
 			var keys []string
 			switch v := v.(type) {
