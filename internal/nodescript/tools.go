@@ -67,15 +67,20 @@ func Rclone(ctx context.Context, log func(string)) (string, error) {
 	return gobuild.Build(ctx, c, log)
 }
 
-// Commands are the builds of the tools of releases, in the order Build
-// needs them: a caller can start them ahead (gobuild.Ahead).
+// Commands are the builds of the tools of releases, for a caller to start
+// ahead (gobuild.Ahead): rclone first, the longest and sharing nothing with
+// etcd, so that etcdctl and etcdutl come after the etcd build the caller
+// runs meanwhile, and reuse most of its compiled packages.
 func Commands(releases []string) ([]gobuild.Command, error) {
-	var cmds []gobuild.Command
+	rc, err := rclone()
+	if err != nil {
+		return nil, err
+	}
+	cmds := []gobuild.Command{rc}
 	for _, r := range releases {
 		cmds = append(cmds, etcdTool("etcdctl", r), etcdTool("etcdutl", r))
 	}
-	rc, err := rclone()
-	return append(cmds, rc), err
+	return cmds, nil
 }
 
 // Build builds, once each, etcdctl and etcdutl of every release and rclone.
