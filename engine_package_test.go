@@ -46,22 +46,42 @@ func envMapOf(kvs []string) map[string]string {
 	return m
 }
 
-// copyFile copies the file from into the directory dir, as name, with the
-// YAML program's package source, this checkout's provider/, replaced by
-// pkg, the directory of the provider the test built from it (the Go
-// language host, which would build it, is not served by the module proxy).
+// readmeYAML writes the README's YAML program, the first yaml block under
+// "Use it from your own program", to a file and returns its path.
+func readmeYAML(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Use it from your own program\n")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no yaml block under 'Use it from your own program'")
+	}
+	path := filepath.Join(t.TempDir(), "README.yaml")
+	if err := os.WriteFile(path, []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// copyFile copies the file from into the directory dir, as name, with a
+// YAML program's package source (this checkout's provider/, or the README's
+// release) replaced by pkg, the directory of the provider the test built
+// from provider/ (the Go language host, which would build it from source,
+// is not served by the module proxy).
 func copyFile(t *testing.T, from, dir, name, pkg string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const source = "isolatedetcd: ../../provider\n"
-	if strings.HasSuffix(from, filepath.Join(yamlExample, "Pulumi.yaml")) {
-		if !strings.Contains(string(b), source) {
-			t.Fatalf("%s does not name the package's source as %q", from, source)
+	for _, source := range []string{"isolatedetcd: ../../provider\n", "isolatedetcd: github.com/isolatedetcd/cluster/provider@v1.0.0\n"} {
+		if strings.HasSuffix(from, ".yaml") && strings.Contains(string(b), source) {
+			b = []byte(strings.Replace(string(b), source, "isolatedetcd: "+pkg+"\n", 1))
 		}
-		b = []byte(strings.Replace(string(b), source, "isolatedetcd: "+pkg+"\n", 1))
 	}
 	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -254,6 +274,21 @@ func TestEnginePackageYAML(t *testing.T) {
 	copyFile(t, "Pulumi.yaml", goEngine.Dir, "Pulumi.yaml", pkg)
 	kept("the stack back with the Go program", goStack.preview())
 
+	// The README's YAML program, as shown, previews.
+	readme := t.TempDir()
+	copyFile(t, readmeYAML(t), readme, "Pulumi.yaml", pkg)
+	if err := os.WriteFile(filepath.Join(readme, "Pulumi.readme.yaml"), []byte("config:\n  aws:region: us-east-2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := auto.UpsertStackLocalSource(context.Background(), "readme", readme,
+		auto.Pulumi(yamlEngine.CLI), auto.EnvVars(envMapOf(yamlEngine.Env)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := (&stack{t: t, engine: yamlEngine, auto: shown, name: "readme"}).preview(); c.op(components.ClusterType, "etcd-dev") != apitype.OpCreate {
+		t.Errorf("the README's YAML program does not create the cluster: %v", changed(c))
+	}
+
 	// A bad value: the component's message, an error of the cluster's.
 	bad := yamlStack(t, yamlEngine, "bad")
 	copyFile(t, "Pulumi.dev.yaml", yamlEngine.Dir, "Pulumi.bad.yaml", pkg)
@@ -276,7 +311,7 @@ func TestEnginePackageYAML(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	_, err := bad.stack().Preview(context.Background(), optpreview.EventStreams(ch))
+	_, err = bad.stack().Preview(context.Background(), optpreview.EventStreams(ch))
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("preview with centralCount 4 ended with %v; want it stopped with %q", err, want)
 	}
