@@ -163,10 +163,29 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) {
 	}
 }
 
+// readmeBlock is the README's first code block in language under "Use it
+// from your own program".
+func readmeBlock(t *testing.T, language string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Use it from your own program\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, block, ok2 := strings.Cut(section, "```"+language+"\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatalf("README has no %s block under 'Use it from your own program'", language)
+	}
+	return block
+}
+
 // TestGeneratedSDKs: the SDKs `pulumi package gen-sdk` makes from the
 // provider's schema. The TypeScript SDK and examples/typescript type-check
-// with tsc against @pulumi/pulumi from npm; every file of the Python SDK
-// compiles (python3 -m py_compile); the Go SDK passes go vet against the
+// with tsc against @pulumi/pulumi from npm, and so does the README's
+// TypeScript program; every file of the Python SDK, and the README's Python
+// program, compiles (python3 -m py_compile, which checks syntax only); the Go SDK passes go vet against the
 // root module's Pulumi SDK. None of them is run: examples/yaml is, through
 // the engine (TestEnginePackageYAML), and the three SDKs call the same
 // provider the same way.
@@ -200,6 +219,9 @@ func TestGeneratedSDKs(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "index.ts"), example, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, "readme.ts"), []byte(readmeBlock(t, "typescript")), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		// The example imports the SDK by its package name, as after
 		// pulumi package add; paths point that name at the generated SDK.
 		tsconfig := `{
@@ -208,7 +230,7 @@ func TestGeneratedSDKs(t *testing.T) {
     "types": ["node"], "baseUrl": ".",
     "paths": {"@pulumi/isolatedetcd": ["` + filepath.ToSlash(filepath.Join(sdks, "nodejs", "index.ts")) + `"]}
   },
-  "files": ["index.ts"]
+  "files": ["index.ts", "readme.ts"]
 }`
 		if err := os.WriteFile(filepath.Join(dir, "tsconfig.json"), []byte(tsconfig), 0o644); err != nil {
 			t.Fatal(err)
@@ -234,6 +256,11 @@ func TestGeneratedSDKs(t *testing.T) {
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Python files generated (%v)", err)
 		}
+		readme := filepath.Join(t.TempDir(), "readme.py")
+		if err := os.WriteFile(readme, []byte(readmeBlock(t, "python")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, readme)
 		run(t, sdks, []string{"PYTHONPYCACHEPREFIX=" + t.TempDir()}, "python3", append([]string{"-m", "py_compile"}, files...)...)
 	})
 
