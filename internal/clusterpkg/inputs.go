@@ -28,7 +28,7 @@ func Args(stack string, inputs property.Map, outputs pulumi.Map) (components.Clu
 	fromOutputs := map[string]bool{}
 	var errs []error
 	for key, v := range inputs.AllStable {
-		if slices.Contains(outputsFromOthers, key) && key != "discoveryUrl" && (v.HasComputed() || v.HasSecrets() || len(v.Dependencies()) > 0) {
+		if slices.Contains(fromOtherResources, key) && (v.HasComputed() || v.HasSecrets() || len(v.Dependencies()) > 0) {
 			fromOutputs[key] = true
 			continue
 		}

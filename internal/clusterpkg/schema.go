@@ -59,11 +59,15 @@ var secret = map[string]bool{
 // input can simply be left out, so they are booleans there.
 var booleans = []string{"tls", "backup"}
 
-// outputsFromOthers are the inputs the component takes as Pulumi inputs:
-// another resource's output may feed them. Every other input must be known
-// when the cluster is planned, for it is checked before anything is created,
-// so it is a plain value.
-var outputsFromOthers = []string{"image", "sshAuthorizedKeys", "discoveryUrl"}
+// fromOtherResources are the inputs the component takes as Pulumi inputs,
+// checked when they resolve: another resource's output may feed them.
+var fromOtherResources = []string{"image", "sshAuthorizedKeys"}
+
+// notPlain are the inputs an SDK takes as Pulumi inputs: those above, and
+// discoveryUrl, which only an input can carry as a secret (its value must
+// still be known when the cluster is planned). Every other input is checked
+// before anything is created, so it is a plain value.
+var notPlain = append(slices.Clone(fromOtherResources), "discoveryUrl")
 
 // enums are the inputs whose values are fixed, from the lists the
 // component checks them against.
@@ -194,7 +198,7 @@ func inputProperty(key string, c configKey) (map[string]any, error) {
 	default:
 		p["default"] = d
 	}
-	if !slices.Contains(outputsFromOthers, key) {
+	if !slices.Contains(notPlain, key) {
 		p["plain"] = true
 	}
 	if secret[key] {
