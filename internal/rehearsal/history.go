@@ -194,9 +194,10 @@ func notSent(err error) bool { return strings.Contains(err.Error(), "connection 
 
 // check checks the history of line id and says so for the line's evidence,
 // in a sentence that starts it: how many operations, how long the check
-// took, and "linearizable"; or "NOT linearizable" with the file holding
-// porcupine's visualisation of the history (a page for a browser), then,
-// on the lines after, the first violation.
+// took, and "linearizable"; or "NOT linearizable", then, on the lines after
+// (which the short report prints for a failed line), the first violation
+// and the file holding porcupine's visualisation of the history, a page for
+// a browser.
 func (r *recorder) check(cluster, id string) (string, bool) {
 	ops := r.hist.Ops()
 	res := linearize.Check(ops, checkTimeout)
@@ -220,11 +221,12 @@ func (r *recorder) check(cluster, id string) (string, bool) {
 	if err == nil {
 		err = errors.Join(res.WriteHTML(f), f.Close())
 	}
-	where := "visualisation in " + f.Name()
+	where := "visualisation: " + f.Name()
 	if err != nil {
 		where = fmt.Sprintf("visualisation not written: %v", err)
 	}
-	return fmt.Sprintf("history NOT linearizable, %s\n%s\n%d ops checked in %d ms (%s)", where, violation, res.Checked, res.Took.Milliseconds(), counts), false
+	return fmt.Sprintf("history NOT linearizable (the first violation and porcupine's visualisation below)\n%s\n%s\n%d ops checked in %d ms (%s)",
+		violation, where, res.Checked, res.Took.Milliseconds(), counts), false
 }
 
 // control is the negative control of a history found linearizable: the

@@ -32,8 +32,8 @@ func TestHistoryCheck(t *testing.T) {
 		want *regexp.Regexp
 	}{
 		{"linearizable", good, true, regexp.MustCompile(`^history: 3 ops linearizable, checked in \d+ ms; a stale read planted in it is caught \(\d+ ms\) \(2 clients on 3 keys; 0 writes without an answer, 0 failed reads left out, 0 requests refused\)$`)},
-		{"a stale read", stale, false, regexp.MustCompile(`^history NOT linearizable, visualisation in (\S+\.html)\nkey k: .*get k -> "v1".*fits none\n3 ops checked in \d+ ms`)},
-		{"nothing answered", nil, false, regexp.MustCompile(`^history NOT linearizable, visualisation in (\S+\.html)\nno operation was answered\n0 ops checked`)},
+		{"a stale read", stale, false, regexp.MustCompile(`^history NOT linearizable \(the first violation and porcupine's visualisation below\)\nkey k: .*get k -> "v1".*fits none\nvisualisation: (\S+\.html)\n3 ops checked in \d+ ms`)},
+		{"nothing answered", nil, false, regexp.MustCompile(`^history NOT linearizable .*\nno operation was answered\nvisualisation: (\S+\.html)\n0 ops checked`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRecorder("test")
