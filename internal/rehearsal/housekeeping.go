@@ -38,26 +38,33 @@ var (
 		text: "with the NOSPACE alarm raised, a write through a worker is refused; the defragmentation unit, started by hand as docs/operations.md says, compacts, defragments and disarms, and writes through every worker resume"}
 )
 
+var claimDefragLoud = claim{id: "9e", title: "a failed defrag run fails its unit",
+	text: "with a member stopped, the defragmentation script exits non-zero before it defragments anything, and its output says a member does not answer"}
+
 // housekeepingLines runs lines 9 on the booted cluster.
 func (r *rehearsal) housekeepingLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) []Line {
-	lines := []Line{proveMetrics(ctx, c, r.project), claimDefrag.line(), claimNoSpace.line(), r.proveChurn(ctx, c, args)}
-	if c.Plan.Flavor != cloudconfig.Flatcar {
-		lines[1], lines[2] = lines[1].skip("etcd2 has no v3 defragmentation"), lines[2].skip("etcd2 has no v3 alarms")
+	lines := []Line{proveMetrics(ctx, c, r.project), claimDefrag.line(), claimNoSpace.line(), r.proveChurn(ctx, c, args), claimDefragLoud.line()}
+	scripts := []int{1, 2, 4}
+	all := func(with func(Line, string, ...any) Line, format string, v ...any) []Line {
+		for _, i := range scripts {
+			lines[i] = with(lines[i], format, v...)
+		}
 		return lines
 	}
+	if c.Plan.Flavor != cloudconfig.Flatcar {
+		return all(Line.skip, "etcd2 has no v3 defragmentation")
+	}
 	if err := nodescript.Available(); err != nil {
-		why := fmt.Sprintf("not run: the nodes' scripts run in mount namespaces: %v", err)
-		lines[1], lines[2] = lines[1].skip("%s", why), lines[2].skip("%s", why)
-		return lines
+		return all(Line.skip, "not run: the nodes' scripts run in mount namespaces: %v", err)
 	}
 	tools, err := nodescript.Build(ctx, []string{c.Central[0].Release}, r.log)
 	if err != nil {
-		lines[1], lines[2] = lines[1].fail("the images' tools: %v", err), lines[2].fail("the images' tools: %v", err)
-		return lines
+		return all(Line.fail, "the images' tools: %v", err)
 	}
 	d := &defragDrill{c: c, tools: tools}
 	lines[1] = d.defrag(ctx, lines[1])
 	lines[2] = d.nospace(ctx, lines[2])
+	lines[4] = d.loud(ctx, lines[4])
 	return lines
 }
 
@@ -466,4 +473,29 @@ func (r *rehearsal) churn(ctx context.Context, name string, args components.Clus
 	}
 	res.maxSize = max(res.maxSize, st.DbSize)
 	return res, nil
+}
+
+// loud is line 9e: the script run with the last member stopped.
+func (d *defragDrill) loud(ctx context.Context, l Line) Line {
+	if len(d.c.Central) < 3 {
+		return l.skip("needs three central nodes, one to stop")
+	}
+	n := d.c.Central[len(d.c.Central)-1]
+	n.Stop(5 * time.Second)
+	out, err := d.run(ctx, d.c.Central[0])
+	if startErr := n.Start(); startErr != nil {
+		return l.fail("restart %s: %v", n.Node, startErr)
+	}
+	if err := localetcd.Retry(ctx, drillTimeout, func() error { return n.Endpoint().Healthy(ctx) }); err != nil {
+		return l.fail("%s did not come back: %v", n.Node, err)
+	}
+	switch {
+	case err == nil:
+		return l.fail("with %s stopped, the unit succeeded:\n%s", n.Node, out)
+	case !strings.Contains(out, "a member does not answer"):
+		return l.fail("with %s stopped, the unit failed (%v) without saying a member does not answer:\n%s", n.Node, err, out)
+	case strings.Contains(out, "Finished defragmenting"):
+		return l.fail("with %s stopped, the unit defragmented a member first:\n%s", n.Node, out)
+	}
+	return l.pass("with %s stopped, the unit on %s fails (%v): %s; %s restarted and healthy", n.Node, d.c.Central[0].Node, err, lastLines(out, 1), n.Node)
 }

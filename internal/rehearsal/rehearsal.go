@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Drills && !o.SkipHousekeeping {
 		t = time.Now()
-		add(cluster([]claim{claimMetrics, claimDefrag, claimNoSpace, claimChurn}, func() []Line {
+		add(cluster([]claim{claimMetrics, claimDefrag, claimNoSpace, claimChurn, claimDefragLoud}, func() []Line {
 			o.Log("housekeeping (lines 9): metrics listeners, the scheduled defragmentation, NOSPACE recovery, churn on a small quota")
 			return r.housekeepingLines(ctx, c, args)
 		})...)

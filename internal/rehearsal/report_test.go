@@ -11,7 +11,7 @@ import (
 // --verbose keeps the whole claim and evidence.
 func TestShortReportFits(t *testing.T) {
 	claims := []claim{claimBoot, claimMembers, claimKnownSettings, claimNoWorker, claimWorkerAPI, claimCrossRead, claimStopCentral, claimRestart,
-		claimStopDiscovery, claimStopWorker, claimWrongSize, claimUsedToken, claimReplace, claimReplaceOldToken, claimMetrics, claimDefrag, claimNoSpace, claimChurn}
+		claimStopDiscovery, claimStopWorker, claimWrongSize, claimUsedToken, claimReplace, claimReplaceOldToken, claimMetrics, claimDefrag, claimNoSpace, claimChurn, claimDefragLoud}
 	rep := &Report{Stack: "prod-eu", Cluster: "etcd-prod-eu", Flavor: "flatcar", Etcd: "v3.6.16", Bootstrap: "discovery", WorkerProxy: "gateway", Central: 7, Workers: 1000}
 	long := strings.Repeat("evidence that runs on and on ", 20)
 	for _, c := range claims {
