@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/coreos-cloudinit/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
@@ -465,6 +466,32 @@ func changed(c changes) []string {
 var machineType = map[string]string{"aws": "aws:ec2/instance:Instance", "digitalocean": "digitalocean:index/droplet:Droplet"}
 var volumeType = map[string]string{"aws": "aws:ebs/volume:Volume", "digitalocean": "digitalocean:index/volume:Volume"}
 
+// writtenFiles is every file the cloud-configs of a stack output (a JSON
+// list, one per node) write, decoded as coreos-cloudinit decodes them: a
+// script may come gzip+base64 (EC2's 16 KiB).
+func writtenFiles(t *testing.T, output string) string {
+	t.Helper()
+	var userData []string
+	if err := json.Unmarshal([]byte(output), &userData); err != nil {
+		t.Fatalf("cloud-configs output: %v", err)
+	}
+	var b strings.Builder
+	for _, ud := range userData {
+		cc, err := config.NewCloudConfig(ud)
+		if err != nil {
+			t.Fatalf("user data: %v", err)
+		}
+		for _, f := range cc.WriteFiles {
+			text, err := config.DecodeContent(f.Content, f.Encoding)
+			if err != nil {
+				t.Fatalf("user data: write_files %s: %v", f.Path, err)
+			}
+			b.Write(text)
+		}
+	}
+	return b.String()
+}
+
 // touchedCentral lists the central resources a run changed.
 func touchedCentral(c changes) []string {
 	var out []string
@@ -879,7 +906,7 @@ func TestEngineBackupSettings(t *testing.T) {
 		t.Errorf("restoreFrom on a running cluster changed a central machine: %v", touched)
 	}
 	userData := e.Run(t, "stack", "output", "--show-secrets", "--stack", s.name, "centralCloudConfig")
-	if !strings.Contains(userData, `backup:`+bucket+`/`+newest) {
+	if !strings.Contains(writtenFiles(t, userData), `backup:`+bucket+`/`+newest) {
 		t.Errorf("restoreFrom latest: the central user data does not restore %s", newest)
 	}
 	s.config("backupSchedule", "every hour")
