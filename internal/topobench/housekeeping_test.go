@@ -3,7 +3,6 @@ package topobench
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,34 +49,7 @@ const (
 func benchHousekeeping(b *testing.B, ctx context.Context, during string) {
 	central, workers := 3, 1
 	o := plan.Overrides{Central: &central, Workers: &workers, EtcdVersion: string(components.DefaultEtcdVersion), Plaintext: true, WorkerProxy: "gateway"}
-	args, err := plan.StackArgs(filepath.Join("..", ".."), "dev", o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := plan.Read(benchCluster, args)
-	if err != nil {
-		b.Fatal(err)
-	}
-	block, err := localetcd.FreeBlock()
-	if err != nil {
-		b.Fatal(err)
-	}
-	nodes, err := localetcd.Prepare(p, block, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bins, err := localetcd.Binaries(ctx, nodes.Releases(), func(string) {})
-	if err != nil {
-		b.Fatal(err)
-	}
-	host, err := localetcd.NewHost(bins, block, time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer host.Close()
-	if err := host.Boot(ctx, nodes); err != nil {
-		b.Fatal(err)
-	}
+	nodes := bootDev(b, ctx, o)
 	var eps []string
 	for _, n := range nodes.Central {
 		eps = append(eps, n.Endpoint().Addr)

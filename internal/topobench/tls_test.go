@@ -38,12 +38,10 @@ func BenchmarkWriteTLS(b *testing.B) {
 	}
 }
 
-func benchWriteTLS(b *testing.B, ctx context.Context, path string, tls bool) {
-	central, workers := 3, 1
-	o := plan.Overrides{Central: &central, Workers: &workers, EtcdVersion: string(components.DefaultEtcdVersion)}
-	if !tls {
-		o.Plaintext, o.WorkerProxy = true, "gateway"
-	}
+// bootDev boots the dev stack's cluster with o's overrides, as the program
+// renders it, until the benchmark ends.
+func bootDev(b *testing.B, ctx context.Context, o plan.Overrides) *localetcd.Nodes {
+	b.Helper()
 	args, err := plan.StackArgs(filepath.Join("..", ".."), "dev", o)
 	if err != nil {
 		b.Fatal(err)
@@ -68,10 +66,20 @@ func benchWriteTLS(b *testing.B, ctx context.Context, path string, tls bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer host.Close()
+	b.Cleanup(host.Close)
 	if err := host.Boot(ctx, nodes); err != nil {
 		b.Fatal(err)
 	}
+	return nodes
+}
+
+func benchWriteTLS(b *testing.B, ctx context.Context, path string, tls bool) {
+	central, workers := 3, 1
+	o := plan.Overrides{Central: &central, Workers: &workers, EtcdVersion: string(components.DefaultEtcdVersion)}
+	if !tls {
+		o.Plaintext, o.WorkerProxy = true, "gateway"
+	}
+	nodes := bootDev(b, ctx, o)
 	ep := nodes.Workers[0].Endpoint()
 	if path == "member" {
 		ep = nodes.Central[0].Endpoint()
