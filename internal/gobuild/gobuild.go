@@ -161,7 +161,9 @@ func start(ctx context.Context, c Command, log func(string), ahead bool) (f *fli
 	mu.Lock()
 	defer mu.Unlock()
 	if f := flights[bin]; f != nil {
-		log(fmt.Sprintf("waiting for the build of %s %s, under way for %s (%s)", c.Name, c.Version, time.Since(f.started).Round(time.Second), c.expected()))
+		if !ahead {
+			log(fmt.Sprintf("waiting for the build of %s %s, under way for %s (%s)", c.Name, c.Version, time.Since(f.started).Round(time.Second), c.expected()))
+		}
 		return f, false, nil
 	}
 	if built(bin) {
