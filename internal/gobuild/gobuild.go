@@ -70,8 +70,11 @@ func (c Command) goMod() string {
 func Build(ctx context.Context, c Command, log func(string)) (string, error) {
 	for {
 		f, _, err := start(ctx, c, log, false)
-		if err != nil || f == nil {
-			return binOf(c), err
+		if err != nil {
+			return "", err
+		}
+		if f == nil {
+			return binOf(c), nil
 		}
 		if err := await(ctx, c, f, log); err != nil {
 			return "", err
