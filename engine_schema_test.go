@@ -86,6 +86,20 @@ func TestEngineConfigSchema(t *testing.T) {
 	s.refusedBeforeAnything("Stack 'schema' with configuration key 'protectCentral' must be of type 'boolean'")
 	rm("protectCentral")
 
+	// The housekeeping keys (issue 20): the CLI checks their types, the
+	// program their values, each before anything is registered.
+	s.config("quotaBackendMiB", "lots")
+	s.refusedBeforeAnything("Stack 'schema' with configuration key 'quotaBackendMiB' must be of type 'integer'")
+	s.config("quotaBackendMiB", "9000")
+	s.refusedBeforeAnything("quotaBackendMiB: 9000 is not allowed; want 16 to 4608 MiB")
+	rm("quotaBackendMiB")
+	s.config("compactionRetention", "forever")
+	s.refusedBeforeAnything(`compactionRetention: "forever" is not allowed; want a duration from 1s to 24h0m0s`)
+	rm("compactionRetention")
+	e.Run(t, "config", "set", "--stack", s.name, "--path", "monitoringCidrs[0]", "10.30.0.0/33")
+	s.refusedBeforeAnything(`monitoringCidrs[0]: "10.30.0.0/33" is not a CIDR block`)
+	rm("monitoringCidrs")
+
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +
 		"the settings are those Pulumi.yaml declares: backup, backupBucket,")
