@@ -42,14 +42,21 @@ func (l *logs) count(prefix string) int {
 	return n
 }
 
-func TestBuildJoinsTheBuildAhead(t *testing.T) {
+// buildTest skips in -short mode, gives the test a user cache of its own
+// and a deadline, and collects what builds log.
+func buildTest(t *testing.T) (context.Context, *logs) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a command")
 	}
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var l logs
+	t.Cleanup(cancel)
+	return ctx, &logs{}
+}
+
+func TestBuildJoinsTheBuildAhead(t *testing.T) {
+	ctx, l := buildTest(t)
 	c := tiny("joined")
 	stop := Ahead(ctx, l.log, c)
 	defer stop()
@@ -79,13 +86,7 @@ func (l *logs) waitFor(t *testing.T, prefix string) {
 }
 
 func TestBuildOutlivesAStoppedAhead(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a command")
-	}
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var l logs
+	ctx, l := buildTest(t)
 	c := tiny("stopped")
 	stop := Ahead(ctx, l.log, c)
 	l.waitFor(t, "building in the background")
