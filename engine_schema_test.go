@@ -99,6 +99,9 @@ func TestEngineConfigSchema(t *testing.T) {
 	e.Run(t, "config", "set", "--stack", s.name, "--path", "monitoringCidrs[0]", "10.30.0.0/33")
 	s.refusedBeforeAnything(`monitoringCidrs[0]: "10.30.0.0/33" is not a CIDR block`)
 	rm("monitoringCidrs")
+	e.Run(t, "config", "set", "--stack", s.name, "--path", "monitoringGroups[0]", "prometheus")
+	s.refusedBeforeAnything(`monitoringGroups[0]: "prometheus" is not a security group id`)
+	rm("monitoringGroups")
 
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +

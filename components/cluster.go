@@ -156,8 +156,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			return workerUserData
 		},
 		SSHAllowedCidrs: s.SSHAllowedCidrs,
-		MonitoringCidrs: s.MonitoringCidrs,
-		Tags:            s.Tags,
+		MonitoringCidrs:  s.MonitoringCidrs,
+		MonitoringGroups: s.MonitoringGroups,
+		Tags:             s.Tags,
 	}
 	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))
 	if err != nil {

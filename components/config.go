@@ -103,6 +103,8 @@ type ClusterArgs struct {
 	// MonitoringCidrs may reach every node's metrics port, besides the
 	// cluster's own nodes.
 	MonitoringCidrs []string
+	// MonitoringGroups may too: AWS security group ids, DigitalOcean tags.
+	MonitoringGroups []string
 }
 
 // Defaults for keys the stack may leave unset.

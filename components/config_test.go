@@ -58,6 +58,10 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 			a.Flavor, a.Image, a.QuotaBackendMiB = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), 1024
 		}, []string{"quotaBackendMiB: 1024 does not apply to flavor coreos-etcd2"}},
 		{"malformed monitoring CIDR", func(a *components.ClusterArgs) { a.MonitoringCidrs = []string{"10.30.0.1/24"} }, []string{`monitoringCidrs[0]: "10.30.0.1/24"`, "CIDR"}},
+		{"security group name on AWS", func(a *components.ClusterArgs) { a.MonitoringGroups = []string{"sg-0123456789abcdef0", "prometheus"} }, []string{`monitoringGroups[1]: "prometheus" is not a security group id`, "sg-0123456789abcdef0"}},
+		{"security group id on DigitalOcean", func(a *components.ClusterArgs) {
+			a.Cloud, a.Region, a.DNSZone, a.MonitoringGroups = "digitalocean", "nyc3", "etcd.example.com", []string{"sg-0123/4"}
+		}, []string{`monitoringGroups[0]: "sg-0123/4" is not a DigitalOcean tag`, "colons, dashes and underscores"}},
 		{"malformed SSH CIDR", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"10.0.0.0/8", "1.2.3.4"} }, []string{`sshAllowedCidrs[1]: "1.2.3.4"`, "CIDR"}},
 		{"SSH CIDR with host bits", func(a *components.ClusterArgs) { a.SSHAllowedCidrs = []string{"203.0.113.7/24"} }, []string{`sshAllowedCidrs[0]: "203.0.113.7/24"`}},
 		{"malformed VPC CIDR", func(a *components.ClusterArgs) { a.VpcCidr = "10.21.0.0/33" }, []string{`vpcCidr: "10.21.0.0/33"`, "/16 to /24"}},

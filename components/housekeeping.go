@@ -60,6 +60,9 @@ func (s *settings) chooseHousekeeping() error {
 			errs = append(errs, fmt.Errorf("monitoringCidrs[%d]: %q is not a CIDR block; want a network address and prefix such as 10.30.0.0/24 or 2001:db8::/48", i, c))
 		}
 	}
+	if s.provider != nil {
+		errs = append(errs, s.provider.CheckMonitoringGroups(s.MonitoringGroups))
+	}
 	return errors.Join(errs...)
 }
 

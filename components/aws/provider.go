@@ -4,6 +4,7 @@
 package aws
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -27,6 +28,7 @@ const (
 var (
 	regionPattern = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$`)
 	amiPattern    = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	sgPattern     = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
 )
 
 type provider struct{}
@@ -65,6 +67,18 @@ func (provider) CheckImage(image string) error {
 		return fmt.Errorf("image: %q is not an AMI id; want ami- and 8 or 17 lowercase hex digits (e.g. ami-0123456789abcdef0), or unset for the latest Flatcar stable AMI", image)
 	}
 	return nil
+}
+
+// CheckMonitoringGroups rejects what cannot be a security group id. A group
+// name would do only in the default VPC, never the cluster's own.
+func (provider) CheckMonitoringGroups(groups []string) error {
+	var errs []error
+	for i, g := range groups {
+		if !sgPattern.MatchString(g) {
+			errs = append(errs, fmt.Errorf("monitoringGroups[%d]: %q is not a security group id; want sg- and 8 or 17 lowercase hex digits (e.g. sg-0123456789abcdef0) of a group in the cluster's VPC or a peered VPC of its region", i, g))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // KnowsCentralHosts is always true: AWS central nodes are reached at fixed

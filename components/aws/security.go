@@ -81,7 +81,7 @@ func centralMetricsIngress(spec cloud.Spec, worker pulumi.IDOutput) ec2.Security
 	return append(ec2.SecurityGroupIngressArray{
 		ec2.SecurityGroupIngressArgs{Description: pulumi.String("etcd metrics from central nodes"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port, Self: pulumi.Bool(true)},
 		ec2.SecurityGroupIngressArgs{Description: pulumi.String("etcd metrics from workers"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port, SecurityGroups: pulumi.StringArray{worker}},
-	}, monitoringIngress(spec.MonitoringCidrs, spec.Ports.Metrics)...)
+	}, monitoringIngress(spec, spec.Ports.Metrics)...)
 }
 
 // workerMetricsIngress opens the workers' metrics port, where their proxy
@@ -96,17 +96,23 @@ func workerMetricsIngress(spec cloud.Spec) ec2.SecurityGroupIngressArray {
 	return append(ec2.SecurityGroupIngressArray{
 		ec2.SecurityGroupIngressArgs{Description: pulumi.String("proxy metrics from the cluster's nodes"), Protocol: pulumi.String("tcp"), FromPort: port, ToPort: port,
 			CidrBlocks: pulumi.StringArray{pulumi.String(spec.VpcCidr)}},
-	}, monitoringIngress(spec.MonitoringCidrs, spec.Ports.WorkerMetrics)...)
+	}, monitoringIngress(spec, spec.Ports.WorkerMetrics)...)
 }
 
-// monitoringIngress opens port to the operator's monitoring CIDRs; none
-// means no rule, as AWS rejects a rule without sources.
-func monitoringIngress(cidrs []string, port int) ec2.SecurityGroupIngressArray {
-	if len(cidrs) == 0 {
-		return nil
+// monitoringIngress opens port to the operator's monitoring CIDRs and
+// security groups; none means no rule, as AWS rejects a rule without
+// sources.
+func monitoringIngress(spec cloud.Spec, port int) ec2.SecurityGroupIngressArray {
+	var rules ec2.SecurityGroupIngressArray
+	if len(spec.MonitoringGroups) > 0 {
+		rules = append(rules, ec2.SecurityGroupIngressArgs{Description: pulumi.String("metrics from the monitoring security groups"), Protocol: pulumi.String("tcp"), FromPort: pulumi.Int(port), ToPort: pulumi.Int(port),
+			SecurityGroups: pulumi.ToStringArray(spec.MonitoringGroups)})
+	}
+	if len(spec.MonitoringCidrs) == 0 {
+		return rules
 	}
 	var v4, v6 []string
-	for _, c := range cidrs {
+	for _, c := range spec.MonitoringCidrs {
 		if strings.Contains(c, ":") {
 			v6 = append(v6, c)
 		} else {
@@ -120,7 +126,7 @@ func monitoringIngress(cidrs []string, port int) ec2.SecurityGroupIngressArray {
 	if len(v6) > 0 {
 		rule.Ipv6CidrBlocks = pulumi.ToStringArray(v6)
 	}
-	return ec2.SecurityGroupIngressArray{rule}
+	return append(rules, rule)
 }
 
 // sshIngress opens port 22 to cidrs; none means no rule at all, as AWS

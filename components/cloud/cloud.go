@@ -30,7 +30,7 @@ type Ports struct {
 	Peer int
 	// Metrics is the central nodes' metrics port, WorkerMetrics the
 	// workers' (0: they serve none): reachable from every cluster node and
-	// from Spec.MonitoringCidrs.
+	// from Spec.MonitoringCidrs and Spec.MonitoringGroups.
 	Metrics, WorkerMetrics int
 }
 
@@ -83,7 +83,10 @@ type Spec struct {
 	// MonitoringCidrs may reach the metrics ports besides the cluster's
 	// own nodes.
 	MonitoringCidrs []string
-	Tags            map[string]string
+	// MonitoringGroups may too: the machines of each, in the cloud's own
+	// grouping (AWS security groups, DigitalOcean tags).
+	MonitoringGroups []string
+	Tags             map[string]string
 }
 
 // Backup is where central nodes keep their snapshots.
@@ -203,6 +206,9 @@ type Provider interface {
 	// CheckBackup rejects backup settings this cloud cannot take, before
 	// anything is registered.
 	CheckBackup(ctx *pulumi.Context, b Backup) error
+	// CheckMonitoringGroups rejects what cannot name one of this cloud's
+	// groups of machines (Spec.MonitoringGroups).
+	CheckMonitoringGroups(groups []string) error
 	// Provision registers the cluster's resources; opts carry the parent.
 	Provision(ctx *pulumi.Context, spec Spec, opts ...pulumi.ResourceOption) (*Provisioned, error)
 }

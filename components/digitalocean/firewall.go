@@ -65,7 +65,7 @@ func centralInbound(spec cloud.Spec, t *tags) digitalocean.FirewallInboundRuleAr
 }
 
 // metricsInbound opens a metrics port (0: none) to every cluster node, by
-// tag, and to the monitoring CIDRs.
+// tag, and to the monitoring tags and CIDRs.
 func metricsInbound(spec cloud.Spec, t *tags, port int) digitalocean.FirewallInboundRuleArray {
 	if port == 0 {
 		return nil
@@ -76,6 +76,13 @@ func metricsInbound(spec cloud.Spec, t *tags, port int) digitalocean.FirewallInb
 			PortRange:  pulumi.String(strconv.Itoa(port)),
 			SourceTags: pulumi.StringArray{pulumi.String(t.central), pulumi.String(t.worker)},
 		},
+	}
+	if len(spec.MonitoringGroups) > 0 {
+		rules = append(rules, digitalocean.FirewallInboundRuleArgs{
+			Protocol:   pulumi.String("tcp"),
+			PortRange:  pulumi.String(strconv.Itoa(port)),
+			SourceTags: pulumi.ToStringArray(spec.MonitoringGroups),
+		})
 	}
 	if len(spec.MonitoringCidrs) > 0 {
 		rules = append(rules, digitalocean.FirewallInboundRuleArgs{

@@ -3,6 +3,7 @@
 package digitalocean
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -16,6 +17,9 @@ var (
 	regionSlug = regexp.MustCompile(`^[a-z]{3}[0-9]$`)
 	// imageRef is an image slug (ubuntu-24-04-x64) or a numeric image id.
 	imageRef = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+	// tagPattern is what DigitalOcean allows in a tag: letters, digits,
+	// colons, dashes and underscores, at most 255.
+	tagPattern = regexp.MustCompile(`^[A-Za-z0-9:_-]{1,255}$`)
 )
 
 type provider struct{}
@@ -43,6 +47,20 @@ func (provider) CheckImage(image string) error {
 		return fmt.Errorf("image: %q is not a DigitalOcean image; want an image slug such as ubuntu-24-04-x64 or a numeric image id", image)
 	}
 	return nil
+}
+
+// CheckMonitoringGroups rejects what cannot be a droplet tag: DigitalOcean
+// groups machines by tag, and its firewalls admit a tag's droplets. The
+// tag must exist (DigitalOcean refuses a firewall naming one that does
+// not), as it does once the scraping droplet carries it.
+func (provider) CheckMonitoringGroups(groups []string) error {
+	var errs []error
+	for i, g := range groups {
+		if !tagPattern.MatchString(g) {
+			errs = append(errs, fmt.Errorf("monitoringGroups[%d]: %q is not a DigitalOcean tag; want the tag of the droplets that scrape (letters, digits, colons, dashes and underscores, at most 255), such as prometheus", i, g))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Region is the stack's: CheckRegion requires it.

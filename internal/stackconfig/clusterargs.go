@@ -85,6 +85,7 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		CompactionRetention: str("compactionRetention"),
 		QuotaBackendMiB:     integer("quotaBackendMiB", 0),
 		MonitoringCidrs:     list("monitoringCidrs"),
+		MonitoringGroups:    list("monitoringGroups"),
 		// Plaintext is for dev stacks, or an operator who says so.
 		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
 	}
