@@ -195,6 +195,49 @@ type Settings struct {
 	// Housekeeping keeps flatcar members' databases bounded; required on
 	// flatcar, unused by coreos-etcd2's etcd2.
 	Housekeeping Housekeeping
+	// Auth, set (with TLS only), turns etcd's authentication on at the
+	// members' first boot and gives workers their credentials.
+	Auth *Auth
+}
+
+// Auth is etcd's authentication with certificates' common names as users.
+// The workers' grpc-proxy must present a certificate without one (etcd
+// grpc-proxy refuses any other: etcd would take it for a user), so it
+// passes its clients' tokens on instead: workers' clients authenticate
+// with a password.
+type Auth struct {
+	// Roots are the users with the root role besides root itself: every
+	// member's name and the operator's common name.
+	Roots []string
+	// Workers is the user and role of the workers' clients, Password its
+	// password; the role reads and writes keys under KeyPrefixes ("" is
+	// every key) and may do nothing else.
+	Workers, Password string
+	KeyPrefixes       []string
+}
+
+// AuthScript is the script that turns authentication on; AuthCredentials
+// is where a worker keeps user:password for its local clients.
+const (
+	AuthScript      = "/opt/bin/etcd-auth"
+	AuthCredentials = TLSDir + "/etcd-user"
+)
+
+var (
+	authPassword  = regexp.MustCompile(`^[0-9a-f]{32,128}$`)
+	authKeyPrefix = regexp.MustCompile(`^[A-Za-z0-9/_.:=@+-]{0,256}$`)
+)
+
+func (a *Auth) check() error {
+	if !memberName.MatchString(a.Workers) || !authPassword.MatchString(a.Password) || len(a.KeyPrefixes) == 0 || slices.ContainsFunc(a.Roots, func(r string) bool { return !memberName.MatchString(r) }) {
+		return fmt.Errorf("auth: users %v and %q want lower-case letters, digits and dashes, the password hex, and at least one key prefix", a.Roots, a.Workers)
+	}
+	for _, p := range a.KeyPrefixes {
+		if !authKeyPrefix.MatchString(p) || (p == "" && len(a.KeyPrefixes) > 1) {
+			return fmt.Errorf("auth: key prefix %q: want letters, digits and /_.:=@+- only, and \"\" (every key) alone", p)
+		}
+	}
+	return nil
 }
 
 // Housekeeping is how members keep their databases bounded: etcd's
@@ -455,6 +498,10 @@ func (c Settings) check() error {
 		return fmt.Errorf("housekeeping is rendered for flatcar nodes only: etcd2 has no v3 compaction or quota to set")
 	case c.TLS != nil && c.Flavor != Flatcar:
 		return fmt.Errorf("TLS is rendered for flatcar nodes only")
+	case c.Auth != nil && c.TLS == nil:
+		return fmt.Errorf("auth is rendered with TLS only: its users are certificates' common names")
+	case c.Auth != nil && c.Auth.check() != nil:
+		return c.Auth.check()
 	case c.TLS != nil && c.WorkerProxy != GRPCProxy:
 		return fmt.Errorf("TLS needs workers that authenticate to the members (%s), not %s", GRPCProxy, c.WorkerProxy)
 	case c.TLS == nil && c.WorkerProxy == GRPCProxy:
@@ -597,6 +644,8 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["Defrag"] = ClusterDefrag
 	data["Scheme"] = c.Scheme()
 	data["TLS"] = c.TLS
+	data["Auth"] = c.Auth
+	data["AuthCredentials"] = AuthCredentials
 	data["TLSDir"] = TLSDir
 	data["WrapperSSLDir"] = WrapperSSLDir
 	data["Backup"] = c.Backup
@@ -613,6 +662,12 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 			return "", err
 		}
 		data["DefragScript"] = map[string]string{"Path": DefragScript, "Content": script}
+		if c.Auth != nil {
+			if script, err = gzipTemplate("auth-script", data); err != nil {
+				return "", err
+			}
+			data["AuthScript"] = map[string]string{"Path": AuthScript, "Content": script}
+		}
 		if c.Restore != "" {
 			if data["RestoreScript"], err = gzipTemplate("restore-script", data); err != nil {
 				return "", err
