@@ -1,0 +1,428 @@
+// Package ignition renders the Ignition user data of the two node roles
+// from the settings their cloud-config is rendered from: the cloud-config's
+// files, units and keys, with the data volume as Ignition's own filesystem
+// and etcd run by a unit of the project's, as a Butane document translated
+// by Butane (flatcar variant, strict) at render time.
+//
+// It is plain Go: it knows etcd and the node OS, and nothing of Pulumi or
+// clouds beyond the name of the variable that holds a node's address.
+package ignition
+
+import (
+	"bytes"
+	"embed"
+	"maps"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/coreos/butane/config/common"
+	flatcar "github.com/coreos/butane/config/flatcar/v1_1"
+	"github.com/coreos/coreos-cloudinit/config"
+
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
+)
+
+// MetadataEnv is where Flatcar's metadata agent (coreos-metadata.service,
+// afterburn) writes the node's addresses, one COREOS_<PLATFORM>_... variable
+// each; units that need the node's address read it.
+const MetadataEnv = "/run/metadata/flatcar"
+
+// MemberEnv is the member's environment file: its ETCD_* settings but
+// those holding the node's address. 0600: a discovery URL is a secret.
+const MemberEnv = "/etc/etcd/etcd-member.env"
+
+// MemberUnit is the unit that runs etcd on central nodes (and v2-proxy
+// workers). It keeps the name of the OS's wrapper, so that a unit file of
+// the OS by that name, if any, is overridden, and the backup, defrag and
+// restore units order themselves after it unchanged.
+const MemberUnit = "etcd-member.service"
+
+// EtcdUser is the etcd user's uid:gid in Flatcar's base layout, which the
+// member's container runs as (the image has no etcd user to name).
+const EtcdUser = "232:232"
+
+// privateIPv4 is what cloud-config substitutes with the node's address.
+const privateIPv4 = "$private_ipv4"
+
+// dataVolumeUnit formats the data volume in the cloud-config flavor;
+// Ignition's storage.filesystems does it here.
+const dataVolumeUnit = "etcd-data-volume.service"
+
+//go:embed templates/*.tmpl
+var templateFiles embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"quote": quote,
+	"literal": literal,
+}).ParseFS(templateFiles, "templates/*.tmpl"))
+
+// quote renders s as a YAML double-quoted scalar (JSON strings are valid YAML).
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// literal renders s as a YAML literal block scalar indented n spaces, with
+// the chomping that keeps its trailing newlines exactly; as a quoted scalar
+// when a block cannot carry it (empty, or starting with a space).
+func literal(n int, s string) string {
+	if s == "" || strings.HasPrefix(s, " ") || strings.HasPrefix(s, "\t") || strings.HasPrefix(s, "\n") {
+		return quote(s)
+	}
+	body := strings.TrimRight(s, "\n")
+	chomp := "-"
+	switch len(s) - len(body) {
+	case 0:
+	case 1:
+		chomp = ""
+	default:
+		chomp = "+"
+	}
+	pad := strings.Repeat(" ", n)
+	var b strings.Builder
+	b.WriteString("|" + chomp)
+	for line := range strings.Lines(s) {
+		line = strings.TrimSuffix(line, "\n")
+		b.WriteString("\n")
+		if line != "" {
+			b.WriteString(pad + line)
+		}
+	}
+	return b.String()
+}
+
+// Central renders the Ignition config of central node name, whose data
+// volume appears as dataDevice; addressVar is the metadata agent's variable
+// holding the node's private IPv4 address on its cloud.
+func Central(c cloudconfig.Settings, addressVar, name, dataDevice string) (string, error) {
+	if err := check(c, addressVar); err != nil {
+		return "", err
+	}
+	// The cloud-config is the one source of what the node writes and runs,
+	// and its renderer checks the settings.
+	cc, err := c.Central(name, dataDevice)
+	if err != nil {
+		return "", err
+	}
+	return translate(cc, addressVar, fmt.Sprintf("Central node %s: a voting etcd member (%s) whose data lives on its own volume at %s.", name, MemberUnit, c.Flavor.DataDir()),
+		&dataVolume{Device: dataDevice, Path: c.Flavor.DataDir()})
+}
+
+// Worker renders the Ignition config every worker carries; centralEndpoints
+// are the members' client endpoints (host:port).
+func Worker(c cloudconfig.Settings, addressVar string, centralEndpoints []string) (string, error) {
+	if err := check(c, addressVar); err != nil {
+		return "", err
+	}
+	cc, err := c.Worker(centralEndpoints)
+	if err != nil {
+		return "", err
+	}
+	return translate(cc, addressVar, fmt.Sprintf("Worker: no etcd member, only etcd %s on 127.0.0.1:%d.", c.WorkerProxy, cloudconfig.ClientPort), nil)
+}
+
+var metadataVar = regexp.MustCompile(`^COREOS_[A-Z0-9_]+$`)
+
+func check(c cloudconfig.Settings, addressVar string) error {
+	if c.Flavor != cloudconfig.Flatcar {
+		return fmt.Errorf("ignition is rendered for flavor %s only, not %s", cloudconfig.Flatcar, c.Flavor)
+	}
+	if !metadataVar.MatchString(addressVar) {
+		return fmt.Errorf("address variable %q: want a variable of Flatcar's metadata agent, COREOS_...", addressVar)
+	}
+	return nil
+}
+
+// node is what the Butane template renders.
+type node struct {
+	Comment    string
+	SSHKeys    []string
+	DataVolume *dataVolume
+	Member     *member
+	Files      []file
+	Units      []unit
+}
+
+type dataVolume struct{ Device, Path string }
+
+type file struct {
+	Path, Mode, User, Group, Contents string
+}
+
+type unit struct {
+	Name     string
+	Enabled  bool
+	Contents string
+	DropIns  []dropIn
+}
+
+type dropIn struct{ Name, Contents string }
+
+// member is what the member unit's template renders.
+type member struct {
+	Role, Image, User, EnvFile, MetadataEnv, DataDir string
+	UnitLines, Mounts, AddressEnv                    []string
+}
+
+// translate turns a rendered cloud-config into Ignition JSON: write_files
+// become storage.files, coreos.units systemd.units, the data volume's
+// script and mount unit vol's filesystem, and etcd-member's drop-in the
+// project's own unit. Anything else in it is an error, so that nothing the
+// cloud-config says is lost on the way.
+func translate(text, addressVar, comment string, vol *dataVolume) (string, error) {
+	cc, err := config.NewCloudConfig(text)
+	if err != nil {
+		return "", fmt.Errorf("cloud-config: %w", err)
+	}
+	n := node{Comment: comment, SSHKeys: cc.SSHAuthorizedKeys, DataVolume: vol}
+	if err := onlySections(cc); err != nil {
+		return "", err
+	}
+	var volumeScripts []string
+	for _, u := range cc.CoreOS.Units {
+		switch {
+		case vol != nil && u.Name == dataVolumeUnit:
+			volumeScripts = append(volumeScripts, strings.Fields(execStart(u.Content))...)
+		case vol != nil && u.Name == mountUnit(vol.Path):
+			// with_mount_unit renders Ignition's own mount unit of this name.
+		case u.Name == MemberUnit:
+			m, dropIns, err := memberUnit(u, addressVar, &n)
+			if err != nil {
+				return "", err
+			}
+			n.Units = append(n.Units, unit{Name: u.Name, Enabled: true, Contents: m, DropIns: dropIns})
+		default:
+			out, err := plainUnit(u, addressVar)
+			if err != nil {
+				return "", err
+			}
+			n.Units = append(n.Units, out)
+		}
+	}
+	if vol != nil && (n.Member == nil || len(volumeScripts) == 0) {
+		return "", fmt.Errorf("central node: no %s and %s to put on the data volume", MemberUnit, dataVolumeUnit)
+	}
+	if s := cc.CoreOS.Update.RebootStrategy; s != "" {
+		// What coreos-cloudinit writes for it, and Flatcar's update engine reads.
+		n.Files = append(n.Files, file{Path: "/etc/flatcar/update.conf", Mode: "0644", Contents: "REBOOT_STRATEGY=" + s + "\n"})
+	}
+	for _, f := range cc.WriteFiles {
+		if slices.Contains(volumeScripts, f.Path) {
+			continue
+		}
+		out, err := writeFile(f)
+		if err != nil {
+			return "", err
+		}
+		n.Files = append(n.Files, out)
+	}
+	slices.SortFunc(n.Files, func(a, b file) int { return strings.Compare(a.Path, b.Path) })
+	bu, err := butane(n)
+	if err != nil {
+		return "", err
+	}
+	return Translate(bu)
+}
+
+// butane renders n's Butane document.
+func butane(n node) (string, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, "node.bu.tmpl", n); err != nil {
+		return "", fmt.Errorf("render node.bu.tmpl: %w", err)
+	}
+	return b.String(), nil
+}
+
+// Translate translates a Butane document to Ignition JSON in Butane's
+// strict mode: a warning is an error, as `butane --strict` has it.
+func Translate(bu string) (string, error) {
+	out, report, err := flatcar.ToIgn3_4Bytes([]byte(bu), common.TranslateBytesOptions{})
+	if err != nil {
+		return "", fmt.Errorf("butane: %w\n%s", err, report)
+	}
+	if len(report.Entries) > 0 {
+		return "", fmt.Errorf("butane (strict): %s", report)
+	}
+	return string(out), nil
+}
+
+// onlySections refuses any part of the cloud-config this translation does
+// not carry over.
+func onlySections(cc *config.CloudConfig) error {
+	rest := *cc
+	rest.SSHAuthorizedKeys, rest.WriteFiles, rest.CoreOS.Units = nil, nil, nil
+	rest.CoreOS.Update.RebootStrategy = ""
+	if !isZero(rest) {
+		b, _ := json.Marshal(rest)
+		return fmt.Errorf("cloud-config holds sections ignition does not render: %s", b)
+	}
+	return nil
+}
+
+func isZero(cc config.CloudConfig) bool {
+	b, _ := json.Marshal(cc)
+	z, _ := json.Marshal(config.CloudConfig{})
+	return bytes.Equal(b, z)
+}
+
+// mountUnit is the name systemd requires of the mount unit at path.
+func mountUnit(path string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "-") + ".mount"
+}
+
+// execStart is the ExecStart value of a unit file, or "".
+func execStart(content string) string {
+	for line := range strings.Lines(content) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// writeFile is a write_files entry as Ignition writes it: decoded, with
+// its mode and owner.
+func writeFile(f config.File) (file, error) {
+	text, err := config.DecodeContent(f.Content, f.Encoding)
+	if err != nil {
+		return file{}, fmt.Errorf("write_files %s: encoding %q: %w", f.Path, f.Encoding, err)
+	}
+	if _, err := strconv.ParseUint(f.RawFilePermissions, 8, 32); err != nil || len(f.RawFilePermissions) != 4 {
+		return file{}, fmt.Errorf("write_files %s: permissions %q: want four octal digits", f.Path, f.RawFilePermissions)
+	}
+	if strings.Contains(string(text), privateIPv4) {
+		return file{}, fmt.Errorf("write_files %s: holds %s, which Ignition does not substitute in files", f.Path, privateIPv4)
+	}
+	user, group, _ := strings.Cut(f.Owner, ":")
+	return file{Path: f.Path, Mode: f.RawFilePermissions, User: user, Group: group, Contents: string(text)}, nil
+}
+
+// plainUnit is a unit Ignition writes as it is, with the node's address
+// taken from the metadata agent where cloud-config substituted it; enabled
+// where cloud-config starts it, which Ignition does through its [Install].
+func plainUnit(u config.Unit, addressVar string) (unit, error) {
+	if u.Mask || u.Runtime || u.Command != "" && u.Command != "start" {
+		return unit{}, fmt.Errorf("unit %s: command %q, mask %v, runtime %v: ignition enables units, nothing else", u.Name, u.Command, u.Mask, u.Runtime)
+	}
+	out := unit{Name: u.Name, Enabled: u.Command == "start" || u.Enable}
+	if out.Enabled && !strings.Contains(u.Content, "[Install]") {
+		return unit{}, fmt.Errorf("unit %s: started at boot, but has no [Install] section for ignition to enable it by", u.Name)
+	}
+	content, err := withAddress(u.Name, u.Content, addressVar)
+	if err != nil {
+		return unit{}, err
+	}
+	out.Contents = content
+	for _, d := range u.DropIns {
+		if strings.Contains(d.Content, privateIPv4) {
+			return unit{}, fmt.Errorf("unit %s drop-in %s: holds %s", u.Name, d.Name, privateIPv4)
+		}
+		out.DropIns = append(out.DropIns, dropIn{Name: d.Name, Contents: d.Content})
+	}
+	return out, nil
+}
+
+// withAddress replaces the node's address in a unit's ExecStart lines with
+// the metadata agent's variable, which systemd substitutes there, and makes
+// the unit read the agent's file after it has run. The address anywhere
+// else is an error: systemd substitutes nothing in other lines.
+func withAddress(name, content, addressVar string) (string, error) {
+	if !strings.Contains(content, privateIPv4) {
+		return content, nil
+	}
+	var b strings.Builder
+	for line := range strings.Lines(content) {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.Contains(line, privateIPv4) && !strings.HasPrefix(trimmed, "ExecStart="):
+			return "", fmt.Errorf("unit %s: line %q: the node's address is substituted only in ExecStart lines", name, trimmed)
+		case trimmed == "[Unit]":
+			line += "Requires=coreos-metadata.service\nAfter=coreos-metadata.service\n"
+		case trimmed == "[Service]":
+			line += "EnvironmentFile=" + MetadataEnv + "\n"
+		}
+		b.WriteString(strings.ReplaceAll(line, privateIPv4, "${"+addressVar+"}"))
+	}
+	return b.String(), nil
+}
+
+var (
+	envLine  = regexp.MustCompile(`^Environment="(ETCD_[A-Z0-9_]+)=([^"]*)"$`)
+	unitLine = regexp.MustCompile(`^(Requires|After|Wants)=[A-Za-z0-9@._-]+$`)
+)
+
+// memberUnit renders the project's etcd unit from etcd-member's drop-ins:
+// the ordering lines go to its [Unit], the ETCD_* settings to its
+// environment file (those with the node's address to its command line),
+// ETCD_IMAGE to the image it runs and ETCD_SSL_DIR to what it mounts, as
+// the wrapper reads them. Drop-ins of ordering lines only stay drop-ins.
+func memberUnit(u config.Unit, addressVar string, n *node) (string, []dropIn, error) {
+	if u.Content != "" || u.Command != "start" || u.Mask {
+		return "", nil, fmt.Errorf("unit %s: want the wrapper's drop-ins, started", u.Name)
+	}
+	env := map[string]string{"ETCD_DATA_DIR": cloudconfig.Flatcar.DataDir()}
+	var lines []string
+	var kept []dropIn
+	for _, d := range u.DropIns {
+		section, settings := "", false
+		var ordering []string
+		for line := range strings.Lines(d.Content) {
+			line = strings.TrimSpace(line)
+			switch m := envLine.FindStringSubmatch(line); {
+			case line == "" || strings.HasPrefix(line, "#"):
+			case line == "[Unit]" || line == "[Service]":
+				section = line
+			case section == "[Unit]" && unitLine.MatchString(line):
+				ordering = append(ordering, line)
+			case section == "[Service]" && m != nil:
+				env[m[1]], settings = m[2], true
+			default:
+				return "", nil, fmt.Errorf("unit %s drop-in %s: line %q: want [Unit] ordering and [Service] Environment=\"ETCD_...\" lines", u.Name, d.Name, line)
+			}
+		}
+		if settings {
+			lines = append(lines, ordering...)
+		} else {
+			kept = append(kept, dropIn{Name: d.Name, Contents: d.Content})
+		}
+	}
+	image := env["ETCD_IMAGE"]
+	if image == "" {
+		return "", nil, fmt.Errorf("unit %s: no ETCD_IMAGE", u.Name)
+	}
+	ssl := env["ETCD_SSL_DIR"]
+	if ssl == "" {
+		ssl = cloudconfig.WrapperSSLDir
+	}
+	delete(env, "ETCD_IMAGE")
+	delete(env, "ETCD_SSL_DIR")
+	m := &member{Role: "member", Image: image, User: EtcdUser, EnvFile: MemberEnv, MetadataEnv: MetadataEnv,
+		DataDir: env["ETCD_DATA_DIR"], UnitLines: lines,
+		Mounts: []string{env["ETCD_DATA_DIR"] + ":" + env["ETCD_DATA_DIR"], "/run:/run",
+			"/usr/share/ca-certificates:/usr/share/ca-certificates:ro", ssl + ":" + cloudconfig.WrapperSSLDir + ":ro"}}
+	if env["ETCD_PROXY"] == "on" {
+		m.Role = "v2 proxy"
+	}
+	var settings []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		kv := k + "=" + env[k]
+		if strings.Contains(kv, privateIPv4) {
+			m.AddressEnv = append(m.AddressEnv, strings.ReplaceAll(kv, privateIPv4, "${"+addressVar+"}"))
+			continue
+		}
+		settings = append(settings, kv)
+	}
+	n.Member = m
+	n.Files = append(n.Files, file{Path: MemberEnv, Mode: "0600", User: "root", Contents: strings.Join(settings, "\n") + "\n"})
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, "etcd-member.service.tmpl", m); err != nil {
+		return "", nil, fmt.Errorf("render etcd-member.service.tmpl: %w", err)
+	}
+	return b.String(), kept, nil
+}
+
