@@ -92,8 +92,9 @@ type Script struct {
 	Unit string
 	// Path is the script's path on the node.
 	Path string
-	// BeforeEtcd is set when etcd's unit waits for it at boot.
-	BeforeEtcd bool
+	// BeforeEtcd is set when etcd's unit waits for it at boot; AfterEtcd
+	// when it is started at boot once etcd's unit has.
+	BeforeEtcd, AfterEtcd bool
 	// Schedule is the OnCalendar of the timer that starts it, "" without one.
 	Schedule string
 }
@@ -346,6 +347,10 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 			return fmt.Errorf("unit %s: the rehearsal cannot interpret it", u.Name)
 		}
 	}
+	// The workers' credentials are for the node's own clients.
+	if f, ok := files[cloudconfig.AuthCredentials]; ok && p.Kind == GRPCProxy {
+		p.Files = append(p.Files, f)
+	}
 	for path := range files {
 		if !slices.ContainsFunc(p.Files, func(f File) bool { return f.Path == path }) {
 			return fmt.Errorf("write_files %s: no process reads it", path)
@@ -529,9 +534,9 @@ func scripts(cc *config.CloudConfig) ([]config.Unit, []Script, error) {
 					schedules[strings.TrimSuffix(u.Name, ".timer")+".service"] = l.value
 				}
 			}
-		case u.Content != "" && u.Command == "" && len(u.DropIns) == 0 && len(strings.Fields(execStart(u.Content))) == 1:
+		case u.Content != "" && (u.Command == "" || u.Command == "start") && len(u.DropIns) == 0 && len(strings.Fields(execStart(u.Content))) == 1:
 			lines, err := parseUnit(u.Name, u.Content, map[string][]string{
-				"Unit": {"Description", "Before", "After", "Requires"}, "Service": {"Type", "RemainAfterExit", "ExecStart"}})
+				"Unit": {"Description", "Before", "After", "Requires"}, "Service": {"Type", "RemainAfterExit", "Restart", "RestartSec", "ExecStart"}})
 			if err != nil {
 				return nil, nil, err
 			}
@@ -542,6 +547,8 @@ func scripts(cc *config.CloudConfig) ([]config.Unit, []Script, error) {
 					sc.Path = l.value
 				case l.key == "Before" && l.value == "etcd-member.service":
 					sc.BeforeEtcd = true
+				case l.key == "After" && l.value == "etcd-member.service" && u.Command == "start":
+					sc.AfterEtcd = true
 				case l.key == "Type" && l.value != "oneshot":
 					return nil, nil, fmt.Errorf("unit %s: type %s: the rehearsal runs scripts as oneshot units", u.Name, l.value)
 				}
@@ -559,7 +566,7 @@ func scripts(cc *config.CloudConfig) ([]config.Unit, []Script, error) {
 		out[i].Schedule = schedule
 	}
 	for _, sc := range out {
-		if !sc.BeforeEtcd && sc.Schedule == "" {
+		if !sc.BeforeEtcd && !sc.AfterEtcd && sc.Schedule == "" {
 			return nil, nil, fmt.Errorf("unit %s: runs %s, but neither etcd's start nor a timer starts it", sc.Unit, sc.Path)
 		}
 	}
