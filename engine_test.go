@@ -249,9 +249,10 @@ func (s *stack) spacesKey() {
 	s.engine.Run(s.t, "config", "set", "--secret", "--stack", s.name, "digitalocean:spacesSecretKey", "engine-test-spaces-secret")
 }
 
-// readmeOutputs are the outputs the README's Outputs table lists.
+// readmeOutputs are the outputs the Outputs table of docs/configuration.md
+// lists.
 func readmeOutputs(t *testing.T) []string {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile(filepath.Join("docs", "configuration.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +279,7 @@ func checkDeployed(t *testing.T, e *enginetest.Engine, stack string) {
 		t.Fatal(err)
 	}
 	if got, want := slices.Sorted(maps.Keys(outputs)), slices.Sorted(slices.Values(readmeOutputs(t))); !slices.Equal(got, want) {
-		t.Errorf("pulumi stack output shows %v; the README lists %v", got, want)
+		t.Errorf("pulumi stack output shows %v; docs/configuration.md lists %v", got, want)
 	}
 	// The README's stacks bootstrap statically: no token, and so no secret.
 	if outputs["bootstrap"] != "static" || outputs["discoveryUrl"] != "" {
