@@ -46,19 +46,18 @@ func envMapOf(kvs []string) map[string]string {
 	return m
 }
 
-// readmeYAML writes the README's YAML program, the first yaml block under
-// "Use it from your own program", to a file and returns its path.
+// readmeYAML writes the YAML program of docs/component.md, its first yaml
+// block, to a file and returns its path.
 func readmeYAML(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile(filepath.Join("docs", "component.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n## Use it from your own program\n")
-	_, block, ok2 := strings.Cut(section, "```yaml\n")
-	block, _, ok3 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README has no yaml block under 'Use it from your own program'")
+	_, block, ok := strings.Cut(string(b), "```yaml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/component.md has no yaml block")
 	}
 	path := filepath.Join(t.TempDir(), "README.yaml")
 	if err := os.WriteFile(path, []byte(block), 0o644); err != nil {

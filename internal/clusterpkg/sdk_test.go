@@ -163,20 +163,18 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) {
 	}
 }
 
-// readmeBlock is the README's first code block in language under "Use it
-// from your own program".
+// readmeBlock is the first code block in language of docs/component.md,
+// the page that shows the component used from other languages.
 func readmeBlock(t *testing.T, language string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/component.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n## Use it from your own program\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	_, block, ok2 := strings.Cut(section, "```"+language+"\n")
-	block, _, ok3 := strings.Cut(block, "```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatalf("README has no %s block under 'Use it from your own program'", language)
+	_, block, ok := strings.Cut(string(b), "```"+language+"\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatalf("docs/component.md has no %s block", language)
 	}
 	return block
 }

@@ -50,11 +50,15 @@ var readmeDrillsCoveredBy = map[string]string{
 	"go run ./cmd/rehearse --flavor coreos-etcd2 --image ami-0123456789abcdef0":                         "TestRehearsal/coreos-etcd2/discovery/v2-proxy",
 }
 
-// TestReadmeRehearsals runs every rehearsal command README.md shows, so a
-// command cannot be added there, or a flag renamed here, without CI
-// running it. It finds every `go run ./cmd/rehearse` in the README's code
-// blocks and code spans, and the recipe of every make target the README
-// names (`make rehearse` runs `go run ./cmd/rehearse --stack dev`, the
+// rehearsalDocs are the pages that teach the rehearsal's commands: the
+// front door and the rehearsal's own page.
+var rehearsalDocs = []string{"README.md", "docs/rehearsal.md"}
+
+// TestReadmeRehearsals runs every rehearsal command rehearsalDocs show, so
+// a command cannot be added there, or a flag renamed here, without CI
+// running it. It finds every `go run ./cmd/rehearse` in their code
+// blocks and code spans, and the recipe of every make target they
+// name (`make rehearse` runs `go run ./cmd/rehearse --stack dev`, the
 // same rehearsal as the first command, so it runs once; `make bench-etcd`
 // runs --bench, a 5-minute measurement that rewrites docs/performance.md,
 // so its flags are parsed but it is not run: internal/topobench's test runs
@@ -80,21 +84,25 @@ var readmeDrillsCoveredBy = map[string]string{
 // the renewal drills its README command runs: 97 s against the 3.5 row's
 // 48 s. The package went from about 590 s warm to 893 s.
 func TestReadmeRehearsals(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, errs := readmeCommands(string(readme), string(makefile))
-	for _, err := range errs {
-		t.Error(err)
+	var cmds []readmeCommand
+	for _, name := range rehearsalDocs {
+		doc, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, errs := readmeCommands(name, string(doc), string(makefile))
+		for _, err := range errs {
+			t.Error(err)
+		}
+		cmds = append(cmds, found...)
 	}
 	for text := range readmeDrillsCoveredBy {
 		if !slices.ContainsFunc(cmds, func(c readmeCommand) bool { return c.text == text }) {
-			t.Errorf("readmeDrillsCoveredBy names `%s`, which README.md no longer shows: remove it", text)
+			t.Errorf("readmeDrillsCoveredBy names `%s`, which %s no longer show: remove it", text, strings.Join(rehearsalDocs, " and "))
 		}
 	}
 
@@ -253,13 +261,13 @@ var (
 	comment = regexp.MustCompile(`(^|\s)#`)
 )
 
-// readmeCommands finds every `go run ./cmd/rehearse` in readme's code blocks
-// (outside their comments) and code spans, and every make target readme
-// names (`make x` in a code span, or in a code block, as a command or in a
+// readmeCommands finds every `go run ./cmd/rehearse` in readme's code
+// blocks (outside their comments) and code spans, naming each by the file
+// name and line, and every make target readme names (`make x` in a code span, or in a code block, as a command or in a
 // comment such as "# or: make x") whose recipe in makefile runs it. Errors
 // name what cannot be read: a target the Makefile lacks, or shell syntax
 // the test does not interpret.
-func readmeCommands(readme, makefile string) ([]readmeCommand, []error) {
+func readmeCommands(name, readme, makefile string) ([]readmeCommand, []error) {
 	var cmds []readmeCommand
 	var errs []error
 	add := func(code, where string) {
@@ -298,7 +306,7 @@ func readmeCommands(readme, makefile string) ([]readmeCommand, []error) {
 	flush := func() {
 		text := strings.Join(para, "\n")
 		for _, m := range codeSpan.FindAllStringSubmatchIndex(text, -1) {
-			where := fmt.Sprintf("README.md:%d", paraStart+strings.Count(text[:m[0]], "\n"))
+			where := fmt.Sprintf("%s:%d", name, paraStart+strings.Count(text[:m[0]], "\n"))
 			span := strings.Join(strings.Fields(text[m[2]:m[3]]), " ")
 			add(span, where)
 			addMake(span, where)
@@ -314,7 +322,7 @@ func readmeCommands(readme, makefile string) ([]readmeCommand, []error) {
 			continue
 		}
 		if fenced {
-			where := fmt.Sprintf("README.md:%d", n)
+			where := fmt.Sprintf("%s:%d", name, n)
 			code, note := l, ""
 			if m := comment.FindStringIndex(l); m != nil {
 				code, note = l[:m[0]], l[m[1]:]
