@@ -20,7 +20,7 @@ func main() {
 	// hand it has none, and the SDK's own failure says only "exit status 32".
 	if os.Getenv(pulumi.EnvMonitor) == "" {
 		fmt.Fprintln(os.Stderr, `isolated-etcd is a Pulumi program: the Pulumi CLI runs it.
-  pulumi preview             show what a stack would create (see README.md, Quick start)
+  pulumi preview             show what a stack would create (README.md, Deploy)
   pulumi up                  create or update it
   go run ./cmd/rehearse      boot the dev stack's cluster locally on real etcd, no cloud needed`)
 		os.Exit(2)
