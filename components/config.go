@@ -105,6 +105,11 @@ type ClusterArgs struct {
 	MonitoringCidrs []string
 	// MonitoringGroups may too: AWS security group ids, DigitalOcean tags.
 	MonitoringGroups []string
+	// EtcdAuth turns etcd's authentication off when false; nil is on with
+	// TLS. WorkerKeyPrefixes are the only keys the workers' clients may
+	// read and write; empty is every key (docs/security.md).
+	EtcdAuth          *bool
+	WorkerKeyPrefixes []string
 }
 
 // Defaults for keys the stack may leave unset.
@@ -147,6 +152,8 @@ type settings struct {
 	// says why when the default is off.
 	tls        bool
 	offBecause string
+	// auth is whether etcd's authentication is on, default applied.
+	auth bool
 	// backup is whether central nodes take scheduled snapshots, default
 	// applied.
 	backup bool
@@ -164,6 +171,7 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		s.chooseFlavor(),
 		s.chooseBootstrap(),
 		s.checkTLS(),
+		s.checkAuth(),
 		s.chooseBackup(),
 		s.chooseHousekeeping(),
 		s.checkImageArg(),
@@ -457,6 +465,7 @@ func (s *settings) checkNetwork() error {
 func (s settings) cloudConfig(sshKeys, tlsPair []string) cloudconfig.Settings {
 	return cloudconfig.Settings{
 		TLS:               nodeTLS(tlsPair),
+		Auth:              s.nodeAuth(authPassword(tlsPair)),
 		Flavor:            cloudconfig.Flavor(s.Flavor),
 		WorkerProxy:       cloudconfig.WorkerProxy(s.WorkerProxy),
 		EtcdVersion:       s.etcd(),

@@ -36,6 +36,10 @@ type clusterPKI struct {
 	trusted  []pulumi.StringOutput
 	workers  pki.KeyPair
 	operator pki.KeyPair
+	// workersSecret is what the workers' etcd password is derived from,
+	// with authentication on.
+	workersSecret pulumi.StringOutput
+	auth          bool
 	// warn reports a certificate near its expiry in the preview;
 	// renewBefore is how near, in hours.
 	warn        func(msg string)
@@ -82,8 +86,14 @@ func (s settings) newPKI(ctx *pulumi.Context, c *Cluster) (*clusterPKI, error) {
 	if p.workers, err = p.issue(ctx, s.name+"-workers", "", pki.Client, nil); err != nil {
 		return nil, err
 	}
-	if p.operator, err = p.issue(ctx, s.name+"-operator", s.name+"-operator", pki.Client, nil); err != nil {
+	if p.operator, err = p.issue(ctx, s.name+"-operator", s.operatorName(), pki.Client, nil); err != nil {
 		return nil, err
+	}
+	if s.auth {
+		p.auth = true
+		if p.workersSecret, err = pki.NewSecret(ctx, s.workersUser()+"-password", pulumi.Parent(c)); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -148,9 +158,14 @@ func (p *clusterPKI) worker() pulumi.StringArrayOutput {
 	return p.with(p.workers)
 }
 
-// with is the trusted CA certificates, the pair's certificate and its key.
+// with is the trusted CA certificates, the pair's certificate and its key,
+// and with authentication on the workers' password.
 func (p *clusterPKI) with(pair pki.KeyPair) pulumi.StringArrayOutput {
-	return pulumi.ToStringArrayOutput([]pulumi.StringOutput{p.bundle(), pair.CertPEM, pair.KeyPEM})
+	out := []pulumi.StringOutput{p.bundle(), pair.CertPEM, pair.KeyPEM}
+	if p.auth {
+		out = append(out, p.workersSecret.ApplyT(workersPassword).(pulumi.StringOutput))
+	}
+	return pulumi.ToStringArrayOutput(out)
 }
 
 func noTLS() pulumi.StringArrayOutput { return pulumi.StringArray{}.ToStringArrayOutput() }
@@ -164,11 +179,20 @@ func (p *clusterPKI) outputs() (mode, ca, cert, key pulumi.StringOutput) {
 	return pulumi.String(TLSMutual).ToStringOutput(), p.bundle(), p.operator.CertPEM, p.operator.KeyPEM
 }
 
-// nodeTLS turns a resolved pair (CA certificate, certificate, key) into
-// what the renderer takes; nil for none.
+// nodeTLS turns a resolved pair (CA certificate, certificate, key, and
+// the workers' password with authentication) into what the renderer
+// takes; nil for none.
 func nodeTLS(pair []string) *cloudconfig.NodeTLS {
-	if len(pair) != 3 {
+	if len(pair) < 3 {
 		return nil
 	}
 	return &cloudconfig.NodeTLS{CACert: pair[0], Cert: pair[1], Key: pair[2]}
+}
+
+// authPassword is the workers' password of a resolved pair, "" for none.
+func authPassword(pair []string) string {
+	if len(pair) < 4 {
+		return ""
+	}
+	return pair[3]
 }

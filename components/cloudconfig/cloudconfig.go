@@ -662,7 +662,9 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 			return "", err
 		}
 		data["DefragScript"] = map[string]string{"Path": DefragScript, "Content": script}
-		if c.Auth != nil {
+		// A restored member keeps the snapshot's users, roles and whether
+		// authentication is on, as a restore should.
+		if c.Auth != nil && c.Restore == "" {
 			if script, err = gzipTemplate("auth-script", data); err != nil {
 				return "", err
 			}

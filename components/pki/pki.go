@@ -144,6 +144,13 @@ func ptrOrNil(s string) *string {
 	return &s
 }
 
+// NewSecret registers a secret called name for passwords to be derived
+// from: a private key no certificate uses, whose PEM is as random as the
+// key (the TLS provider is the only source of randomness the program has).
+func NewSecret(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	return newKey(ctx, name, opts)
+}
+
 // newKey registers a private key and returns its PEM, a secret.
 func newKey(ctx *pulumi.Context, name string, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	k, err := tls.NewPrivateKey(ctx, name, &tls.PrivateKeyArgs{

@@ -57,7 +57,7 @@ var secret = map[string]bool{
 // booleans are keys Pulumi.yaml types as strings only so that unset differs
 // from false (the CLI hands a program every declared default); a package
 // input can simply be left out, so they are booleans there.
-var booleans = []string{"tls", "backup"}
+var booleans = []string{"tls", "backup", "etcdAuth"}
 
 // fromOtherResources are the inputs the component takes as Pulumi inputs,
 // checked when they resolve: another resource's output may feed them.

@@ -122,7 +122,7 @@ func TestSchemaInputs(t *testing.T) {
 			t.Errorf("%s: default %v, Pulumi.yaml says %v", key, in.Default, c.Default)
 		}
 		wantType := c.Type
-		if key == "tls" || key == "backup" {
+		if key == "tls" || key == "backup" || key == "etcdAuth" {
 			wantType = "boolean"
 		}
 		if in.Ref != "" {

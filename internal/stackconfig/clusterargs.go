@@ -86,6 +86,7 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		QuotaBackendMiB:     integer("quotaBackendMiB", 0),
 		MonitoringCidrs:     list("monitoringCidrs"),
 		MonitoringGroups:    list("monitoringGroups"),
+		WorkerKeyPrefixes:   list("workerKeyPrefixes"),
 		// Plaintext is for dev stacks, or an operator who says so.
 		PlaintextAcknowledged: IsDevStack(stack) || boolean("tlsOffAcknowledged", false),
 	}
@@ -96,6 +97,10 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 	if v, ok := get("backup"); ok && v != "" {
 		on := boolean("backup", true)
 		args.Backup = &on
+	}
+	if v, ok := get("etcdAuth"); ok && v != "" {
+		on := boolean("etcdAuth", true)
+		args.EtcdAuth = &on
 	}
 	if v, ok := get("tags"); ok && v != "" {
 		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {
