@@ -616,6 +616,26 @@ func TestEngineDay2(t *testing.T) {
 			}
 			e.Run(t, "config", "rm", "rollCentral")
 
+			// Ignition (docs/ignition.md): the workers take it at once, and
+			// each central machine keeps its cloud-config until it is rolled.
+			s.config("configFormat", "ignition")
+			if touched := touchedCentral(s.up()); len(touched) != 0 {
+				t.Errorf("configFormat ignition changed central resources without a roll: %v", touched)
+			}
+			s.config("rollCentral", central1)
+			c = s.up()
+			for i := range 3 {
+				name := components.CentralName(cluster, i)
+				op := c.op(machineType[cloud], name)
+				switch {
+				case name == central1 && op != apitype.OpUpdate && op != apitype.OpReplace:
+					t.Errorf("rollCentral %s to Ignition: %q, want its new user data (update or replace)", name, op)
+				case name != central1 && op != apitype.OpSame:
+					t.Errorf("rolling %s to Ignition changed %s (%s)", central1, name, op)
+				}
+			}
+			e.Run(t, "config", "rm", "rollCentral")
+
 			// Certificate renewal (DigitalOcean runs TLS here): with the
 			// clock in every leaf's renewal window, the preview replaces
 			// each leaf and only the leaves, keeps the CA, and leaves the

@@ -151,7 +151,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		WorkerUserData: func(hosts pulumi.StringArrayOutput) pulumi.StringOutput {
 			workerUserData = s.secret(pulumi.All(hosts, s.sshKeys, pairs.worker()).ApplyT(func(v []any) (string, error) {
 				hosts, keys, pair := v[0].([]string), v[1].([]string), v[2].([]string)
-				return s.cloudConfig(keys, pair).Worker(hostPorts(hosts, cloudconfig.ClientPort))
+				return s.workerUserData(s.cloudConfig(keys, pair), hostPorts(hosts, cloudconfig.ClientPort))
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
@@ -292,7 +292,7 @@ func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []
 			if t.restore != "" {
 				c.Restore = t.bucket + "/" + t.restore
 			}
-			return c.Central(node, device)
+			return s.centralUserData(c, node, device)
 		}).(pulumi.StringOutput))
 	}
 	return out, nil

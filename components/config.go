@@ -36,6 +36,9 @@ type ClusterArgs struct {
 	WorkerSize   string
 	Flavor       string
 	WorkerProxy  string
+	// ConfigFormat is what the nodes' user data is: cloud-config (the
+	// default) or ignition.
+	ConfigFormat string
 	// EtcdVersion is the etcd line of flatcar nodes: 3.5, 3.6 or 3.7.
 	// Empty is 3.6, or 3.5 when a discovery URL is set.
 	EtcdVersion string
@@ -169,6 +172,7 @@ func (a ClusterArgs) validate(name string) (settings, error) {
 		s.checkCounts(name),
 		s.chooseTLS(),
 		s.chooseFlavor(),
+		s.chooseConfigFormat(),
 		s.chooseBootstrap(),
 		s.checkTLS(),
 		s.checkAuth(),

@@ -26,6 +26,10 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"unknown flavor", func(a *components.ClusterArgs) { a.Flavor = "ubuntu" }, []string{`flavor: "ubuntu"`, "flatcar", "coreos-etcd2"}},
 		{"unknown worker proxy", func(a *components.ClusterArgs) { a.WorkerProxy = "grpc" }, []string{`workerProxy: "grpc"`, "gateway", "v2-proxy"}},
 		{"unknown etcd line", func(a *components.ClusterArgs) { a.EtcdVersion = "3.4" }, []string{`etcdVersion: "3.4"`, "3.5, 3.6 (default) or 3.7"}},
+		{"unknown config format", func(a *components.ClusterArgs) { a.ConfigFormat = "butane" }, []string{`configFormat: "butane"`, "cloud-config (default) or ignition"}},
+		{"ignition on coreos-etcd2", func(a *components.ClusterArgs) {
+			a.Flavor, a.Image, a.ConfigFormat = "coreos-etcd2", pulumi.String("ami-0123456789abcdef0"), "ignition"
+		}, []string{`configFormat: "ignition" is rendered for flavor flatcar only`}},
 		{"etcd 3.7 with a discovery URL", func(a *components.ClusterArgs) { a.EtcdVersion, a.Bootstrap = "3.7", "discovery" }, []string{`bootstrap: "discovery" is not available with etcd 3.7`, "want static"}},
 		{"v2 proxy on etcd 3.6", func(a *components.ClusterArgs) { a.EtcdVersion, a.WorkerProxy = "3.6", "v2-proxy" }, []string{`workerProxy: "v2-proxy" needs etcdVersion 3.5`, "want gateway"}},
 		{"etcd line on coreos-etcd2", func(a *components.ClusterArgs) {

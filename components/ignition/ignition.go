@@ -11,7 +11,6 @@ package ignition
 import (
 	"bytes"
 	"embed"
-	"maps"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -27,14 +26,21 @@ import (
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
 
+// AddressVars name, per platform (as afterburn names them), the variable
+// of Flatcar's metadata agent that holds the node's private IPv4 address.
+var AddressVars = map[string]string{
+	"aws":          "COREOS_EC2_IPV4_LOCAL",
+	"digitalocean": "COREOS_DIGITALOCEAN_IPV4_PRIVATE_0",
+}
+
 // MetadataEnv is where Flatcar's metadata agent (coreos-metadata.service,
 // afterburn) writes the node's addresses, one COREOS_<PLATFORM>_... variable
 // each; units that need the node's address read it.
 const MetadataEnv = "/run/metadata/flatcar"
 
-// MemberEnv is the member's environment file: its ETCD_* settings but
-// those holding the node's address. 0600: a discovery URL is a secret.
-const MemberEnv = "/etc/etcd/etcd-member.env"
+// MemberEnv is where the member's unit writes its ETCD_* environment for
+// docker, readable by root only: a discovery URL is a secret.
+const MemberEnv = "/run/etcd-member.env"
 
 // MemberUnit is the unit that runs etcd on central nodes (and v2-proxy
 // workers). It keeps the name of the OS's wrapper, so that a unit file of
@@ -45,6 +51,12 @@ const MemberUnit = "etcd-member.service"
 // EtcdUser is the etcd user's uid:gid in Flatcar's base layout, which the
 // member's container runs as (the image has no etcd user to name).
 const EtcdUser = "232:232"
+
+// BootTarget is what starts the units cloud-config starts at every boot.
+const BootTarget = "multi-user.target"
+
+// WantsDir is where the links of the units a target wants are.
+func WantsDir(target string) string { return "/etc/systemd/system/" + target + ".wants" }
 
 // privateIPv4 is what cloud-config substitutes with the node's address.
 const privateIPv4 = "$private_ipv4"
@@ -57,7 +69,7 @@ const dataVolumeUnit = "etcd-data-volume.service"
 var templateFiles embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"quote": quote,
+	"quote":   quote,
 	"literal": literal,
 }).ParseFS(templateFiles, "templates/*.tmpl"))
 
@@ -145,8 +157,11 @@ type node struct {
 	DataVolume *dataVolume
 	Member     *member
 	Files      []file
+	Links      []link
 	Units      []unit
 }
+
+type link struct{ Path, Target string }
 
 type dataVolume struct{ Device, Path string }
 
@@ -155,8 +170,11 @@ type file struct {
 }
 
 type unit struct {
-	Name     string
-	Enabled  bool
+	Name    string
+	Enabled bool
+	// WantedBy is the target that starts it at boot through a link, for
+	// a unit started without an [Install] section.
+	WantedBy string
 	Contents string
 	DropIns  []dropIn
 }
@@ -165,8 +183,9 @@ type dropIn struct{ Name, Contents string }
 
 // member is what the member unit's template renders.
 type member struct {
-	Role, Image, User, EnvFile, MetadataEnv, DataDir string
-	UnitLines, Mounts, AddressEnv                    []string
+	User, EnvFile, MetadataEnv, DataDir, SSLDir string
+	// AddressEnv are the settings that hold the node's address.
+	AddressEnv []string
 }
 
 // translate turns a rendered cloud-config into Ignition JSON: write_files
@@ -202,6 +221,9 @@ func translate(text, addressVar, comment string, vol *dataVolume) (string, error
 				return "", err
 			}
 			n.Units = append(n.Units, out)
+			if out.WantedBy != "" {
+				n.Links = append(n.Links, link{Path: WantsDir(out.WantedBy) + "/" + out.Name, Target: "/etc/systemd/system/" + out.Name})
+			}
 		}
 	}
 	if vol != nil && (n.Member == nil || len(volumeScripts) == 0) {
@@ -311,7 +333,12 @@ func plainUnit(u config.Unit, addressVar string) (unit, error) {
 	}
 	out := unit{Name: u.Name, Enabled: u.Command == "start" || u.Enable}
 	if out.Enabled && !strings.Contains(u.Content, "[Install]") {
-		return unit{}, fmt.Errorf("unit %s: started at boot, but has no [Install] section for ignition to enable it by", u.Name)
+		// coreos-cloudinit starts it at every boot: so does multi-user.target
+		// through a link, as `systemctl add-wants` would make it.
+		out.Enabled, out.WantedBy = false, BootTarget
+		if u.Enable || u.Content == "" {
+			return unit{}, fmt.Errorf("unit %s: enabled, but has no [Install] section to enable it by", u.Name)
+		}
 	}
 	content, err := withAddress(u.Name, u.Content, addressVar)
 	if err != nil {
@@ -351,78 +378,47 @@ func withAddress(name, content, addressVar string) (string, error) {
 	return b.String(), nil
 }
 
-var (
-	envLine  = regexp.MustCompile(`^Environment="(ETCD_[A-Z0-9_]+)=([^"]*)"$`)
-	unitLine = regexp.MustCompile(`^(Requires|After|Wants)=[A-Za-z0-9@._-]+$`)
-)
+var envLine = regexp.MustCompile(`^Environment="(ETCD_[A-Z0-9_]+)=([^"]*)"$`)
 
-// memberUnit renders the project's etcd unit from etcd-member's drop-ins:
-// the ordering lines go to its [Unit], the ETCD_* settings to its
-// environment file (those with the node's address to its command line),
-// ETCD_IMAGE to the image it runs and ETCD_SSL_DIR to what it mounts, as
-// the wrapper reads them. Drop-ins of ordering lines only stay drop-ins.
+// memberUnit renders the project's etcd unit in place of the wrapper's,
+// and keeps etcd-member's drop-ins: their settings reach etcd as the
+// wrapper's would, but those holding the node's address, which move to the
+// unit's command line, where systemd substitutes the metadata agent's
+// variable.
 func memberUnit(u config.Unit, addressVar string, n *node) (string, []dropIn, error) {
 	if u.Content != "" || u.Command != "start" || u.Mask {
 		return "", nil, fmt.Errorf("unit %s: want the wrapper's drop-ins, started", u.Name)
 	}
-	env := map[string]string{"ETCD_DATA_DIR": cloudconfig.Flatcar.DataDir()}
-	var lines []string
-	var kept []dropIn
+	m := &member{User: EtcdUser, EnvFile: MemberEnv, MetadataEnv: MetadataEnv,
+		DataDir: cloudconfig.Flatcar.DataDir(), SSLDir: cloudconfig.WrapperSSLDir}
+	var dropIns []dropIn
+	var addressEnv []string
+	image := false
 	for _, d := range u.DropIns {
-		section, settings := "", false
-		var ordering []string
+		var b strings.Builder
 		for line := range strings.Lines(d.Content) {
-			line = strings.TrimSpace(line)
-			switch m := envLine.FindStringSubmatch(line); {
-			case line == "" || strings.HasPrefix(line, "#"):
-			case line == "[Unit]" || line == "[Service]":
-				section = line
-			case section == "[Unit]" && unitLine.MatchString(line):
-				ordering = append(ordering, line)
-			case section == "[Service]" && m != nil:
-				env[m[1]], settings = m[2], true
-			default:
-				return "", nil, fmt.Errorf("unit %s drop-in %s: line %q: want [Unit] ordering and [Service] Environment=\"ETCD_...\" lines", u.Name, d.Name, line)
+			env := envLine.FindStringSubmatch(strings.TrimSpace(line))
+			switch {
+			case strings.Contains(line, privateIPv4) && env == nil:
+				return "", nil, fmt.Errorf("unit %s drop-in %s: line %q: the node's address is rendered only in Environment=\"ETCD_...\" lines", u.Name, d.Name, strings.TrimSpace(line))
+			case env != nil && strings.Contains(line, privateIPv4):
+				addressEnv = append(addressEnv, env[1]+"="+strings.ReplaceAll(env[2], privateIPv4, "${"+addressVar+"}"))
+				continue
+			case env != nil && env[1] == "ETCD_IMAGE":
+				image = true
 			}
+			b.WriteString(line)
 		}
-		if settings {
-			lines = append(lines, ordering...)
-		} else {
-			kept = append(kept, dropIn{Name: d.Name, Contents: d.Content})
-		}
+		dropIns = append(dropIns, dropIn{Name: d.Name, Contents: b.String()})
 	}
-	image := env["ETCD_IMAGE"]
-	if image == "" {
-		return "", nil, fmt.Errorf("unit %s: no ETCD_IMAGE", u.Name)
+	if !image {
+		return "", nil, fmt.Errorf("unit %s: no drop-in sets ETCD_IMAGE", u.Name)
 	}
-	ssl := env["ETCD_SSL_DIR"]
-	if ssl == "" {
-		ssl = cloudconfig.WrapperSSLDir
-	}
-	delete(env, "ETCD_IMAGE")
-	delete(env, "ETCD_SSL_DIR")
-	m := &member{Role: "member", Image: image, User: EtcdUser, EnvFile: MemberEnv, MetadataEnv: MetadataEnv,
-		DataDir: env["ETCD_DATA_DIR"], UnitLines: lines,
-		Mounts: []string{env["ETCD_DATA_DIR"] + ":" + env["ETCD_DATA_DIR"], "/run:/run",
-			"/usr/share/ca-certificates:/usr/share/ca-certificates:ro", ssl + ":" + cloudconfig.WrapperSSLDir + ":ro"}}
-	if env["ETCD_PROXY"] == "on" {
-		m.Role = "v2 proxy"
-	}
-	var settings []string
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		kv := k + "=" + env[k]
-		if strings.Contains(kv, privateIPv4) {
-			m.AddressEnv = append(m.AddressEnv, strings.ReplaceAll(kv, privateIPv4, "${"+addressVar+"}"))
-			continue
-		}
-		settings = append(settings, kv)
-	}
+	m.AddressEnv = addressEnv
 	n.Member = m
-	n.Files = append(n.Files, file{Path: MemberEnv, Mode: "0600", User: "root", Contents: strings.Join(settings, "\n") + "\n"})
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, "etcd-member.service.tmpl", m); err != nil {
 		return "", nil, fmt.Errorf("render etcd-member.service.tmpl: %w", err)
 	}
-	return b.String(), kept, nil
+	return b.String(), dropIns, nil
 }
-

@@ -89,14 +89,15 @@ func render(t *testing.T) map[string]rendering {
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
 		Housekeeping: cloudconfig.Housekeeping{CompactionRetention: "30m", QuotaBytes: 4 << 30},
-		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient,
+		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	add("flatcar-etcd3.6-static-grpc-proxy-backup", c)
+	c.Backup = nil
+	c.Auth = &cloudconfig.Auth{Roots: []string{"etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2", "operator"},
+		Workers: "workers", Password: strings.Repeat("0f", 16), KeyPrefixes: []string{""}}
+	add("flatcar-etcd3.6-static-grpc-proxy-auth", c)
 	return out
 }
-
-// testRecipient is the cloud-config goldens' test-only age recipient.
-const testRecipient = "age1y4j7uhg0dxcqtgk7yeanp983c9lj7qp6zeq247u4g50a7qpm7ehqpk7t9j"
 
 // testTLS is a node's pair from the cloud-config goldens' test-only keys.
 func testTLS(t *testing.T, pair string) *cloudconfig.NodeTLS {
@@ -180,6 +181,12 @@ func TestValidator(t *testing.T) {
 					t.Errorf("%s: user %v, want %s", want.Path, f.User.Name, user)
 				}
 			}
+			wanted := map[string]bool{}
+			for _, l := range cfg.Storage.Links {
+				if dir, name, _ := strings.Cut(l.Path, ignition.WantsDir(ignition.BootTarget)+"/"); dir == "" && l.Target != nil && *l.Target == "/etc/systemd/system/"+name {
+					wanted[name] = true
+				}
+			}
 			units := map[string]types.Unit{}
 			for _, u := range cfg.Systemd.Units {
 				units[u.Name] = u
@@ -193,8 +200,8 @@ func TestValidator(t *testing.T) {
 					}
 				case !ok:
 					t.Errorf("unit %s: run by cloud-config, not by Ignition", want.Name)
-				case (want.Command == "start") != (u.Enabled != nil && *u.Enabled):
-					t.Errorf("unit %s: command %q, enabled %v", want.Name, want.Command, u.Enabled)
+				case (want.Command == "start") != (u.Enabled != nil && *u.Enabled || wanted[want.Name]):
+					t.Errorf("unit %s: command %q, enabled %v, wanted by %s %v", want.Name, want.Command, u.Enabled, ignition.BootTarget, wanted[want.Name])
 				}
 			}
 			if m, ok := units[ignition.MemberUnit]; ok {

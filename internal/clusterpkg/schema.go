@@ -76,6 +76,7 @@ func enums() map[string][]string {
 		"cloud":         slices.Sorted(maps.Keys(components.Clouds)),
 		"flavor":        strs(cloudconfig.Flavors),
 		"workerProxy":   strs(cloudconfig.WorkerProxies),
+		"configFormat":  {components.FormatCloudConfig, components.FormatIgnition},
 		"etcdVersion":   strs(cloudconfig.EtcdVersions),
 		"bootstrap":     {components.BootstrapStatic, components.BootstrapDiscovery},
 		"tlsCaRotation": {components.CATrustNext, components.CASignNext},

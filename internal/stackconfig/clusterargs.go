@@ -62,6 +62,7 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		WorkerSize:          str("workerSize"),
 		Flavor:              str("flavor"),
 		WorkerProxy:         str("workerProxy"),
+		ConfigFormat:        str("configFormat"),
 		EtcdVersion:         str("etcdVersion"),
 		Bootstrap:           str("bootstrap"),
 		DNSZone:             str("dnsZone"),
