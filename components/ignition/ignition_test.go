@@ -93,8 +93,10 @@ func render(t *testing.T) map[string]rendering {
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	add("flatcar-etcd3.6-static-grpc-proxy-backup", c)
 	c.Backup = nil
-	c.Auth = &cloudconfig.Auth{Roots: []string{"etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2", "operator"},
-		Workers: "workers", Password: strings.Repeat("0f", 16), KeyPrefixes: []string{""}}
+	// The cloud-config auth goldens' settings, so that the rehearsal's reader
+	// can compare the two.
+	c.Auth = &cloudconfig.Auth{Roots: []string{"etcd-dev-central-0", "etcd-dev-central-1", "etcd-dev-central-2", "etcd-dev-operator"},
+		Workers: "etcd-dev-workers", Password: "0123456789abcdef0123456789abcdef", KeyPrefixes: []string{""}}
 	add("flatcar-etcd3.6-static-grpc-proxy-auth", c)
 	return out
 }

@@ -1,6 +1,7 @@
 // Package nodeboot does what a node's OS does with its user data: it reads
-// the cloud-config as coreos-cloudinit would and returns the etcd process the
-// node would start, with its addresses on loopback.
+// the cloud-config as coreos-cloudinit would, or the Ignition config as
+// Ignition would, and returns the etcd process the node would start, with
+// its addresses on loopback.
 package nodeboot
 
 import (
@@ -149,12 +150,9 @@ func Interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 }
 
 func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central map[string]string) (Process, error) {
-	if !config.IsCloudConfig(node.UserData) {
-		return Process{}, fmt.Errorf("user data is not a #cloud-config")
-	}
-	cc, err := config.NewCloudConfig(substitute(node.UserData, addr))
+	cc, err := readUserData(flavor, node.UserData, addr)
 	if err != nil {
-		return Process{}, fmt.Errorf("cloud-config: %w", err)
+		return Process{}, err
 	}
 	allowed := []string{"update", "units"}
 	if flavor == cloudconfig.CoreOSEtcd2 {
