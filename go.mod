@@ -3,6 +3,7 @@ module github.com/isolatedetcd/cluster
 go 1.26.6
 
 require (
+	filippo.io/age v1.3.1
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/blang/semver v3.5.1+incompatible
 	github.com/coreos/butane v0.25.1
@@ -28,6 +29,7 @@ require (
 	codeberg.org/go-fonts/liberation v0.4.1 // indirect
 	codeberg.org/go-latex/latex v0.0.1 // indirect
 	codeberg.org/go-pdf/fpdf v0.10.0 // indirect
+	filippo.io/hpke v0.4.0 // indirect
 	git.sr.ht/~sbinet/gg v0.6.0 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect

@@ -8,8 +8,11 @@ import (
 	"slices"
 	"strings"
 
+	"filippo.io/age"
+	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/isolatedetcd/cluster/components/backupkey"
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
@@ -31,8 +34,10 @@ var (
 	backupSchedule = regexp.MustCompile(`^(hourly|daily|weekly|monthly|quarterly|semiannually|yearly|annually|` +
 		`((Mon|Tue|Wed|Thu|Fri|Sat|Sun)([.,]{1,2}(Mon|Tue|Wed|Thu|Fri|Sat|Sun))* )?` +
 		`([0-9*][0-9*/,.~]*-[0-9*][0-9*/,.~]*-[0-9*][0-9*/,.~]* )?[0-9*][0-9*/,.]*:[0-9*][0-9*/,.]*(:[0-9*][0-9*/,.]*)?)$`)
-	// snapshotKey is a snapshot's object key: prefix/member/etcd-<UTC time>.db.
-	snapshotKey = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/etcd-([0-9]{8}T[0-9]{6}Z)\.db$`)
+	// snapshotKey is a snapshot's object key: prefix/member/etcd-<UTC
+	// time>.db.gz.age, compressed and encrypted, or .db, as nodes uploaded
+	// before encryption.
+	snapshotKey = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/etcd-([0-9]{8}T[0-9]{6}Z)\.db(\.gz\.age)?$`)
 )
 
 // chooseBackup applies the backup defaults and checks the backup and
@@ -68,9 +73,17 @@ func (s *settings) chooseBackup() error {
 		case s.Bootstrap != BootstrapStatic:
 			errs = append(errs, fmt.Errorf("restoreFrom: %q needs bootstrap static: a restored member is given the whole initial cluster, known only then; set bootstrap static", s.RestoreFrom))
 		case s.RestoreFrom != RestoreLatest && !snapshotKey.MatchString(s.RestoreFrom):
-			errs = append(errs, fmt.Errorf("restoreFrom: %q is not a snapshot; want %s, or an object key as the backup list shows it: <prefix>/<member>/etcd-<YYYYMMDDThhmmssZ>.db", s.RestoreFrom, RestoreLatest))
+			errs = append(errs, fmt.Errorf("restoreFrom: %q is not a snapshot; want %s, or an object key as the backup list shows it: <prefix>/<member>/etcd-<YYYYMMDDThhmmssZ>.db.gz.age (or .db, as taken before encryption)", s.RestoreFrom, RestoreLatest))
 		case s.RestoreFrom != RestoreLatest && !strings.HasPrefix(s.RestoreFrom, s.backupPrefix()+"/"):
 			errs = append(errs, s.foreignSnapshot())
+		case cloudconfig.Sealed(s.RestoreFrom) && s.BackupIdentity == "":
+			errs = append(errs, fmt.Errorf("restoreFrom: %q is encrypted, and backupIdentity is not set; set it, as a secret, to the backupIdentity output of the stack that took it: pulumi config set --secret backupIdentity \"$(pulumi stack output --show-secrets backupIdentity)\"", s.RestoreFrom))
+		}
+	}
+	if s.BackupIdentity != "" {
+		if _, err := age.ParseX25519Identity(s.BackupIdentity); err != nil {
+			// Not the value: it is a secret.
+			errs = append(errs, fmt.Errorf("backupIdentity: not an age identity (%v); want AGE-SECRET-KEY-1..., as the backupIdentity output of the stack that took the snapshot shows it", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -114,6 +127,38 @@ func (s *settings) cloudBackup(region string) *cloud.Backup {
 // restore ("" for none).
 type backupTarget struct {
 	bucket, accessKeyID, secretAccessKey, restore string
+	// recipient encrypts every snapshot; identity decrypts restore.
+	recipient, identity string
+}
+
+// backupKey is the age key pair of the cluster's snapshots: the recipient
+// goes into central nodes' user data, the identity only into the stack's
+// outputs, a secret.
+type backupKey struct {
+	identity, recipient pulumi.StringOutput
+}
+
+// newBackupKey registers the private key the cluster's age identity is
+// derived from (backupkey.Derive): stable across updates, a secret in the
+// stack's state, protected with the central nodes.
+func (s *settings) newBackupKey(ctx *pulumi.Context, parent pulumi.Resource) error {
+	if !s.backup {
+		return nil
+	}
+	key, err := tls.NewPrivateKey(ctx, s.name+"-backup-key", &tls.PrivateKeyArgs{Algorithm: pulumi.String("ECDSA"), EcdsaCurve: pulumi.String("P256")},
+		pulumi.Parent(parent), pulumi.Protect(s.ProtectCentral))
+	if err != nil {
+		return err
+	}
+	pair := key.PrivateKeyPem.ApplyT(func(pem string) ([]string, error) {
+		identity, recipient, err := backupkey.Derive(pem)
+		return []string{identity, recipient}, err
+	}).(pulumi.StringArrayOutput)
+	s.backupKey = &backupKey{
+		identity:  pulumi.ToSecret(pair.Index(pulumi.Int(0))).(pulumi.StringOutput),
+		recipient: pulumi.Unsecret(pair.Index(pulumi.Int(1))).(pulumi.StringOutput),
+	}
+	return nil
 }
 
 // resolveBackup waits for the store's outputs and, with restoreFrom, picks
@@ -129,12 +174,23 @@ func (s *settings) resolveBackup(store *cloud.Store) pulumi.Output {
 	} else if s.RestoreFrom != "" {
 		keys = store.Keys(path.Dir(s.RestoreFrom) + "/")
 	}
-	return pulumi.All(store.Bucket, store.AccessKeyID, store.SecretAccessKey, keys).ApplyT(func(v []any) (backupTarget, error) {
-		t := backupTarget{bucket: v[0].(string), accessKeyID: v[1].(string), secretAccessKey: v[2].(string)}
+	target := pulumi.All(store.Bucket, store.AccessKeyID, store.SecretAccessKey, keys, s.backupKey.recipient).ApplyT(func(v []any) (backupTarget, error) {
+		t := backupTarget{bucket: v[0].(string), accessKeyID: v[1].(string), secretAccessKey: v[2].(string), recipient: v[4].(string)}
 		restore, err := s.pickSnapshot(t.bucket, v[3].([]string))
 		t.restore = restore
+		if cloudconfig.Sealed(restore) {
+			if s.BackupIdentity == "" {
+				return t, fmt.Errorf("restoreFrom: %q picks %s, which is encrypted, and backupIdentity is not set; set it, as a secret, to the backupIdentity output of the stack that took it: pulumi config set --secret backupIdentity \"$(pulumi stack output --show-secrets backupIdentity)\"", s.RestoreFrom, restore)
+			}
+			t.identity = s.BackupIdentity
+		}
 		return t, err
 	})
+	if s.BackupIdentity != "" {
+		// The user data that carries it is a secret too.
+		return pulumi.ToSecret(target)
+	}
+	return target
 }
 
 // pickSnapshot is the key restoreFrom names among keys, or the newest
@@ -168,8 +224,9 @@ func (s *settings) nodeBackup(store *cloud.Store, t backupTarget) *cloudconfig.B
 		return nil
 	}
 	return &cloudconfig.Backup{
-		Schedule: s.BackupSchedule,
-		Path:     t.bucket + "/" + s.backupPrefix(),
+		Schedule:  s.BackupSchedule,
+		Path:      t.bucket + "/" + s.backupPrefix(),
+		Recipient: t.recipient,
 		Store: cloudconfig.ObjectStore{
 			Provider:        store.Provider,
 			Region:          store.Region,
@@ -196,4 +253,14 @@ func (s *settings) backupOutputs(store *cloud.Store) (bucket, prefix, list pulum
 		return fmt.Sprintf("aws s3 ls s3://%s/%s/ --recursive --region %s%s | sort", bucket, s.backupPrefix(), store.Region, endpoint)
 	}).(pulumi.StringOutput)
 	return store.Bucket, pulumi.String(s.backupPrefix()).ToStringOutput(), list
+}
+
+// backupKeyOutputs are the recipient and the identity (a secret), empty
+// with backups off.
+func (s *settings) backupKeyOutputs() (recipient, identity pulumi.StringOutput) {
+	if s.backupKey == nil {
+		empty := pulumi.String("").ToStringOutput()
+		return empty, empty
+	}
+	return s.backupKey.recipient, s.backupKey.identity
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/coreos/coreos-cloudinit/config"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -67,6 +68,9 @@ func TestBackupRefusals(t *testing.T) {
 			`restoreFrom: "etcd-prod/etcd-prod-central-2/etcd-20261130T230000Z.db" is below etcd-prod/`,
 			"s3://$(pulumi stack output backupBucket)/etcd-dev/etcd-prod-central-2/etcd-20261130T230000Z.db"}},
 		{"restore a prefix that only starts alike", components.ClusterArgs{RestoreFrom: "etcd-dev-old/etcd-dev-central-0/etcd-20261130T230000Z.db"}, []string{`is below etcd-dev-old/, another cluster's prefix`}},
+		{"encrypted restore without the identity", components.ClusterArgs{RestoreFrom: "etcd-dev/etcd-dev-central-0/etcd-20261130T230000Z.db.gz.age"}, []string{
+			`restoreFrom: "etcd-dev/etcd-dev-central-0/etcd-20261130T230000Z.db.gz.age" is encrypted, and backupIdentity is not set`, "pulumi config set --secret backupIdentity"}},
+		{"identity not an age identity", components.ClusterArgs{RestoreFrom: "latest", BackupIdentity: "AGE-SECRET-KEY-1NOTAKEY"}, []string{"backupIdentity: not an age identity", "AGE-SECRET-KEY-1..."}},
 	} {
 		tc.args.CentralCount = 3
 		t.Run(tc.name, func(t *testing.T) { refused(t, tc.args, tc.want...) })
@@ -126,10 +130,20 @@ func TestBackupStorage(t *testing.T) {
 			out.values["backupListCommand"] != "aws s3 ls s3://etcd-dev-backups/etcd-dev/ --recursive --region us-east-2 | sort" {
 			t.Errorf("outputs bucket %v, prefix %v, list %v", out.values["backupBucket"], out.values["backupPrefix"], out.values["backupListCommand"])
 		}
+		// Sealed to the recipient; the identity is a secret output only.
+		recipient, _ := out.values["backupRecipient"].(string)
+		identity, err := age.ParseX25519Identity(fmt.Sprint(out.values["backupIdentity"]))
+		if err != nil || identity.Recipient().String() != recipient || !out.secrets["backupIdentity"] || out.secrets["backupRecipient"] {
+			t.Errorf("outputs backupRecipient %q (secret %v), backupIdentity secret %v, parses %v: want an age pair, the identity secret", recipient, out.secrets["backupRecipient"], out.secrets["backupIdentity"], err)
+		}
 		for _, c := range centrals(m, "aws") {
 			ud := userData(t, c)
-			if !strings.Contains(ud, "RCLONE_CONFIG_BACKUP_ENV_AUTH=true") || !strings.Contains(ud, "backup:etcd-dev-backups/etcd-dev/"+c.Name+"/") {
-				t.Errorf("%s does not upload under its own name with the instance role:\n%s", c.Name, ud)
+			files := cloudConfigFiles(t, ud)
+			if !strings.Contains(files["/etc/etcd-backup.env"], "RCLONE_CONFIG_BACKUP_ENV_AUTH=true") || !strings.Contains(files["/opt/bin/etcd-backup"], "backup:etcd-dev-backups/etcd-dev/"+c.Name+"/") {
+				t.Errorf("%s does not upload under its own name with the instance role:\n%s", c.Name, files["/opt/bin/etcd-backup"])
+			}
+			if !strings.Contains(files["/opt/bin/etcd-backup"], "--recipient="+recipient+" ") || strings.Contains(ud, "AGE-SECRET-KEY") {
+				t.Errorf("%s does not encrypt to %s, or carries an identity:\n%s", c.Name, recipient, files["/opt/bin/etcd-backup"])
 			}
 		}
 	})
@@ -225,6 +239,48 @@ func TestRestoreFrom(t *testing.T) {
 			}
 		})
 	}
+	// Encrypted snapshots: latest picks the newest, sealed or not; a sealed
+	// one needs backupIdentity, which only the restoring nodes' user data
+	// carries, and makes it a secret even with TLS off.
+	sealed := map[string][]string{"etcd-dev-backups": append(slices.Clone(objects["etcd-dev-backups"]), "etcd-dev/etcd-dev-central-2/etcd-20261130T120000Z.db.gz.age")}
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("latest, encrypted, without the identity", func(t *testing.T) {
+		m := pulumitest.New()
+		m.Objects = sealed
+		m, _, err := provisionOn(t, m, components.ClusterArgs{CentralCount: 3, RestoreFrom: "latest"})
+		if err == nil || !strings.Contains(err.Error(), `restoreFrom: "latest" picks etcd-dev/etcd-dev-central-2/etcd-20261130T120000Z.db.gz.age, which is encrypted, and backupIdentity is not set`) {
+			t.Fatalf("err = %v", err)
+		}
+		if n := len(centrals(m, "aws")); n != 0 {
+			t.Errorf("%d central machines registered", n)
+		}
+	})
+	t.Run("latest, encrypted", func(t *testing.T) {
+		m := pulumitest.New()
+		m.Objects = sealed
+		m, out, err := provisionOn(t, m, components.ClusterArgs{CentralCount: 3, RestoreFrom: "latest", BackupIdentity: identity.String(),
+			TLS: boolp(false), PlaintextAcknowledged: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.secrets["centralCloudConfig"] {
+			t.Error("central user data carries backupIdentity and is not secret")
+		}
+		for _, c := range centrals(m, "aws") {
+			if got := writtenFile(t, userData(t, c), cloudconfig.RestoreIdentityFile); strings.TrimSpace(got) != identity.String() {
+				t.Errorf("%s: %s holds %q, want backupIdentity", c.Name, cloudconfig.RestoreIdentityFile, got)
+			}
+			if ud := writtenFile(t, userData(t, c), "/opt/bin/etcd-restore"); !strings.Contains(ud, "etcd-dev/etcd-dev-central-2/etcd-20261130T120000Z.db.gz.age") || !strings.Contains(ud, "--decrypt") {
+				t.Errorf("%s does not decrypt the newest snapshot:\n%s", c.Name, ud)
+			}
+		}
+		if strings.Contains(out.values["workerCloudConfig"].(string), "AGE-SECRET-KEY") {
+			t.Error("workers carry backupIdentity")
+		}
+	})
 	t.Run("latest of an empty bucket", func(t *testing.T) {
 		_, _, err := provision(t, components.ClusterArgs{CentralCount: 3, RestoreFrom: "latest"})
 		if err == nil || !strings.Contains(err.Error(), `restoreFrom: "latest", but bucket etcd-dev-backups holds no snapshot below etcd-dev/`) {
@@ -450,10 +506,15 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	const name = "etcd-20261130T100000Z.db"
-	snapshot := "etcd-dev/etcd-dev-central-0/" + name
+	const sealed = "etcd-20261130T100000Z" + cloudconfig.SealedSuffix
+	snapshot := "etcd-dev/etcd-dev-central-0/" + sealed
+	identity, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := pulumitest.New()
 	m.Objects = map[string][]string{"etcd-dev-backups": {snapshot}}
-	m, _, err = provisionOn(t, m, components.ClusterArgs{CentralCount: 3, RestoreFrom: snapshot})
+	m, _, err = provisionOn(t, m, components.ClusterArgs{CentralCount: 3, RestoreFrom: snapshot, BackupIdentity: identity.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,11 +571,11 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 	}
 
 	dir, work := t.TempDir(), t.TempDir()
-	vars := map[string]string{"dir": dir, "name": name, "work": work}
+	vars := map[string]string{"dir": dir, "name": name, "sealed": sealed, "work": work}
 	upload := rcloneArgs(t, files["/opt/bin/etcd-backup"], vars)
 	download := rcloneArgs(t, files["/opt/bin/etcd-restore"], vars)
 	data := bytes.Repeat([]byte("snapshot"), 1<<17)
-	if err := os.WriteFile(filepath.Join(dir, name), data[:4096], 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sealed), data[:4096], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rclone(upload...)
@@ -522,12 +583,12 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 	// its 200 MiB cutoff: the same in small, with the cutoff at its least
 	// (and without checking the completed upload's ETag, which the lab's
 	// server forms otherwise than S3).
-	if err := os.WriteFile(filepath.Join(dir, name), slices.Concat(data, data, data, data, data, data), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sealed), slices.Concat(data, data, data, data, data, data), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rclone(append(upload[:1:1], append([]string{"--s3-upload-cutoff=5Mi", "--s3-chunk-size=5Mi", "--s3-use-multipart-etag=false"}, upload[1:]...)...)...)
 	rclone(download...)
-	if got, err := os.ReadFile(filepath.Join(work, "snapshot.db")); err != nil || len(got) != 6*len(data) {
+	if got, err := os.ReadFile(filepath.Join(work, "snapshot"+cloudconfig.SealedSuffix)); err != nil || len(got) != 6*len(data) {
 		t.Fatalf("the restore downloaded %d bytes (%v), want the %d uploaded", len(got), err, 6*len(data))
 	}
 

@@ -71,6 +71,12 @@ type Cluster struct {
 	BackupBucket      pulumi.StringOutput `pulumi:"backupBucket"`
 	BackupPrefix      pulumi.StringOutput `pulumi:"backupPrefix"`
 	BackupListCommand pulumi.StringOutput `pulumi:"backupListCommand"`
+	// BackupRecipient is the age public key every snapshot is encrypted
+	// to; BackupIdentity (a secret) decrypts them: keep a copy outside the
+	// stack, a restore needs it (config backupIdentity). Both empty with
+	// backups off.
+	BackupRecipient pulumi.StringOutput `pulumi:"backupRecipient"`
+	BackupIdentity  pulumi.StringOutput `pulumi:"backupIdentity"`
 }
 
 // NewCluster validates args and, only if every value is allowed, registers
@@ -110,6 +116,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 	pairs, err := s.newPKI(ctx, c)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.newBackupKey(ctx, c); err != nil {
 		return nil, err
 	}
 	if !s.backup {
@@ -197,6 +206,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.Network = res.Network.ToMapOutput()
 	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
 	c.BackupBucket, c.BackupPrefix, c.BackupListCommand = s.backupOutputs(store)
+	c.BackupRecipient, c.BackupIdentity = s.backupKeyOutputs()
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
 
@@ -226,6 +236,8 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"backupBucket":        c.BackupBucket,
 		"backupPrefix":        c.BackupPrefix,
 		"backupListCommand":   c.BackupListCommand,
+		"backupRecipient":     c.BackupRecipient,
+		"backupIdentity":      c.BackupIdentity,
 	}
 }
 
@@ -291,6 +303,7 @@ func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []
 			c.Backup = s.nodeBackup(store, t)
 			if t.restore != "" {
 				c.Restore = t.bucket + "/" + t.restore
+				c.RestoreIdentity = t.identity
 			}
 			return s.centralUserData(c, node, device)
 		}).(pulumi.StringOutput))

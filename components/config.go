@@ -98,6 +98,10 @@ type ClusterArgs struct {
 	// RestoreFrom, set, makes blank central members restore a snapshot at
 	// first boot: RestoreLatest or an object key in the bucket.
 	RestoreFrom string
+	// BackupIdentity is the age identity (AGE-SECRET-KEY-1...) that
+	// decrypts the snapshot RestoreFrom names: the backupIdentity output of
+	// the stack that took it. Only a restoring node ever holds it.
+	BackupIdentity string
 	// CompactionRetention is the history members keep (etcd's periodic
 	// auto-compaction), QuotaBackendMiB the database size at which they
 	// refuse writes (NOSPACE); empty and 0 take the defaults.
@@ -160,6 +164,9 @@ type settings struct {
 	// backup is whether central nodes take scheduled snapshots, default
 	// applied.
 	backup bool
+	// backupKey is the age key pair snapshots are encrypted to, once
+	// registered; nil with backups off.
+	backupKey *backupKey
 }
 
 // validate checks the settings of the cluster called name, in steps that

@@ -75,7 +75,7 @@ func TestCentralDataVolumes(t *testing.T) {
 // freeOfProtection tells the resources protectCentral leaves unprotected:
 // the workers' machines, which are free by design, and what routine changes
 // replace or delete (certificates on renewal, an imported image when the
-// operator names another, the stack's own tags). The destroy guard keeps
+// operator names another, the stack's own tags), but the backup key. The destroy guard keeps
 // every deletion of the cluster from reaching them.
 func freeOfProtection(r pulumitest.Resource) bool {
 	switch {
@@ -86,7 +86,8 @@ func freeOfProtection(r pulumitest.Resource) bool {
 	case r.Type == "digitalocean:index/tag:Tag":
 		return strings.Contains(r.Name, "environment")
 	}
-	return strings.HasPrefix(r.Type, "tls:") || r.Type == "digitalocean:index/customImage:CustomImage"
+	// The backup key is not free: every snapshot is encrypted to it.
+	return strings.HasPrefix(r.Type, "tls:") && !strings.HasSuffix(r.Name, "-backup-key") || r.Type == "digitalocean:index/customImage:CustomImage"
 }
 
 // TestProtectCentral: with protectCentral every resource of the cluster but

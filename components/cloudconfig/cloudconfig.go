@@ -21,6 +21,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"filippo.io/age"
 )
 
 // Flavor is the node OS and how etcd is started on it.
@@ -192,6 +194,10 @@ type Settings struct {
 	// Restore, set, is the snapshot (bucket/key in Backup's remote) a blank
 	// member restores from at first boot, the same for every member.
 	Restore string
+	// RestoreIdentity is the age identity (AGE-SECRET-KEY-1...) that
+	// decrypts Restore; required when Restore is Sealed, on the node only
+	// until the member is restored.
+	RestoreIdentity string
 	// Housekeeping keeps flatcar members' databases bounded; required on
 	// flatcar, unused by coreos-etcd2's etcd2.
 	Housekeeping Housekeeping
@@ -288,7 +294,31 @@ type Backup struct {
 	Store    ObjectStore
 	// Path is bucket/prefix; a member's snapshots go to Path/<member>/.
 	Path string
+	// Recipient is the age public key (age1...) every snapshot is
+	// encrypted to before it leaves the node; its identity is never on a
+	// node but for a restore.
+	Recipient string
 }
+
+// SealedSuffix ends the name of a snapshot that left its node compressed
+// (gzip) and encrypted (age): etcd-<UTC time>.db.gz.age.
+const SealedSuffix = ".db.gz.age"
+
+// Sealed reports whether the snapshot key names a compressed, encrypted
+// snapshot; the others are plain etcd-<UTC time>.db, as nodes uploaded
+// before encryption.
+func Sealed(key string) bool { return strings.HasSuffix(key, SealedSuffix) }
+
+// Age is the age CLI on a node: built at its first use by `go install` of
+// the pinned module version in the pinned Go image, which checks the
+// module against Go's checksum database; static (no cgo), so it runs on
+// the host.
+var Age = struct{ Image, Package, Version, Bin, GoBin string }{
+	Image: "golang:1.26.8-alpine", Package: "filippo.io/age/cmd/age", Version: "v1.3.1", Bin: "/opt/bin/age", GoBin: "/opt/bin"}
+
+// RestoreIdentityFile holds RestoreIdentity on a restoring node, until
+// the restore succeeds.
+const RestoreIdentityFile = "/etc/etcd-restore.identity"
 
 // ObjectStore is an S3-compatible store as the uploader reaches it.
 type ObjectStore struct {
@@ -524,6 +554,14 @@ func (c Settings) check() error {
 		if c.Restore != "" && !backupPath.MatchString(c.Restore) {
 			return fmt.Errorf("restore snapshot %q: want bucket/key of letters, digits, dots, dashes and slashes", c.Restore)
 		}
+		if _, err := age.ParseX25519Recipient(b.Recipient); err != nil {
+			return fmt.Errorf("backup recipient %q: want an age X25519 recipient (age1...): %w", b.Recipient, err)
+		}
+		if Sealed(c.Restore) {
+			if _, err := age.ParseX25519Identity(c.RestoreIdentity); err != nil {
+				return fmt.Errorf("restore snapshot %q is encrypted: want the age identity (AGE-SECRET-KEY-1...) that decrypts it: %w", c.Restore, err)
+			}
+		}
 		st := b.Store
 		switch {
 		case !storeWord.MatchString(st.Provider) || st.Region != "" && !storeWord.MatchString(st.Region):
@@ -570,7 +608,8 @@ func (b *Backup) env() []string {
 // new one, so that a survivor of the old cluster, or of an earlier restore
 // from another snapshot, is never taken for a member of this one.
 func (c Settings) restoreToken() string {
-	return c.ClusterToken + "-restored-" + strings.TrimPrefix(strings.TrimSuffix(path.Base(c.Restore), ".db"), "etcd-")
+	at, _, _ := strings.Cut(strings.TrimPrefix(path.Base(c.Restore), "etcd-"), ".")
+	return c.ClusterToken + "-restored-" + at
 }
 
 // isPEM reports whether s is exactly one PEM block whose type ends in kind.
@@ -653,6 +692,11 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["BackupRemote"] = c.Backup.env()
 	data["Restore"] = c.Restore
 	data["RestoreToken"] = c.restoreToken()
+	data["RestoreSealed"] = Sealed(c.Restore)
+	data["RestoreIdentity"] = c.RestoreIdentity
+	data["RestoreIdentityFile"] = RestoreIdentityFile
+	data["SealedSuffix"] = SealedSuffix
+	data["Age"] = Age
 	data["Flavor"] = c.Flavor
 	data["Firewall"] = metadataFirewall{Unit: MetadataFirewallUnit, DropIn: MetadataFirewallDropIn, Rules: MetadataFirewallRules,
 		Addrs: MetadataAddrs, Runtimes: ContainerRuntimes}
@@ -669,6 +713,11 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 				return "", err
 			}
 			data["AuthScript"] = map[string]string{"Path": AuthScript, "Content": script}
+		}
+		if c.Backup != nil {
+			if data["BackupScript"], err = gzipTemplate("backup-script", data); err != nil {
+				return "", err
+			}
 		}
 		if c.Restore != "" {
 			if data["RestoreScript"], err = gzipTemplate("restore-script", data); err != nil {

@@ -82,20 +82,27 @@ func render(t *testing.T) map[string]string {
 	// A central node that backs up, with TLS, on AWS's instance role.
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping,
-		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
+		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient,
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
 	if err != nil {
 		t.Fatalf("backup central: %v", err)
 	}
 	out["flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml"] = central
-	c.Restore = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db"
+	c.Restore, c.RestoreIdentity = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", testIdentity
 	if central, err = c.Central("etcd-dev-central-0", "/dev/xvdf"); err != nil {
 		t.Fatalf("restore central: %v", err)
 	}
 	out["flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml"] = central
 	return out
 }
+
+// testIdentity and testRecipient are an age key pair for tests only, fixed
+// so that the golden files are.
+const (
+	testIdentity  = "AGE-SECRET-KEY-1Q39U44R0R82FG2RJD5929QQDPR7PR9XG4QQR40MF4K3CE4Y787VSNNXZCY"
+	testRecipient = "age1y4j7uhg0dxcqtgk7yeanp983c9lj7qp6zeq247u4g50a7qpm7ehqpk7t9j"
+)
 
 // testTLS is a node's pair from testdata/tls: test-only keys, fixed so
 // that the golden files are.
@@ -225,6 +232,12 @@ func TestRenderRejects(t *testing.T) {
 		{"backup secret spanning lines", backingUp(good, func(c *cloudconfig.Settings) {
 			c.Backup.Store.AccessKeyID, c.Backup.Store.SecretAccessKey = "AK", "s\nRCLONE_CONFIG_BACKUP_ENDPOINT=https://elsewhere"
 		}), "backup store key"},
+		{"backup without a recipient", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Recipient = "" }), "backup recipient"},
+		{"backup recipient breaking the script", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Recipient = testRecipient + "; rm -rf /" }), "backup recipient"},
+		{"encrypted restore without the identity", backingUp(good, func(c *cloudconfig.Settings) {
+			c.DiscoveryURL, c.ClusterToken, c.InitialCluster = "", "etcd-dev", []cloudconfig.Member{{Name: "c-0", Host: "10.21.0.10"}}
+			c.Restore = "b/etcd-dev/c-0/etcd-20261130T120000Z.db.gz.age"
+		}), "want the age identity"},
 		{"restore without static bootstrap", backingUp(good, func(c *cloudconfig.Settings) { c.Restore = "b/etcd-dev/c-0/etcd-20261130T120000Z.db" }), "static bootstrap's initial cluster"},
 		{"backup on etcd2", backingUp(good, func(c *cloudconfig.Settings) {
 			c.Flavor, c.WorkerProxy, c.Housekeeping = cloudconfig.CoreOSEtcd2, cloudconfig.V2Proxy, cloudconfig.Housekeeping{}
@@ -265,7 +278,7 @@ func TestRenderRejects(t *testing.T) {
 func backingUp(good cloudconfig.Settings, change func(*cloudconfig.Settings)) func() (string, error) {
 	return func() (string, error) {
 		c := good
-		c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "b/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
+		c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "b/etcd-dev", Recipient: testRecipient, Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
 		change(&c)
 		return c.Central("c-0", "/dev/xvdf")
 	}
@@ -280,8 +293,11 @@ func TestScriptGolden(t *testing.T) {
 	tlsCentral := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping}
 	restoring := tlsCentral
-	restoring.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
-	restoring.Restore = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db"
+	restoring.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient, Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
+	restoring.Restore, restoring.RestoreIdentity = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", testIdentity
+	// A snapshot uploaded before snapshots were encrypted.
+	restoringPlain := restoring
+	restoringPlain.Restore, restoringPlain.RestoreIdentity = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db", ""
 	for name, tc := range map[string]struct {
 		c    cloudconfig.Settings
 		path string
@@ -289,7 +305,9 @@ func TestScriptGolden(t *testing.T) {
 		"defrag-tls.sh": {tlsCentral, cloudconfig.DefragScript},
 		"defrag-plaintext.sh": {cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
 			DiscoveryURL: discoveryURL, Housekeeping: housekeeping}, cloudconfig.DefragScript},
-		"restore.sh": {restoring, "/opt/bin/etcd-restore"},
+		"backup.sh":        {restoring, "/opt/bin/etcd-backup"},
+		"restore.sh":       {restoring, "/opt/bin/etcd-restore"},
+		"restore-plain.sh": {restoringPlain, "/opt/bin/etcd-restore"},
 	} {
 		c := tc.c
 		t.Run(name, func(t *testing.T) {

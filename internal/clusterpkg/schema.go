@@ -47,11 +47,14 @@ var outputs = map[string]string{
 	"backupBucket":        "The bucket central nodes upload snapshots to; empty with backups off.",
 	"backupPrefix":        "Where in the bucket: <prefix>/<member>/etcd-<UTC time>.db; empty with backups off.",
 	"backupListCommand":   "The command that lists the cluster's snapshots, oldest first; empty with backups off.",
+	"backupRecipient":     "The age public key (age1...) every snapshot is encrypted to on its node; empty with backups off.",
+	"backupIdentity":      "The age identity that decrypts the snapshots: keep a copy outside the stack, a restore needs it (input backupIdentity); empty with backups off.",
 }
 
 // secret are the inputs and outputs that always travel as secrets.
 var secret = map[string]bool{
 	"discoveryUrl": true, "centralCloudConfig": true, "workerCloudConfig": true, "etcdClientKey": true,
+	"backupIdentity": true,
 }
 
 // booleans are keys Pulumi.yaml types as strings only so that unset differs
@@ -64,10 +67,11 @@ var booleans = []string{"tls", "backup", "etcdAuth"}
 var fromOtherResources = []string{"image", "sshAuthorizedKeys"}
 
 // notPlain are the inputs an SDK takes as Pulumi inputs: those above, and
-// discoveryUrl, which only an input can carry as a secret (its value must
-// still be known when the cluster is planned). Every other input is checked
-// before anything is created, so it is a plain value.
-var notPlain = append(slices.Clone(fromOtherResources), "discoveryUrl")
+// discoveryUrl and backupIdentity, which only an input can carry as a
+// secret (their values must still be known when the cluster is planned).
+// Every other input is checked before anything is created, so it is a
+// plain value.
+var notPlain = append(slices.Clone(fromOtherResources), "discoveryUrl", "backupIdentity")
 
 // enums are the inputs whose values are fixed, from the lists the
 // component checks them against.

@@ -132,10 +132,10 @@ func TestSchemaInputs(t *testing.T) {
 		} else if in.Type != wantType {
 			t.Errorf("%s: type %s, want %s", key, in.Type, wantType)
 		}
-		if in.Secret != (key == "discoveryUrl") {
+		if in.Secret != (key == "discoveryUrl" || key == "backupIdentity") {
 			t.Errorf("%s: secret %v", key, in.Secret)
 		}
-		if in.Plain == slices.Contains([]string{"image", "sshAuthorizedKeys", "discoveryUrl"}, key) {
+		if in.Plain == slices.Contains([]string{"image", "sshAuthorizedKeys", "discoveryUrl", "backupIdentity"}, key) {
 			t.Errorf("%s: plain %v", key, in.Plain)
 		}
 	}
@@ -169,7 +169,7 @@ func TestSchemaInputs(t *testing.T) {
 		if out.Description == "" {
 			t.Errorf("output %s: no description", name)
 		}
-		if out.Secret != slices.Contains([]string{"discoveryUrl", "centralCloudConfig", "workerCloudConfig", "etcdClientKey"}, name) {
+		if out.Secret != slices.Contains([]string{"discoveryUrl", "centralCloudConfig", "workerCloudConfig", "etcdClientKey", "backupIdentity"}, name) {
 			t.Errorf("output %s: secret %v", name, out.Secret)
 		}
 	}

@@ -1,6 +1,8 @@
 package nodescript_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/coreos/coreos-cloudinit/config"
 	"gopkg.in/yaml.v3"
 
@@ -20,9 +23,11 @@ import (
 )
 
 // TestGoldenRestore runs the restore script cloudconfig renders (its
-// golden, whatever it now says) on a blank node: it downloads a real
-// snapshot from S3 and leaves a member owned by etcd; run again, it leaves
-// the member alone.
+// golden, whatever it now says) on a blank node: a real snapshot, gzipped
+// and encrypted to another key, is refused and the data directory stays
+// blank; encrypted to the golden's identity, it is downloaded, decrypted
+// and leaves a member owned by etcd, and the identity leaves the disk; run
+// again, it leaves the member alone.
 func TestGoldenRestore(t *testing.T) {
 	if err := nodescript.Available(); err != nil {
 		t.Skip(err)
@@ -55,7 +60,7 @@ func TestGoldenRestore(t *testing.T) {
 	defer s3.Close()
 
 	n := nodescript.Node{Dir: t.TempDir(), Addr: "127.0.0.1"}
-	script, from := "", ""
+	script, from, key := "", "", ""
 	for _, f := range cc.WriteFiles {
 		mode, err := strconv.ParseUint(f.Permissions, 8, 32)
 		if err != nil {
@@ -67,8 +72,11 @@ func TestGoldenRestore(t *testing.T) {
 			t.Fatalf("%s: %v", f.Path, err)
 		}
 		writeFile(t, n.Root(), f.Path, string(content), os.FileMode(mode))
-		if f.Path == "/opt/bin/etcd-restore" {
+		switch f.Path {
+		case "/opt/bin/etcd-restore":
 			script = string(content)
+		case cloudconfig.RestoreIdentityFile:
+			key = strings.TrimSpace(string(content))
 		}
 	}
 	for l := range strings.Lines(script) {
@@ -104,11 +112,28 @@ func TestGoldenRestore(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(stored), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(stored, snap, 0o644); err != nil {
+	identity, err := age.ParseX25519Identity(key)
+	if err != nil {
+		t.Fatalf("the golden's %s: %v", cloudconfig.RestoreIdentityFile, err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
 		t.Fatal(err)
 	}
-
+	if err := os.WriteFile(stored, seal(t, snap, other.Recipient()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := nodescript.Run(ctx, tools, n, "/opt/bin/etcd-restore")
+	if err == nil || !strings.Contains(out, "cannot decrypt") {
+		t.Fatalf("golden etcd-restore of a snapshot for another key: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(n.DataDir()); len(entries) != 0 {
+		t.Fatalf("the refused restore left %v in the data directory", entries)
+	}
+	if err := os.WriteFile(stored, seal(t, snap, identity.Recipient()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = nodescript.Run(ctx, tools, n, "/opt/bin/etcd-restore")
 	if err != nil {
 		t.Fatalf("golden etcd-restore: %v\n%s", err, out)
 	}
@@ -122,7 +147,28 @@ func TestGoldenRestore(t *testing.T) {
 	if entries, _ := os.ReadDir(n.DataDir()); len(entries) != 1 {
 		t.Errorf("data directory holds %v, want only member", entries)
 	}
+	if _, err := os.Stat(filepath.Join(n.Root(), cloudconfig.RestoreIdentityFile)); !os.IsNotExist(err) {
+		t.Errorf("%s is still on the node after the restore (%v)", cloudconfig.RestoreIdentityFile, err)
+	}
 	if out, err := nodescript.Run(ctx, tools, n, "/opt/bin/etcd-restore"); err != nil || !strings.Contains(out, "not restoring over it") {
 		t.Errorf("golden etcd-restore over data: %v\n%s", err, out)
 	}
+}
+
+// seal is what a node's backup makes of a snapshot: gzip, then age to r.
+func seal(t *testing.T, snapshot []byte, r age.Recipient) []byte {
+	t.Helper()
+	var zipped, sealed bytes.Buffer
+	z := gzip.NewWriter(&zipped)
+	if _, err := z.Write(snapshot); err != nil || z.Close() != nil {
+		t.Fatal(err)
+	}
+	w, err := age.Encrypt(&sealed, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(zipped.Bytes()); err != nil || w.Close() != nil {
+		t.Fatal(err)
+	}
+	return sealed.Bytes()
 }

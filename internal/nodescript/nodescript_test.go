@@ -138,7 +138,7 @@ func mintTLS(t *testing.T, root, addr string) *tls.Config {
 
 // startEtcd starts a single member on addr keeping its data in dir/data;
 // with tc, its client port is TLS with the node's pair and wants a client's.
-func startEtcd(t *testing.T, bin, name, dir, addr string, lab *netlab.Lab, tc *tls.Config) (*localetcd.Proc, localetcd.Endpoint) {
+func startEtcd(t testing.TB, bin, name, dir, addr string, lab *netlab.Lab, tc *tls.Config) (*localetcd.Proc, localetcd.Endpoint) {
 	t.Helper()
 	peer := "http://" + net.JoinHostPort(addr, "2380")
 	client := "http://" + net.JoinHostPort(addr, "2379")
@@ -329,6 +329,11 @@ func TestShimRefuses(t *testing.T) {
 		{"no host config", "docker run --rm " + cloudconfig.RcloneImage + " config file", "no-rclone-config"},
 		// Without --network=host the container has no network.
 		{"no network", "docker run --rm --entrypoint=/usr/local/bin/etcdctl " + image + " --endpoints=http://127.0.0.1:2379 --dial-timeout=1s --command-timeout=2s get x", "network is unreachable"},
+		// The Go image only installs the pinned age, into a volume.
+		{"go image runs go build", "docker run --rm --volume=/opt/bin:/opt/bin --env=GOBIN=/opt/bin " + cloudconfig.Age.Image + " go build ./...", "only go install " + cloudconfig.Age.Package + "@" + cloudconfig.Age.Version},
+		{"go install of another age", "docker run --rm --volume=/opt/bin:/opt/bin --env=GOBIN=/opt/bin " + cloudconfig.Age.Image + " go install " + cloudconfig.Age.Package + "@v1.2.0", "only go install"},
+		{"go install into the container", "docker run --rm --volume=/opt/bin:/opt/bin " + cloudconfig.Age.Image + " go install " + cloudconfig.Age.Package + "@" + cloudconfig.Age.Version, "is not a --volume"},
+		{"env without a value", "docker run --rm --env=GOBIN " + cloudconfig.RcloneImage + " version", "only --env=NAME=value"},
 		// A read-only volume is read-only.
 		{"read-only volume", "mkdir -p /var/lib/ro && /usr/bin/docker run --rm --volume=/var/lib/ro:/var/lib/ro:ro " + cloudconfig.RcloneImage + " touch /var/lib/ro/x", "read-only file system"},
 	} {

@@ -38,12 +38,16 @@ func shim(t Tools, addr, home, noConfig string) string {
 	if t.Rclone != "" {
 		images = append(images, image{cloudconfig.RcloneImage + " ", "rclone", t.Rclone})
 	}
+	if t.Age != "" {
+		images = append(images, image{cloudconfig.Age.Image + " ", "go", t.Age})
+	}
 	var cases, known strings.Builder
 	for _, im := range images {
 		fmt.Fprintf(&cases, "%s) tool=%s bin=%s ;;\n", q(im.key), im.tool, q(im.bin))
 		fmt.Fprintf(&known, " [%s]", strings.TrimSpace(im.key))
 	}
-	return fmt.Sprintf(shimText, q(addr), q(home), q(noConfig), q(containerPath), cases.String(), q(known.String()))
+	goInstall := "install " + cloudconfig.Age.Package + "@" + cloudconfig.Age.Version
+	return fmt.Sprintf(shimText, q(addr), q(home), q(noConfig), q(containerPath), cases.String(), q(known.String()), q(goInstall))
 }
 
 const shimText = `#!/bin/bash
@@ -55,7 +59,7 @@ die() { echo "docker (nodescript shim): $*" >&2; exit 125; }
 [ $# -ge 1 ] && [ "$1" = run ] || die "only docker run is interpreted, not: docker $*"
 shift
 hostnet=0 entrypoint= envfile= image= nenv=0
-vols=() rovols=()
+vols=() rovols=() flagenvs=()
 while [ $# -gt 0 ]; do
   a=$1
   case $a in
@@ -75,12 +79,15 @@ while [ $# -gt 0 ]; do
     [ -e "${p[0]}" ] || die "$a: ${p[0]} does not exist on the node"
     vols+=("${p[0]}")
     if [ ${#p[@]} -eq 3 ]; then rovols+=("${p[0]}"); fi ;;
+  --env=*)
+    [[ ${a#--env=} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "$a: only --env=NAME=value is interpreted"
+    flagenvs+=("${a#--env=}") ;;
   --env-file=*)
     nenv=$((nenv + 1))
     [ $nenv -eq 1 ] || die "$a: only one --env-file is interpreted"
     envfile=${a#--env-file=} ;;
   --entrypoint=*) entrypoint=${a#--entrypoint=} ;;
-  -*) die "flag $a is not one the shim interprets (--rm, --network=host, --user=0:0, --volume=SRC:DST[:ro], --env-file=F, --entrypoint=P)" ;;
+  -*) die "flag $a is not one the shim interprets (--rm, --network=host, --user=0:0, --volume=SRC:DST[:ro], --env=NAME=value, --env-file=F, --entrypoint=P)" ;;
   *) image=$a; shift; break ;;
   esac
   shift
@@ -100,6 +107,20 @@ if [ -n "$envfile" ]; then
     [[ $line =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env-file=$envfile: a line is not NAME=value: $line"
     envs+=("$line")
   done <"$envfile"
+fi
+
+envs+=("${flagenvs[@]}")
+
+# The Go image: only the go install of the age a node builds, which puts
+# the age built here (the same module and version) where GOBIN says.
+if [ "$tool" = go ]; then
+  [ "$*" = "go "%[7]s ] || die "image $image: only go "%[7]s" is interpreted, not: $*"
+  gobin=
+  for e in "${envs[@]}"; do case $e in GOBIN=*) gobin=${e#GOBIN=} ;; esac; done
+  seen=0
+  for v in "${vols[@]}"; do [ "$gobin" != "$v" ] || seen=1; done
+  [ -n "$gobin" ] && [ $seen = 1 ] || die "go install: GOBIN=$gobin is not a --volume, so the binary would stay in the container"
+  exec install -m 0755 "$bin" "$gobin/age"
 fi
 
 args=()

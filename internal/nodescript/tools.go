@@ -17,6 +17,8 @@ type Tools struct {
 	Etcdctl, Etcdutl map[string]string
 	// Rclone is the rclone of cloudconfig.RcloneImage.
 	Rclone string
+	// Age is the age CLI a node builds at first use (cloudconfig.Age).
+	Age string
 }
 
 // etcdTool is the build of etcdctl or etcdutl of an etcd release. The
@@ -93,6 +95,13 @@ func Rclone(ctx context.Context, log func(string)) (string, error) {
 	return gobuild.Build(ctx, c, log)
 }
 
+// age is the build of the age CLI a node's `go install` makes: the same
+// module, version and package.
+func age() gobuild.Command {
+	a := cloudconfig.Age
+	return gobuild.Command{Name: "age", Module: strings.TrimSuffix(a.Package, "/cmd/age"), Version: a.Version, Package: a.Package, About: 30 * time.Second}
+}
+
 // Commands are the builds of the tools of releases, for a caller to start
 // ahead (gobuild.Ahead): rclone first, the longest and sharing nothing with
 // etcd, so that etcdctl and etcdutl come after the etcd build the caller
@@ -102,14 +111,15 @@ func Commands(releases []string) ([]gobuild.Command, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmds := []gobuild.Command{rc}
+	cmds := []gobuild.Command{rc, age()}
 	for _, r := range releases {
 		cmds = append(cmds, etcdTool("etcdctl", r), etcdTool("etcdutl", r))
 	}
 	return cmds, nil
 }
 
-// Build builds, once each, etcdctl and etcdutl of every release and rclone.
+// Build builds, once each, etcdctl and etcdutl of every release, rclone
+// and age.
 func Build(ctx context.Context, releases []string, log func(string)) (Tools, error) {
 	cmds, err := Commands(releases)
 	if err != nil {
@@ -126,6 +136,8 @@ func Build(ctx context.Context, releases []string, log func(string)) (Tools, err
 			t.Etcdctl[c.Version] = bin
 		case "etcdutl":
 			t.Etcdutl[c.Version] = bin
+		case "age":
+			t.Age = bin
 		default:
 			t.Rclone = bin
 		}

@@ -37,6 +37,8 @@ type Overrides struct {
 	EtcdVersion string
 	Bootstrap   string
 	Image       string
+	// ConfigFormat is the nodes' user data: cloud-config or ignition.
+	ConfigFormat string
 	// Plaintext turns TLS off, acknowledged, as a cluster made before TLS
 	// runs.
 	Plaintext bool
@@ -77,7 +79,8 @@ func StackArgs(dir, stack string, o Overrides) (components.ClusterArgs, error) {
 		dst *string
 		v   string
 	}{{&args.Cloud, o.Cloud}, {&args.Region, o.Region}, {&args.DNSZone, o.DNSZone},
-		{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}, {&args.Bootstrap, o.Bootstrap}} {
+		{&args.Flavor, o.Flavor}, {&args.WorkerProxy, o.WorkerProxy}, {&args.EtcdVersion, o.EtcdVersion}, {&args.Bootstrap, o.Bootstrap},
+		{&args.ConfigFormat, o.ConfigFormat}} {
 		if kv.v != "" {
 			*kv.dst = kv.v
 		}
@@ -137,8 +140,8 @@ type Plan struct {
 	// the operator's client pair the program exports, PEM.
 	TLS *TLS
 	// BackupBucket and BackupPrefix are where central nodes upload
-	// snapshots; both empty with backups off.
-	BackupBucket, BackupPrefix string
+	// snapshots, BackupIdentity decrypts them; all empty with backups off.
+	BackupBucket, BackupPrefix, BackupIdentity string
 }
 
 // TLS is what an operator reaches a TLS cluster's members with.
@@ -176,7 +179,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 		worker                     string
 		flavor, proxy, bootstrap   string
 		tls, ca, cert, key         string
-		bucket, prefix             string
+		bucket, prefix, identity   string
 	}
 	var cfgErr error
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -192,7 +195,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.EtcdPeerURLs, &out.peers}, {c.CentralCloudConfig, &out.central},
 			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy}, {c.Bootstrap, &out.bootstrap},
 			{c.TLS, &out.tls}, {c.EtcdCACert, &out.ca}, {c.EtcdClientCert, &out.cert}, {c.EtcdClientKey, &out.key},
-			{c.BackupBucket, &out.bucket}, {c.BackupPrefix, &out.prefix},
+			{c.BackupBucket, &out.bucket}, {c.BackupPrefix, &out.prefix}, {c.BackupIdentity, &out.identity},
 		} {
 			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
 			if err != nil {
@@ -212,7 +215,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d peer URLs, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.peers), len(out.central))
 	}
 	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap,
-		BackupBucket: out.bucket, BackupPrefix: out.prefix}
+		BackupBucket: out.bucket, BackupPrefix: out.prefix, BackupIdentity: out.identity}
 	if out.tls == components.TLSMutual {
 		p.TLS = &TLS{CACert: out.ca, ClientCert: out.cert, ClientKey: out.key}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coreos/coreos-cloudinit/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/isolatedetcd/cluster/components"
@@ -83,7 +84,7 @@ func TestReadThirdCloud(t *testing.T) {
 	var third thirdCloud
 	for i, n := range p.Central {
 		want := components.CentralName("etcd-third", i)
-		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) || !strings.Contains(n.UserData, "backup:third-backups/etcd-third/"+want+"/") {
+		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) || !strings.Contains(backupScript(t, n.UserData), "backup:third-backups/etcd-third/"+want+"/") {
 			t.Errorf("central %d = %s %s %s, want %s at %s with its own user data, uploading to the third cloud's store", i, n.Name, n.Role, n.CloudIP, want, third.address(i))
 		}
 	}
@@ -92,4 +93,24 @@ func TestReadThirdCloud(t *testing.T) {
 			t.Errorf("worker %d = %s %s, user data not rendered from the central addresses:\n%s", j, w.Name, w.Role, w.UserData)
 		}
 	}
+}
+
+// backupScript is the backup script of a central node's user data, decoded
+// as coreos-cloudinit writes it (gzip+base64).
+func backupScript(t *testing.T, userData string) string {
+	t.Helper()
+	cc, err := config.NewCloudConfig(userData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cc.WriteFiles {
+		if f.Path == "/opt/bin/etcd-backup" {
+			b, err := config.DecodeContent(f.Content, f.Encoding)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+	}
+	return ""
 }

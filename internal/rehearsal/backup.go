@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
 	"github.com/isolatedetcd/cluster/internal/nodeboot"
@@ -21,14 +23,14 @@ import (
 )
 
 var (
-	claimBackup = claim{id: "7a", title: "every member uploads a snapshot",
-		text: "each member's backup unit (the script its timer starts, as rendered) snapshots the member over its TLS client port, proves the snapshot restores, and uploads it to a real S3 server under the member's own name"}
+	claimBackup = claim{id: "7a", title: "every member uploads a sealed snapshot",
+		text: "each member's backup unit (the script its timer starts, as rendered) snapshots the member over its TLS client port, proves the snapshot restores, compresses it and encrypts it to the cluster's age recipient, and uploads it to a real S3 server under the member's own name: what the store holds is age ciphertext, smaller than the database"}
 	claimBackupLoud = claim{id: "7b", title: "a failed backup fails its unit",
 		text: "with credentials the store refuses, the backup script exits non-zero and its output names the step that failed"}
 	claimRestore = claim{id: "7c", title: "disaster recovery from the latest snapshot",
-		text: "every member and its data destroyed, restoreFrom: latest restores them at first boot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost"}
+		text: "every member and its data destroyed, restoreFrom: latest with the stack's backupIdentity restores them at first boot from the encrypted, compressed snapshot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost"}
 	claimRestoreRefusals = claim{id: "7d", title: "bad restores refused, nothing destroyed",
-		text: "a snapshot that does not exist stops the deploy with the program's message; a corrupt snapshot fails the member's restore unit and leaves its data volume blank; the restore unit on a member with data changes nothing"}
+		text: "a snapshot that does not exist stops the deploy with the program's message; a snapshot corrupted after upload, and one restored with another stack's backupIdentity, fail the member's restore unit, which cannot decrypt them, and leave its data volume blank; the restore unit on a member with data changes nothing"}
 )
 
 // backupKeys are how many keys the disaster drill writes before the
@@ -147,8 +149,11 @@ func (d *backupDrill) run(ctx context.Context, n *localetcd.Node, beforeEtcd boo
 	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, n.Scripts[i].Path)
 }
 
-// snapshotName is an uploaded snapshot's key below the bucket.
-var snapshotName = regexp.MustCompile(`^([^/]+)/([^/]+)/etcd-[0-9]{8}T[0-9]{6}Z\.db$`)
+// snapshotName is an uploaded snapshot's key below the bucket: sealed.
+var snapshotName = regexp.MustCompile(`^([^/]+)/([^/]+)/etcd-[0-9]{8}T[0-9]{6}Z\.db\.gz\.age$`)
+
+// ageHeader starts every age file; a snapshot starts with bbolt's pages.
+const ageHeader = "age-encryption.org/v1\n"
 
 // backup is line 7a: each member's timer-started unit, run once.
 func (d *backupDrill) backup(ctx context.Context, l Line) Line {
@@ -169,16 +174,29 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 		key := strings.TrimPrefix(o.Key, d.c.Plan.BackupBucket+"/")
 		m := snapshotName.FindStringSubmatch(key)
 		if m == nil || m[1] != d.c.Plan.BackupPrefix || o.Size == 0 {
-			return l.fail("object %s (%d bytes) is not a snapshot below %s/<member>/", o.Key, o.Size, d.c.Plan.BackupPrefix)
+			return l.fail("object %s (%d bytes) is not a sealed snapshot below %s/<member>/", o.Key, o.Size, d.c.Plan.BackupPrefix)
+		}
+		b, err := os.ReadFile(filepath.Join(d.store.Dir(), d.c.Plan.BackupBucket, key))
+		if err != nil {
+			return l.fail("%v", err)
+		}
+		if !strings.HasPrefix(string(b), ageHeader) {
+			return l.fail("object %s is not age ciphertext: it starts %q", o.Key, b[:min(len(b), 24)])
 		}
 		owners[m[2]] = key
+	}
+	// The member's database, as the snapshot was taken.
+	db, err := os.Stat(filepath.Join(d.c.Central[0].DataDir(), "member", "snap", "db"))
+	if err != nil {
+		return l.fail("%v", err)
 	}
 	for _, n := range d.c.Central {
 		if owners[n.Node] == "" || len(objects) != len(d.c.Central) {
 			return l.fail("want one snapshot of each member, %s among them; the bucket holds %v", n.Node, objects)
 		}
 	}
-	return l.pass("%d objects in s3://%s, one per member under its own name, e.g. %s (%d bytes)", len(objects), d.c.Plan.BackupBucket, objects[0].Key, objects[0].Size)
+	return l.pass("%d objects in s3://%s, one per member under its own name, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)",
+		len(objects), d.c.Plan.BackupBucket, objects[0].Key, objects[0].Size, d.c.Central[0].Node, db.Size())
 }
 
 // loud is line 7b.
@@ -217,12 +235,17 @@ func (d *backupDrill) objectKeys(ctx context.Context) (map[string][]string, erro
 // restorePlan is the cluster the program renders with restoreFrom set to
 // from, in a cloud whose bucket holds what the S3 server holds.
 func (d *backupDrill) restorePlan(ctx context.Context, from string) (*localetcd.Nodes, error) {
+	return d.restorePlanWith(ctx, from, d.c.Plan.BackupIdentity)
+}
+
+// restorePlanWith is restorePlan with identity as backupIdentity.
+func (d *backupDrill) restorePlanWith(ctx context.Context, from, identity string) (*localetcd.Nodes, error) {
 	objects, err := d.objectKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	a := d.args
-	a.RestoreFrom = from
+	a.RestoreFrom, a.BackupIdentity = from, identity
 	p, err := plan.ReadIn(d.c.Plan.Cluster, a, objects)
 	if err != nil {
 		return nil, err
@@ -263,7 +286,7 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	for i := len(b) / 2; i < len(b)/2+64 && i < len(b); i++ {
 		b[i] ^= 0xff
 	}
-	corrupt := d.c.Plan.BackupPrefix + "/corrupt/etcd-20000101T000000Z.db"
+	corrupt := d.c.Plan.BackupPrefix + "/corrupt/etcd-20000101T000000Z.db.gz.age"
 	if err := d.store.Put(ctx, d.c.Plan.BackupBucket+"/"+corrupt, b); err != nil {
 		return l.fail("%v", err)
 	}
@@ -274,21 +297,22 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	// A blank machine beside the cluster: a new node directory.
 	blank := *d.c.Central[0]
 	blank.Proc = d.c.NewProc(blank.Node+"-blank", filepath.Join(d.Dir, blank.Node+"-blank"), "", nil, nil)
-	if err := d.takeUserData(&blank, next.Central[0]); err != nil {
+	refusedCorrupt, err := d.refusedOnBlank(ctx, &blank, next.Central[0])
+	if err != nil {
+		return l.fail("corrupt snapshot: %v", err)
+	}
+	// A good snapshot, with another stack's identity.
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
 		return l.fail("%v", err)
 	}
-	out, err := d.run(ctx, &blank, true)
-	if err == nil {
-		return l.fail("the corrupt snapshot restored:\n%s", out)
+	if next, err = d.restorePlanWith(ctx, good, other.String()); err != nil {
+		return l.fail("restoreFrom %s: %v", good, err)
 	}
-	// Downloaded, then refused by the restore itself.
-	if !strings.Contains(out, "restoring "+blank.Node) || !strings.Contains(out, "sha256") {
-		return l.fail("the restore unit failed before etcdutl's hash check: %v\n%s", err, out)
+	refusedKey, err := d.refusedOnBlank(ctx, &blank, next.Central[0])
+	if err != nil {
+		return l.fail("another stack's identity: %v", err)
 	}
-	if entries, _ := os.ReadDir(blank.DataDir()); len(entries) != 0 {
-		return l.fail("the failed restore left %d entries in the data directory", len(entries))
-	}
-	refusedCorrupt := lastLines(out, 1)
 
 	// The restore unit on a member with data: it keeps its data.
 	n := d.c.Central[0]
@@ -304,7 +328,7 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	if err != nil {
 		return l.fail("%v", err)
 	}
-	out, err = d.run(ctx, n, true)
+	out, err := d.run(ctx, n, true)
 	n.Process = kept
 	if perr := errors.Join(localetcd.PutFiles(n), d.useStore([]*localetcd.Node{n}, "")); perr != nil {
 		return l.fail("%s back on its own user data: %v", n.Node, perr)
@@ -316,8 +340,29 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	if err != nil || len(keysAfter) != len(keysBefore) {
 		return l.fail("%s held %d keys, then %d (%v)", n.Node, len(keysBefore), len(keysAfter), err)
 	}
-	return l.pass("missing snapshot: %s; corrupt snapshot: unit failed (%s), data volume left blank; member with data: %q, its %d keys unchanged",
-		refusedMissing, refusedCorrupt, lastLines(out, 1), len(keysAfter))
+	return l.pass("missing snapshot: %s; corrupt snapshot: unit failed (%s), data volume left blank; another stack's identity: unit failed (%s), data volume left blank; member with data: %q, its %d keys unchanged",
+		refusedMissing, refusedCorrupt, refusedKey, lastLines(out, 1), len(keysAfter))
+}
+
+// refusedOnBlank runs the restore unit of next's user data on the blank
+// machine, which must download the snapshot, fail to decrypt it and leave
+// its data directory blank; it returns the unit's last word.
+func (d *backupDrill) refusedOnBlank(ctx context.Context, blank, next *localetcd.Node) (string, error) {
+	if err := d.takeUserData(blank, next); err != nil {
+		return "", err
+	}
+	out, err := d.run(ctx, blank, true)
+	if err == nil {
+		return "", fmt.Errorf("it restored:\n%s", out)
+	}
+	// Downloaded, then refused by the decryption.
+	if !strings.Contains(out, "decrypting it") || !strings.Contains(out, "cannot decrypt") {
+		return "", fmt.Errorf("the restore unit failed, but not on decrypting: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(blank.DataDir()); len(entries) != 0 {
+		return "", fmt.Errorf("the failed restore left %d entries in the data directory", len(entries))
+	}
+	return lastLines(out, 1), nil
 }
 
 // restore is line 7c: every member stopped and its data destroyed, then

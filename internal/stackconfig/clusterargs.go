@@ -83,6 +83,7 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		BackupBucket:        str("backupBucket"),
 		BackupRetentionDays: integer("backupRetentionDays", 0),
 		RestoreFrom:         str("restoreFrom"),
+		BackupIdentity:      str("backupIdentity"),
 		CompactionRetention: str("compactionRetention"),
 		QuotaBackendMiB:     integer("quotaBackendMiB", 0),
 		MonitoringCidrs:     list("monitoringCidrs"),
@@ -102,6 +103,9 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 	if v, ok := get("etcdAuth"); ok && v != "" {
 		on := boolean("etcdAuth", true)
 		args.EtcdAuth = &on
+	}
+	if args.BackupIdentity != "" && !isSecret("backupIdentity") {
+		errs = append(errs, fmt.Errorf("backupIdentity: stored in plain text, and it decrypts every snapshot; store it as a secret: pulumi config set --secret backupIdentity <identity>"))
 	}
 	if v, ok := get("tags"); ok && v != "" {
 		if err := json.Unmarshal([]byte(v), &args.Tags); err != nil {

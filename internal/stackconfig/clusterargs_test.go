@@ -48,14 +48,16 @@ func TestClusterArgs(t *testing.T) {
 				"etcdVersion": "3.6", "bootstrap": "discovery", "dnsZone": "example.com", "image": "123456789", "discoveryUrl": discoveryURL, "discoveryCheck": "false", "protectCentral": "false",
 				"rollCentral": "etcd-dev-central-1", "sshAuthorizedKeys": `["ssh-ed25519 AAAA ops@example.com"]`,
 				"sshAllowedCidrs": `["198.51.100.0/24"]`, "vpcCidr": "10.30.0.0/16", "tags": `{"team":"platform"}`,
+				"backupIdentity": "AGE-SECRET-KEY-1X",
 			},
-			secrets: []string{"discoveryUrl"},
+			secrets: []string{"discoveryUrl", "backupIdentity"},
 			want: components.ClusterArgs{
 				Cloud: "digitalocean", Region: "fra1", CentralCount: 5, WorkerCount: 12,
 				CentralSize: "s-4vcpu-8gb", WorkerSize: "s-2vcpu-4gb", Flavor: "coreos-etcd2", WorkerProxy: "v2-proxy",
 				EtcdVersion: "3.6", Bootstrap: "discovery", DNSZone: "example.com", Image: pulumi.String("123456789"), DiscoveryURL: discoveryURL, DiscoveryURLSecret: true, SkipDiscoveryCheck: true,
 				RollCentral: "etcd-dev-central-1", SSHAuthorizedKeys: pulumi.StringArray{pulumi.String("ssh-ed25519 AAAA ops@example.com")},
 				SSHAllowedCidrs: []string{"198.51.100.0/24"}, VpcCidr: "10.30.0.0/16", Tags: map[string]string{"team": "platform"},
+				BackupIdentity: "AGE-SECRET-KEY-1X",
 			},
 		},
 	} {
@@ -82,6 +84,7 @@ func TestClusterArgsRejectsTypes(t *testing.T) {
 		"sshAuthorizedKeys": "ssh-ed25519 AAAA",
 		"sshAllowedCidrs":   "198.51.100.0/24",
 		"tags":              "team=platform",
+		"backupIdentity":    "AGE-SECRET-KEY-1X",
 	}
 	_, err := clusterArgs(raw)
 	for _, want := range []string{
@@ -92,6 +95,8 @@ func TestClusterArgsRejectsTypes(t *testing.T) {
 		`sshAuthorizedKeys: "ssh-ed25519 AAAA" is not a list of strings`,
 		`sshAllowedCidrs: "198.51.100.0/24" is not a list of strings`,
 		`tags: "team=platform" is not a map of strings to strings`,
+		// Plain in the stack's file, it would decrypt every snapshot.
+		"backupIdentity: stored in plain text",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not contain %q: %v", want, err)
