@@ -89,7 +89,7 @@ func render(t *testing.T) map[string]rendering {
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
 		Housekeeping: cloudconfig.Housekeeping{CompactionRetention: "30m", QuotaBytes: 4 << 30},
-		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev",
+		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient,
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	add("flatcar-etcd3.6-static-grpc-proxy-backup", c)
 	c.Backup = nil
@@ -100,6 +100,9 @@ func render(t *testing.T) map[string]rendering {
 	add("flatcar-etcd3.6-static-grpc-proxy-auth", c)
 	return out
 }
+
+// testRecipient is the cloud-config goldens' test-only age recipient.
+const testRecipient = "age1y4j7uhg0dxcqtgk7yeanp983c9lj7qp6zeq247u4g50a7qpm7ehqpk7t9j"
 
 // testTLS is a node's pair from the cloud-config goldens' test-only keys.
 func testTLS(t *testing.T, pair string) *cloudconfig.NodeTLS {

@@ -82,6 +82,9 @@ var rehearsalRows = []rehearsalRow{
 	{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, append(slices.Clone(tlsLines), housekeepingLines...)},
 	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, append(slices.Clone(renewalLines), housekeepingLines...)},
 	{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, append(slices.Clone(renewalLines), housekeepingLines...)},
+	// Ignition nodes (docs/ignition.md): TLS, backups and housekeeping,
+	// without the renewal drills, which roll every node the same way.
+	{"flatcar/etcd3.6/static/grpc-proxy/ignition/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", ConfigFormat: "ignition"}, append(slices.Clone(tlsLines), housekeepingLines...)},
 	{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, renewalLines},
 	{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
 	{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},

@@ -70,6 +70,7 @@ func Parse(args []string, out io.Writer) (*Command, error) {
 	fs.StringVar(&o.Overrides.DNSZone, "dns-zone", "", "dnsZone: DigitalOcean's zone for the central nodes' names (default: the stack's)")
 	fs.StringVar(&o.Overrides.Flavor, "flavor", "", "flavor: flatcar or coreos-etcd2 (default: the stack's)")
 	fs.StringVar(&o.Overrides.WorkerProxy, "worker-proxy", "", "workerProxy: grpc-proxy, gateway or v2-proxy (default: the stack's)")
+	fs.StringVar(&o.Overrides.ConfigFormat, "config-format", "", "configFormat: cloud-config or ignition (default: the stack's)")
 	fs.BoolVar(&o.Overrides.Plaintext, "plaintext", false, "boot with tls: false, acknowledged, as a cluster made before TLS runs")
 	fs.StringVar(&o.Overrides.EtcdVersion, "etcd-version", "", "etcdVersion: 3.5, 3.6 or 3.7 (default: the stack's)")
 	fs.StringVar(&o.Overrides.Bootstrap, "bootstrap", "", "bootstrap: static or discovery (default: the stack's)")

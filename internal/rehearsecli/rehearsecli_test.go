@@ -28,7 +28,7 @@ func TestParseDefaults(t *testing.T) {
 // TestParseFlags: every rehearsal flag lands in its option.
 func TestParseFlags(t *testing.T) {
 	c, err := Parse(strings.Fields("--central 5 --workers 0 --stack prod --dir /p --cloud digitalocean --region nyc3 --dns-zone z.example "+
-		"--flavor flatcar --worker-proxy gateway --plaintext --etcd-version 3.5 --bootstrap discovery --image img "+
+		"--flavor flatcar --worker-proxy gateway --plaintext --etcd-version 3.5 --bootstrap discovery --image img --config-format ignition "+
 		"--drills=false --demos=false --renewal=false --upgrade --boot-timeout 9s --json --verbose"), new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	o.Overrides.Central, o.Overrides.Workers = nil, nil
 	want := plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "z.example", Flavor: "flatcar", WorkerProxy: "gateway",
-		Plaintext: true, EtcdVersion: "3.5", Bootstrap: "discovery", Image: "img"}
+		Plaintext: true, EtcdVersion: "3.5", Bootstrap: "discovery", Image: "img", ConfigFormat: "ignition"}
 	if o.Overrides != want {
 		t.Errorf("overrides %+v, want %+v", o.Overrides, want)
 	}
