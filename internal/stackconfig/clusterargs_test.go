@@ -44,7 +44,7 @@ func TestClusterArgs(t *testing.T) {
 			name: "every key set",
 			raw: map[string]string{
 				"cloud": "digitalocean", "region": "fra1", "centralCount": " 5 ", "workerCount": "12",
-				"centralSize": "s-4vcpu-8gb", "workerSize": "s-2vcpu-4gb", "flavor": "coreos-etcd2", "workerProxy": "v2-proxy",
+				"centralSize": "s-4vcpu-8gb", "workerSize": "s-2vcpu-4gb", "flavor": "coreos-etcd2", "workerProxy": "v2-proxy", "configFormat": "ignition",
 				"etcdVersion": "3.6", "bootstrap": "discovery", "dnsZone": "example.com", "image": "123456789", "discoveryUrl": discoveryURL, "discoveryCheck": "false", "protectCentral": "false",
 				"rollCentral": "etcd-dev-central-1", "sshAuthorizedKeys": `["ssh-ed25519 AAAA ops@example.com"]`,
 				"sshAllowedCidrs": `["198.51.100.0/24"]`, "vpcCidr": "10.30.0.0/16", "tags": `{"team":"platform"}`,
@@ -53,7 +53,7 @@ func TestClusterArgs(t *testing.T) {
 			secrets: []string{"discoveryUrl", "backupIdentity"},
 			want: components.ClusterArgs{
 				Cloud: "digitalocean", Region: "fra1", CentralCount: 5, WorkerCount: 12,
-				CentralSize: "s-4vcpu-8gb", WorkerSize: "s-2vcpu-4gb", Flavor: "coreos-etcd2", WorkerProxy: "v2-proxy",
+				CentralSize: "s-4vcpu-8gb", WorkerSize: "s-2vcpu-4gb", Flavor: "coreos-etcd2", WorkerProxy: "v2-proxy", ConfigFormat: "ignition",
 				EtcdVersion: "3.6", Bootstrap: "discovery", DNSZone: "example.com", Image: pulumi.String("123456789"), DiscoveryURL: discoveryURL, DiscoveryURLSecret: true, SkipDiscoveryCheck: true,
 				RollCentral: "etcd-dev-central-1", SSHAuthorizedKeys: pulumi.StringArray{pulumi.String("ssh-ed25519 AAAA ops@example.com")},
 				SSHAllowedCidrs: []string{"198.51.100.0/24"}, VpcCidr: "10.30.0.0/16", Tags: map[string]string{"team": "platform"},
