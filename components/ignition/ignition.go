@@ -395,7 +395,7 @@ func memberUnit(u config.Unit, addressVar string, n *node) (string, []dropIn, er
 	var addressEnv []string
 	image := false
 	for _, d := range u.DropIns {
-		var b strings.Builder
+		var lines []string
 		for line := range strings.Lines(d.Content) {
 			env := envLine.FindStringSubmatch(strings.TrimSpace(line))
 			switch {
@@ -403,13 +403,17 @@ func memberUnit(u config.Unit, addressVar string, n *node) (string, []dropIn, er
 				return "", nil, fmt.Errorf("unit %s drop-in %s: line %q: the node's address is rendered only in Environment=\"ETCD_...\" lines", u.Name, d.Name, strings.TrimSpace(line))
 			case env != nil && strings.Contains(line, privateIPv4):
 				addressEnv = append(addressEnv, env[1]+"="+strings.ReplaceAll(env[2], privateIPv4, "${"+addressVar+"}"))
+				// A comment right above the line is about it: it goes too.
+				if n := len(lines); n > 0 && strings.HasPrefix(strings.TrimSpace(lines[n-1]), "#") {
+					lines = lines[:n-1]
+				}
 				continue
 			case env != nil && env[1] == "ETCD_IMAGE":
 				image = true
 			}
-			b.WriteString(line)
+			lines = append(lines, line)
 		}
-		dropIns = append(dropIns, dropIn{Name: d.Name, Contents: b.String()})
+		dropIns = append(dropIns, dropIn{Name: d.Name, Contents: strings.Join(lines, "")})
 	}
 	if !image {
 		return "", nil, fmt.Errorf("unit %s: no drop-in sets ETCD_IMAGE", u.Name)
