@@ -165,6 +165,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Timings.Drills = since(t)
 	}
 	if o.Drills {
+		// Before lines 7, whose restore leaves members with user data that
+		// keeps the snapshot's authentication as it was.
+		t = time.Now()
+		add(cluster([]claim{claimAuth}, func() []Line {
+			o.Log("etcd authentication (line 6f): turned on by the members' script, a worker's key refused what root may do (about 10 s)")
+			return []Line{r.drillAuth(ctx, c)}
+		})...)
+		rep.Timings.Drills += since(t)
+	}
+	if o.Drills {
 		// Before lines 6, whose renewals and rotation change the
 		// certificates the restored user data would carry.
 		t = time.Now()

@@ -48,7 +48,7 @@ func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
 // line of each cloud and on 3.7; 3.5's run in TestRehearsalUpgrade, before
 // its upgrade.
 var (
-	tlsLines     = []string{"3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d"}
+	tlsLines     = []string{"3e", "6a", "6b", "6c", "6f", "7a", "7b", "7c", "7d"}
 	renewalLines = append(slices.Clone(tlsLines), "6d", "6e")
 	// housekeepingLines (metrics, the scheduled defragmentation, NOSPACE
 	// recovery, churn) run on one TLS row per etcd line and on one
@@ -116,7 +116,7 @@ func TestRehearsal(t *testing.T) {
 			// of the tests' own, the backup drills, which run the nodes'
 			// scripts in mount namespaces, say they are not run.
 			if err := nodescript.Available(); err != nil {
-				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") || id == "9b" || id == "9c" || id == "9e" })
+				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") || id == "6f" || id == "9b" || id == "9c" || id == "9e" })
 				for _, id := range tc.more {
 					if l, ok := rep.Line(id); strings.HasPrefix(id, "7") && (!ok || l.Status != rehearsal.Skip || !strings.HasPrefix(l.Evidence, "not run: ")) {
 						t.Errorf("line %s without mount namespaces: %+v, want it not run, saying why", id, l)

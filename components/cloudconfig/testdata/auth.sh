@@ -1,7 +1,7 @@
 #!/bin/bash
 # etcd authentication, turned on once (docs/security.md)
 set -euo pipefail
-c=(/usr/bin/docker run --rm --network=host -v /etc/ssl/etcd:/etc/ssl/etcd:ro --entrypoint=/usr/local/bin/etcdctl quay.io/coreos/etcd:v3.6.16 --cacert=/etc/ssl/etcd/ca.crt --cert=/etc/ssl/etcd/member.crt --key=/etc/ssl/etcd/member.key --endpoints=https://127.0.0.1:2379)
+c=(/usr/bin/docker run --rm --network=host --volume=/etc/ssl/etcd:/etc/ssl/etcd:ro --entrypoint=/usr/local/bin/etcdctl quay.io/coreos/etcd:v3.6.16 --cacert=/etc/ssl/etcd/ca.crt --cert=/etc/ssl/etcd/member.crt --key=/etc/ssl/etcd/member.key --endpoints=https://127.0.0.1:2379)
 if ! s=$("${c[@]}" auth status 2>&1); then
   [[ $s == *"permission denied"* ]] && { echo "auth is on; etcd-dev-central-0 is no root user: an operator adds it" >&2; exit 0; }
   echo "$s" >&2; exit 1
