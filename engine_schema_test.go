@@ -103,6 +103,12 @@ func TestEngineConfigSchema(t *testing.T) {
 	s.refusedBeforeAnything(`monitoringGroups[0]: "prometheus" is not a security group id`)
 	rm("monitoringGroups")
 
+	// configFormat (issue 24): the program checks its value, before
+	// anything is registered.
+	s.config("configFormat", "butane")
+	s.refusedBeforeAnything(`configFormat: "butane" is not supported; want cloud-config (default) or ignition`)
+	rm("configFormat")
+
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +
 		"the settings are those Pulumi.yaml declares: backup, backupBucket,")
