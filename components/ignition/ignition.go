@@ -206,7 +206,9 @@ func translate(text, addressVar, comment string, vol *dataVolume) (string, error
 	for _, u := range cc.CoreOS.Units {
 		switch {
 		case vol != nil && u.Name == dataVolumeUnit:
-			volumeScripts = append(volumeScripts, strings.Fields(execStart(u.Content))...)
+			if w := strings.Fields(execStart(u.Content)); len(w) > 0 {
+				volumeScripts = append(volumeScripts, w[0])
+			}
 		case vol != nil && u.Name == mountUnit(vol.Path):
 			// with_mount_unit renders Ignition's own mount unit of this name.
 		case u.Name == MemberUnit:
@@ -230,7 +232,7 @@ func translate(text, addressVar, comment string, vol *dataVolume) (string, error
 		return "", fmt.Errorf("central node: no %s and %s to put on the data volume", MemberUnit, dataVolumeUnit)
 	}
 	if s := cc.CoreOS.Update.RebootStrategy; s != "" {
-		// What coreos-cloudinit writes for it, and Flatcar's update engine reads.
+		// Where Flatcar's update engine reads it.
 		n.Files = append(n.Files, file{Path: "/etc/flatcar/update.conf", Mode: "0644", Contents: "REBOOT_STRATEGY=" + s + "\n"})
 	}
 	for _, f := range cc.WriteFiles {
