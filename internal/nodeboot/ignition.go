@@ -176,11 +176,9 @@ func ignitionFile(f types.File) (config.File, error) {
 		return config.File{}, fmt.Errorf("file %s: contents are not a data URL: %w", f.Path, err)
 	}
 	data := u.Data
-	switch comp := ""; {
-	case c.Compression != nil && *c.Compression != "":
-		comp = *c.Compression
-		if comp != "gzip" {
-			return config.File{}, fmt.Errorf("file %s: compression %s", f.Path, comp)
+	if c.Compression != nil && *c.Compression != "" {
+		if *c.Compression != "gzip" {
+			return config.File{}, fmt.Errorf("file %s: compression %s: the rehearsal interprets gzip", f.Path, *c.Compression)
 		}
 		z, err := gzip.NewReader(bytes.NewReader(data))
 		if err == nil {
