@@ -2,6 +2,7 @@ package components_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -464,15 +465,17 @@ func cloudConfigFiles(t *testing.T, userData string) map[string]string {
 	return files
 }
 
-// rcloneArgs are the arguments a node's script gives the pinned rclone
-// image, with the script's variables replaced by vars.
-func rcloneArgs(t *testing.T, script string, vars map[string]string) []string {
+// rcloneCalls are the arguments a node's script gives the pinned rclone
+// image, call by call, with the script's variables replaced by vars.
+func rcloneCalls(t *testing.T, script string, vars map[string]string) [][]string {
 	t.Helper()
+	var calls [][]string
 	for line := range strings.Lines(script) {
 		_, after, ok := strings.Cut(line, " "+cloudconfig.RcloneImage+" ")
 		if !ok {
 			continue
 		}
+		after, _, _ = strings.Cut(after, " |") // a listing piped on
 		var args []string
 		for _, m := range regexp.MustCompile(`"[^"]*"|\S+`).FindAllString(after, -1) {
 			m = strings.Trim(m, `"`)
@@ -484,10 +487,12 @@ func rcloneArgs(t *testing.T, script string, vars map[string]string) []string {
 			}
 			args = append(args, m)
 		}
-		return args
+		calls = append(calls, args)
 	}
-	t.Fatalf("no rclone in the script:\n%s", script)
-	return nil
+	if calls == nil {
+		t.Fatalf("no rclone in the script:\n%s", script)
+	}
+	return calls
 }
 
 // TestUploaderStaysInsideThePolicy runs the pinned rclone as a central
@@ -571,23 +576,39 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 	}
 
 	dir, work := t.TempDir(), t.TempDir()
-	vars := map[string]string{"dir": dir, "name": name, "sealed": sealed, "work": work}
-	upload := rcloneArgs(t, files["/opt/bin/etcd-backup"], vars)
-	download := rcloneArgs(t, files["/opt/bin/etcd-restore"], vars)
-	data := bytes.Repeat([]byte("snapshot"), 1<<17)
-	if err := os.WriteFile(filepath.Join(dir, sealed), data[:4096], 0o600); err != nil {
-		t.Fatal(err)
+	vars := map[string]string{"dir": dir, "name": name, "sealed": sealed, "work": work, "newest": "etcd-dev-central-0/" + sealed}
+	// The backup script's calls: the upload of the snapshot and of its
+	// sha256, then the daily verification's listing and downloads.
+	backup := rcloneCalls(t, files["/opt/bin/etcd-backup"], vars)
+	if len(backup) != 5 {
+		t.Fatalf("the backup script runs rclone %d times, want 5 (2 uploads, a listing, 2 downloads): %v", len(backup), backup)
 	}
-	rclone(upload...)
 	// A member's database is up to 2 GiB, which rclone sends in parts past
 	// its 200 MiB cutoff: the same in small, with the cutoff at its least
 	// (and without checking the completed upload's ETag, which the lab's
-	// server forms otherwise than S3).
+	// server forms otherwise than S3). The sha256 goes in one request.
+	data := bytes.Repeat([]byte("snapshot"), 1<<17)
 	if err := os.WriteFile(filepath.Join(dir, sealed), slices.Concat(data, data, data, data, data, data), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, sealed+".sha256"), data[:64], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The uploads first, then what the verification runs after them.
+	slices.SortStableFunc(backup, func(a, b []string) int {
+		return cmp.Compare(slices.Index(b, "--s3-no-check-bucket"), slices.Index(a, "--s3-no-check-bucket"))
+	})
+	upload := backup[0]
+	if !slices.Contains(upload, "backup:etcd-dev-backups/etcd-dev/etcd-dev-central-0/"+sealed) {
+		t.Fatalf("the first upload is %v, want the snapshot's", upload)
+	}
 	rclone(append(upload[:1:1], append([]string{"--s3-upload-cutoff=5Mi", "--s3-chunk-size=5Mi", "--s3-use-multipart-etag=false"}, upload[1:]...)...)...)
-	rclone(download...)
+	for _, call := range backup[1:] {
+		rclone(call...)
+	}
+	for _, call := range rcloneCalls(t, files["/opt/bin/etcd-restore"], vars) {
+		rclone(call...)
+	}
 	if got, err := os.ReadFile(filepath.Join(work, "snapshot"+cloudconfig.SealedSuffix)); err != nil || len(got) != 6*len(data) {
 		t.Fatalf("the restore downloaded %d bytes (%v), want the %d uploaded", len(got), err, 6*len(data))
 	}
@@ -612,8 +633,8 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 		}
 	}
 	t.Logf("requests by IAM action: %v", actions)
-	if actions["s3:PutObject"] == 0 || actions["s3:GetObject"] == 0 || actions["multipart"] == 0 {
-		t.Errorf("requests by action %v: want uploads, in one request and in parts, and a download", actions)
+	if actions["s3:PutObject"] == 0 || actions["s3:GetObject"] == 0 || actions["s3:ListBucket"] == 0 || actions["multipart"] == 0 {
+		t.Errorf("requests by action %v: want uploads, in one request and in parts, a listing and downloads", actions)
 	}
 }
 

@@ -6,6 +6,7 @@ package monitoring
 import (
 	"flag"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestRulesParse(t *testing.T) {
 		}
 	}
 	want := []string{"EtcdMemberDown", "EtcdNoLeader", "EtcdFrequentLeaderChanges", "EtcdSlowWALFsync", "EtcdSlowBackendCommit",
-		"EtcdDatabaseNearQuota", "EtcdNoSpace", "EtcdCertificateExpiresSoon"}
+		"EtcdDatabaseNearQuota", "EtcdNoSpace", "EtcdCertificateExpiresSoon", "EtcdBackupTooOld", "EtcdBackupVerifyFailed"}
 	if !slices.Equal(alerts, want) {
 		t.Errorf("alerts %v, want %v", alerts, want)
 	}
@@ -106,5 +107,37 @@ func TestMetricNames(t *testing.T) {
 	}
 	if got != string(want) {
 		t.Errorf("%s is not what the rules read (go test -update rewrites it):\n%s", namesFile, got)
+	}
+}
+
+// TestBackupMetricsWrittenByNodes: every backup metric the rules read is
+// one the central nodes' backup script writes (its golden, where the
+// script prints isolatedetcd_backup_<name>); the rehearsal's line 7e reads
+// them from what the script wrote on a node.
+func TestBackupMetricsWrittenByNodes(t *testing.T) {
+	script, err := os.ReadFile("../components/cloudconfig/testdata/backup.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), "'isolatedetcd_backup_%s{") {
+		t.Fatalf("the backup script no longer prints isolatedetcd_backup_<name>:\n%s", script)
+	}
+	names, err := os.ReadFile(namesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var backup int
+	for _, name := range strings.Fields(string(names)) {
+		suffix, ok := strings.CutPrefix(name, "isolatedetcd_backup_")
+		if !ok {
+			continue
+		}
+		backup++
+		if !regexp.MustCompile(`[ (]` + suffix + ` `).Match(script) {
+			t.Errorf("the rules read %s, which the backup script does not write", name)
+		}
+	}
+	if backup == 0 {
+		t.Error("the rules read no backup metric")
 	}
 }

@@ -320,6 +320,11 @@ var Age = struct{ Image, Package, Version, Bin, GoBin string }{
 // the restore succeeds.
 const RestoreIdentityFile = "/etc/etcd-restore.identity"
 
+// MetricsDir is where central nodes write their backups' metrics, in
+// Prometheus's text format, for node_exporter's textfile collector
+// (--collector.textfile.directory).
+const MetricsDir = "/var/lib/node_exporter/textfile_collector"
+
 // ObjectStore is an S3-compatible store as the uploader reaches it.
 type ObjectStore struct {
 	// Provider is the S3 dialect: AWS, DigitalOcean, Other.
@@ -715,6 +720,8 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 			data["AuthScript"] = map[string]string{"Path": AuthScript, "Content": script}
 		}
 		if c.Backup != nil {
+			data["Metrics"] = map[string]string{"Dir": MetricsDir,
+				"Labels": fmt.Sprintf(`{cluster=%q,member=%q}`, path.Base(c.Backup.Path), data["Name"])}
 			if data["BackupScript"], err = gzipTemplate("backup-script", data); err != nil {
 				return "", err
 			}

@@ -2,6 +2,7 @@ package rehearsal
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -9,12 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 
 	"github.com/isolatedetcd/cluster/components"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
 	"github.com/isolatedetcd/cluster/internal/nodeboot"
 	"github.com/isolatedetcd/cluster/internal/nodescript"
@@ -29,6 +32,8 @@ var (
 		text: "with credentials the store refuses, the backup script exits non-zero and its output names the step that failed"}
 	claimRestore = claim{id: "7c", title: "disaster recovery from the latest snapshot",
 		text: "every member and its data destroyed, restoreFrom: latest with the stack's backupIdentity restores them at first boot from the encrypted, compressed snapshot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost"}
+	claimVerify = claim{id: "7e", title: "a corrupted upload caught by the daily verification",
+		text: "each member's backup unit writes its metrics for node_exporter's textfile collector (every backup metric the alerting rules read) and, once a day, checks the store's newest snapshot against the sha256 its member recorded; with a corrupted copy as the newest, the unit fails naming it and isolatedetcd_backup_verify_success flips to 0"}
 	claimRestoreRefusals = claim{id: "7d", title: "bad restores refused, nothing destroyed",
 		text: "a snapshot that does not exist stops the deploy with the program's message; a snapshot corrupted after upload, and one restored with another stack's backupIdentity, fail the member's restore unit, which cannot decrypt them, and leave its data volume blank; the restore unit on a member with data changes nothing"}
 )
@@ -42,7 +47,7 @@ const backupKeysBefore, backupKeysAfter = 100, 20
 // their cloud addresses in a lab: a restored member dials its peers at the
 // addresses its user data names, which exist only there.
 func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args components.ClusterArgs) ([]Line, float64) {
-	lines := []Line{claimBackup.line(), claimBackupLoud.line(), claimRestore.line(), claimRestoreRefusals.line()}
+	lines := []Line{claimBackup.line(), claimBackupLoud.line(), claimRestore.line(), claimRestoreRefusals.line(), claimVerify.line()}
 	all := func(with func(Line, string, ...any) Line, format string, v ...any) ([]Line, float64) {
 		for i := range lines {
 			lines[i] = with(lines[i], format, v...)
@@ -83,7 +88,7 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 		why = "restore needs static bootstrap"
 	}
 	if why != "" {
-		lines[2], lines[3] = lines[2].skip("%s", why), lines[3].skip("%s", why)
+		lines[2], lines[3], lines[4] = lines[2].skip("%s", why), lines[3].skip("%s", why), lines[4].skip("run with the disaster drill: %s", why)
 		return lines, 0
 	}
 	after, err := writeKeys(ctx, c, "after", backupKeysAfter)
@@ -94,6 +99,12 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 	lines[3] = d.refusals(ctx, lines[3])
 	var restore float64
 	lines[2], restore = d.restore(ctx, lines[2], before, after)
+	// Last: the corrupted copy it plants stays in the store, as newest.
+	if lines[2].Status != Pass {
+		lines[4] = lines[4].skip("runs on the restored cluster, and the disaster drill failed")
+		return lines, restore
+	}
+	lines[4] = d.verify(ctx, lines[4])
 	return lines, restore
 }
 
@@ -149,8 +160,9 @@ func (d *backupDrill) run(ctx context.Context, n *localetcd.Node, beforeEtcd boo
 	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, n.Scripts[i].Path)
 }
 
-// snapshotName is an uploaded snapshot's key below the bucket: sealed.
-var snapshotName = regexp.MustCompile(`^([^/]+)/([^/]+)/etcd-[0-9]{8}T[0-9]{6}Z\.db\.gz\.age$`)
+// snapshotName is an uploaded snapshot's key below the bucket: sealed,
+// or the sha256 its member recorded beside it.
+var snapshotName = regexp.MustCompile(`^([^/]+)/([^/]+)/etcd-[0-9]{8}T[0-9]{6}Z\.db\.gz\.age(\.sha256)?$`)
 
 // ageHeader starts every age file; a snapshot starts with bbolt's pages.
 const ageHeader = "age-encryption.org/v1\n"
@@ -174,14 +186,21 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 		key := strings.TrimPrefix(o.Key, d.c.Plan.BackupBucket+"/")
 		m := snapshotName.FindStringSubmatch(key)
 		if m == nil || m[1] != d.c.Plan.BackupPrefix || o.Size == 0 {
-			return l.fail("object %s (%d bytes) is not a sealed snapshot below %s/<member>/", o.Key, o.Size, d.c.Plan.BackupPrefix)
+			return l.fail("object %s (%d bytes) is not a sealed snapshot, or its sha256, below %s/<member>/", o.Key, o.Size, d.c.Plan.BackupPrefix)
 		}
-		b, err := os.ReadFile(filepath.Join(d.store.Dir(), d.c.Plan.BackupBucket, key))
+		if m[3] != "" {
+			continue
+		}
+		b, err := d.stored(key)
 		if err != nil {
 			return l.fail("%v", err)
 		}
 		if !strings.HasPrefix(string(b), ageHeader) {
 			return l.fail("object %s is not age ciphertext: it starts %q", o.Key, b[:min(len(b), 24)])
+		}
+		sum, err := d.stored(key + ".sha256")
+		if err != nil || !strings.HasPrefix(string(sum), fmt.Sprintf("%x ", sha256.Sum256(b))) {
+			return l.fail("%s.sha256 (%v) does not hold the object's sha256: %q", o.Key, err, sum)
 		}
 		owners[m[2]] = key
 	}
@@ -191,12 +210,14 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 		return l.fail("%v", err)
 	}
 	for _, n := range d.c.Central {
-		if owners[n.Node] == "" || len(objects) != len(d.c.Central) {
-			return l.fail("want one snapshot of each member, %s among them; the bucket holds %v", n.Node, objects)
+		if owners[n.Node] == "" || len(objects) != 2*len(d.c.Central) {
+			return l.fail("want one snapshot of each member and its sha256, %s among them; the bucket holds %v", n.Node, objects)
 		}
 	}
-	return l.pass("%d objects in s3://%s, one per member under its own name, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)",
-		len(objects), d.c.Plan.BackupBucket, objects[0].Key, objects[0].Size, d.c.Central[0].Node, db.Size())
+	s3Key := owners[d.c.Central[0].Node]
+	sealed, _ := d.stored(s3Key)
+	return l.pass("%d objects in s3://%s, a snapshot of each member under its own name with its sha256, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)",
+		len(objects), d.c.Plan.BackupBucket, s3Key, len(sealed), d.c.Central[0].Node, db.Size())
 }
 
 // loud is line 7b.
@@ -278,7 +299,7 @@ func (d *backupDrill) refusals(ctx context.Context, l Line) Line {
 	if err != nil {
 		return l.fail("%v", err)
 	}
-	good := objects[d.c.Plan.BackupBucket][0]
+	good := objects[d.c.Plan.BackupBucket][slices.IndexFunc(objects[d.c.Plan.BackupBucket], cloudconfig.Sealed)]
 	b, err := os.ReadFile(filepath.Join(d.store.Dir(), d.c.Plan.BackupBucket, good))
 	if err != nil {
 		return l.fail("read %s: %v", good, err)
@@ -426,7 +447,7 @@ func (d *backupDrill) restore(ctx context.Context, l Line, before, after []strin
 // restoredFrom is the snapshot a node's user data restores.
 func restoredFrom(n *localetcd.Node) string {
 	for _, f := range n.Files {
-		if _, key, ok := strings.Cut(f.Content, `copyto "backup:`); ok {
+		if _, key, ok := strings.Cut(f.Content, `copyto "backup:`); ok && f.Path == "/opt/bin/etcd-restore" {
 			key, _, _ = strings.Cut(key, `"`)
 			return key
 		}
@@ -460,4 +481,116 @@ func lastLines(out string, n int) string {
 		}
 	}
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// stored is the object at key below the bucket, as the S3 server keeps it.
+func (d *backupDrill) stored(key string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(d.store.Dir(), d.c.Plan.BackupBucket, key))
+}
+
+// backupMetric is one line a backup unit writes for node_exporter's
+// textfile collector, in Prometheus's text format.
+var backupMetric = regexp.MustCompile(`^(isolatedetcd_backup_[a-z_]+)\{cluster="([^"]+)",member="([^"]+)"\} ([0-9]+)$`)
+
+// nodeMetrics are the backup metrics n's units last wrote, by name.
+func nodeMetrics(n *localetcd.Node) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, f := range []string{"etcd_backup.prom", "etcd_backup_verify.prom"} {
+		b, err := os.ReadFile(filepath.Join(n.Proc.Dir(), nodeboot.RootDir, cloudconfig.MetricsDir, f))
+		if err != nil {
+			return nil, err
+		}
+		for line := range strings.Lines(string(b)) {
+			m := backupMetric.FindStringSubmatch(strings.TrimSpace(line))
+			if m == nil || m[3] != n.Node {
+				return nil, fmt.Errorf("%s: %q is not a sample of %s's backup metrics", f, line, n.Node)
+			}
+			out[m[1]], _ = strconv.ParseInt(m[4], 10, 64)
+		}
+	}
+	return out, nil
+}
+
+// verify is line 7e: the metrics of the backups the first member took
+// (line 7a), then a corrupted copy of its snapshot, planted as the store's
+// newest (as an upload damaged on its way, or in the store), caught by the
+// member's next verification. It runs last: the copy stays.
+func (d *backupDrill) verify(ctx context.Context, l Line) Line {
+	n := d.c.Central[0]
+	got, err := nodeMetrics(n)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	names, err := backupAlertMetrics(d.project)
+	if err != nil {
+		return l.fail("the alerting rules' metrics: %v", err)
+	}
+	for _, name := range names {
+		if _, ok := got[name]; !ok {
+			return l.fail("%s's units write no %s, which the alerting rules read; they write %v", n.Node, name, got)
+		}
+	}
+	if got["isolatedetcd_backup_verify_success"] != 1 || got["isolatedetcd_backup_schedule_period_seconds"] != 3600 ||
+		time.Since(time.Unix(got["isolatedetcd_backup_last_upload_timestamp_seconds"], 0)) > 10*time.Minute {
+		return l.fail("%s's metrics after its backups: %v; want verify_success 1, an hourly period and an upload just now", n.Node, got)
+	}
+	objects, err := d.objectKeys(ctx)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	var good string
+	for _, k := range objects[d.c.Plan.BackupBucket] {
+		if cloudconfig.Sealed(k) && strings.Contains(k, "/"+n.Node+"/") {
+			good = k
+		}
+	}
+	b, err := d.stored(good)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	sum, err := d.stored(good + ".sha256")
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	b[len(b)-1] ^= 0xff
+	planted := d.c.Plan.BackupPrefix + "/" + n.Node + "/etcd-20991231T235959Z" + cloudconfig.SealedSuffix
+	if err := errors.Join(d.store.Put(ctx, d.c.Plan.BackupBucket+"/"+planted, b), d.store.Put(ctx, d.c.Plan.BackupBucket+"/"+planted+".sha256", sum)); err != nil {
+		return l.fail("%v", err)
+	}
+	// A day since the last verification: the unit verifies again.
+	if err := os.Remove(filepath.Join(n.Proc.Dir(), nodeboot.RootDir, cloudconfig.MetricsDir, "etcd_backup_verify.prom")); err != nil {
+		return l.fail("%v", err)
+	}
+	out, err := d.run(ctx, n, false)
+	if err == nil || !strings.Contains(out, d.c.Plan.BackupBucket+"/"+planted+" is CORRUPT") {
+		return l.fail("the unit with a corrupted newest snapshot: %v\n%s", err, out)
+	}
+	after, err := nodeMetrics(n)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	if after["isolatedetcd_backup_verify_success"] != 0 || after["isolatedetcd_backup_last_upload_timestamp_seconds"] < got["isolatedetcd_backup_last_upload_timestamp_seconds"] {
+		return l.fail("metrics after the failed verification: %v; want verify_success 0 and the upload before it recorded", after)
+	}
+	return l.pass("%s's metrics %v; with a corrupted copy as the newest snapshot the unit fails (%v): %s; verify_success 0 after it",
+		n.Node, got, err, lastLines(out, 1))
+}
+
+// backupAlertMetrics are the backup metrics the alerting rules read, as
+// their tests list them in the project directory.
+func backupAlertMetrics(project string) ([]string, error) {
+	text, err := os.ReadFile(filepath.Join(project, "monitoring", "metric-names.txt"))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range strings.Fields(string(text)) {
+		if strings.HasPrefix(n, "isolatedetcd_backup_") {
+			names = append(names, n)
+		}
+	}
+	if names == nil {
+		return nil, errors.New("monitoring/metric-names.txt names no backup metric")
+	}
+	return names, nil
 }

@@ -48,7 +48,7 @@ func run(tb testing.TB, o rehearsal.Options) *rehearsal.Report {
 // line of each cloud and on 3.7; 3.5's run in TestRehearsalUpgrade, before
 // its upgrade.
 var (
-	tlsLines     = []string{"3e", "6a", "6b", "6c", "6f", "7a", "7b", "7c", "7d"}
+	tlsLines     = []string{"3e", "6a", "6b", "6c", "6f", "7a", "7b", "7c", "7d", "7e"}
 	renewalLines = append(slices.Clone(tlsLines), "6d", "6e")
 	// housekeepingLines (metrics, the scheduled defragmentation, NOSPACE
 	// recovery, churn) run on one TLS row per etcd line and on one

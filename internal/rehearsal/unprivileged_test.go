@@ -50,7 +50,7 @@ func TestRehearsalAsOrdinaryUser(t *testing.T) {
 	if !strings.Contains(string(out), "--- PASS: TestRehearsal/"+asNobodyRow+" ") {
 		t.Errorf("as uid %d, TestRehearsal/%s did not pass", netlabtest.Nobody, asNobodyRow)
 	}
-	for _, id := range []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d"} {
+	for _, id := range []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "3e", "6a", "6b", "6c", "7a", "7b", "7c", "7d", "7e"} {
 		if !regexp.MustCompile(`(?m)^\s+` + id + `\s+PASS\s`).Match(out) {
 			t.Errorf("as uid %d, line %s did not pass", netlabtest.Nobody, id)
 		}
@@ -160,7 +160,7 @@ func TestRehearsalWithoutLab(t *testing.T) {
 	backups := "the nodes' backup and restore scripts run in mount namespaces: "
 	scripts := "the nodes' scripts run in mount namespaces: "
 	check(rep, []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3d", "3e", "9a", "9d"},
-		map[string]string{"7a": backups, "7b": backups, "7c": backups, "7d": backups, "8a": "needs root", "8b": "needs root", "9b": scripts, "9c": scripts, "9e": scripts})
+		map[string]string{"7a": backups, "7b": backups, "7c": backups, "7d": backups, "7e": backups, "8a": "needs root", "8b": "needs root", "9b": scripts, "9c": scripts, "9e": scripts})
 }
 
 // project copies what the rehearsals read of the project directory (the

@@ -1,17 +1,15 @@
 #!/bin/bash
-# Restores this member from etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db when its data directory is
-# blank, before etcd starts; a member with data is left alone. etcd
-# does not start if this fails: it would bootstrap an empty cluster.
+# Restores a blank member before etcd starts (which fails if this does:
+# it would bootstrap an empty cluster); a member with data is left alone.
 set -euo pipefail
 data=/var/lib/etcd
-# The restore goes to a scratch directory on the volume, gone
-# whatever happens, and becomes the member by one rename.
+# Scratch on the volume, gone whatever happens; one rename makes it the member.
 scratch="$data/.etcd-restore"
 work=/var/lib/etcd-restore
 trap 'rm -rf "$scratch" "$work"' EXIT
 rm -rf "$scratch"
 if ls -A "$data" | grep -qv '^lost+found$'; then
-  echo "$data holds data: not restoring over it; this member starts from its own data"
+  echo "$data holds data: not restoring over it"
   exit 0
 fi
 mkdir -p "$work"
