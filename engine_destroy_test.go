@@ -200,6 +200,7 @@ func TestEngineRefusedDestroy(t *testing.T) {
 			want := map[string][]string{
 				"aws": {
 					"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+					"aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2",
 					"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
 					"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
 					"aws:s3/bucketV2:BucketV2",

@@ -294,8 +294,9 @@ func TestRestoreFrom(t *testing.T) {
 // node overwrote, and every snapshot once expired, at least as long as
 // backupRetentionDays, on both clouds; the AWS central role may put, get and
 // list below the cluster's prefix and nothing else (no ACL: the uploader
-// sends none), and every delete and any change of versioning or lifecycle is
-// denied it.
+// sends none), and every delete and any change of versioning, lifecycle or
+// object lock is denied it; on AWS object lock keeps every version for the
+// retention (governance mode).
 func TestBackupHistoryOutlivesAMember(t *testing.T) {
 	for _, days := range []int{0, 45} {
 		want := days
@@ -314,8 +315,18 @@ func TestBackupHistoryOutlivesAMember(t *testing.T) {
 			if want := []string{"s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:ListMultipartUploadParts", "s3:PutObject"}; !slices.Equal(allowed, want) {
 				t.Errorf("central role may %v, want exactly %v", allowed, want)
 			}
-			if want := []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"}; !slices.Equal(denied, want) {
+			if want := []string{"s3:BypassGovernanceRetention", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketObjectLockConfiguration",
+				"s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutObjectLegalHold", "s3:PutObjectRetention"}; !slices.Equal(denied, want) {
 				t.Errorf("central role is denied %v, want %v", denied, want)
+			}
+			// Every version locked for the retention, in governance mode.
+			lock := m.OfType("aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2")
+			if len(lock) != 1 {
+				t.Fatalf("%d object lock configurations, want 1", len(lock))
+			}
+			retention := pulumitest.Plain(pulumitest.Plain(lock[0].Inputs["rule"]).ObjectValue()["defaultRetention"]).ObjectValue()
+			if str(lock[0].Inputs, "objectLockEnabled") != "Enabled" || retention["mode"].StringValue() != "GOVERNANCE" || retention["days"].NumberValue() != float64(want) {
+				t.Errorf("object lock %v, want enabled, GOVERNANCE for %d days", lock[0].Inputs, want)
 			}
 		})
 		t.Run(fmt.Sprint("digitalocean/", want), func(t *testing.T) {

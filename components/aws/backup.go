@@ -93,7 +93,8 @@ var retained = pulumi.RetainOnDelete(true)
 // snapshots expire after the retention, and whose noncurrent versions (a
 // snapshot expired, or overwritten by a node) live as long again: a member
 // may overwrite but not delete, so none of its history is lost for that
-// long. It returns the bucket's name.
+// long; object lock holds every version for the retention whoever asks.
+// It returns the bucket's name.
 func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	b := spec.Backup
 	name := spec.Name + "-backups"
@@ -113,11 +114,27 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 	}, child...); err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("backup bucket public access block: %w", err)
 	}
-	if _, err := s3.NewBucketVersioningV2(ctx, name, &s3.BucketVersioningV2Args{
+	versioning, err := s3.NewBucketVersioningV2(ctx, name, &s3.BucketVersioningV2Args{
 		Bucket:                  bucket.ID(),
 		VersioningConfiguration: s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
-	}, child...); err != nil {
+	}, child...)
+	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("backup bucket versioning: %w", err)
+	}
+	// Every new version locked for the retention, in governance mode: no
+	// node and no deploy role may shorten or bypass it (both lack
+	// s3:BypassGovernanceRetention; the nodes are denied it outright),
+	// while an account administrator can still correct a mistake, which
+	// compliance mode forbids everyone (docs/backups.md, Object Lock).
+	if _, err := s3.NewBucketObjectLockConfigurationV2(ctx, name, &s3.BucketObjectLockConfigurationV2Args{
+		Bucket:            bucket.ID(),
+		ObjectLockEnabled: pulumi.String("Enabled"),
+		Rule: s3.BucketObjectLockConfigurationV2RuleArgs{DefaultRetention: s3.BucketObjectLockConfigurationV2RuleDefaultRetentionArgs{
+			Mode: pulumi.String("GOVERNANCE"),
+			Days: pulumi.Int(b.RetentionDays),
+		}},
+	}, slices.Concat(child, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{versioning})})...); err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("backup bucket object lock: %w", err)
 	}
 	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
 		Bucket: bucket.ID(),
@@ -146,7 +163,8 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 }
 
 // backupPolicy lets central nodes put and get objects below prefix, list
-// only that prefix, and denies every delete, whatever else grants it.
+// only that prefix, and denies every delete and any change of what keeps
+// the history (versioning, lifecycle, object lock), whatever else grants it.
 func backupPolicy(bucket, prefix string) (string, error) {
 	objects := fmt.Sprintf("arn:aws:s3:::%s/%s/*", bucket, prefix)
 	doc := map[string]any{
@@ -155,7 +173,8 @@ func backupPolicy(bucket, prefix string) (string, error) {
 			{"Sid": "WriteSnapshots", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, "Resource": objects},
 			{"Sid": "ListSnapshots", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + bucket,
 				"Condition": map[string]any{"StringLike": map[string]any{"s3:prefix": []string{prefix + "/*"}}}},
-			{"Sid": "NeverDelete", "Effect": "Deny", "Action": []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning"},
+			{"Sid": "NeverDelete", "Effect": "Deny", "Action": []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning",
+				"s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration"},
 				"Resource": []string{"arn:aws:s3:::" + bucket, "arn:aws:s3:::" + bucket + "/*"}},
 		},
 	}

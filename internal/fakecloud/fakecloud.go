@@ -105,6 +105,7 @@ var kinds = map[string]kind{
 	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               {replaceOn: []string{"bucket", "expectedBucketOwner"}},
 	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": {replaceOn: []string{"bucket", "expectedBucketOwner"}},
 	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       {replaceOn: []string{"bucket", "expectedBucketOwner"}},
+	"aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2":                     {replaceOn: []string{"bucket", "expectedBucketOwner"}},
 	"aws:iam/role:Role": {
 		replaceOn: []string{"name", "namePrefix"},
 		autoname:  "name",
