@@ -300,6 +300,12 @@ func TestEngineCentralSize(t *testing.T) {
 			if touched := touchedCentral(c); len(touched) != 0 {
 				t.Errorf("centralSize %s changes central resources without a roll: %v", bigger, touched)
 			}
+			authWarned := func(warnings []string, node string) bool {
+				return slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "etcdAuth is unset, so on") && strings.Contains(w, "rolling "+node) })
+			}
+			if slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "etcdAuth") }) {
+				t.Errorf("no roll, yet the preview warns of etcdAuth: %q", warnings)
+			}
 			warned := func(warnings []string, node string) bool {
 				return slices.ContainsFunc(warnings, func(w string) bool {
 					return strings.Contains(w, "centralSize is "+bigger) && strings.Contains(w, node+" (")
@@ -336,6 +342,15 @@ func TestEngineCentralSize(t *testing.T) {
 			}
 			if warned(warnings, rolled) {
 				t.Errorf("the preview says %s, being rolled, still runs the old size", rolled)
+			}
+			// etcdAuth unset on this stack: the roll is where a cluster
+			// made before it would turn authentication on.
+			if !authWarned(warnings, rolled) {
+				t.Errorf("rolling %s with etcdAuth unset: no warning that it may turn authentication on: %q", rolled, warnings)
+			}
+			s.config("etcdAuth", "true")
+			if _, warnings = previewWarnings(t, s); authWarned(warnings, rolled) {
+				t.Errorf("etcdAuth true, said outright, still warns: %q", warnings)
 			}
 			for _, ch := range touchedCentral(c) {
 				if !strings.Contains(ch, rolled) {

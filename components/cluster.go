@@ -127,6 +127,12 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if s.RestoreFrom != "" {
 		_ = ctx.Log.Warn("restoreFrom is set: central members with a blank data volume restore the snapshot at first boot; once the cluster is back, unset it (pulumi config rm restoreFrom) so that a member replaced later joins the cluster instead of restoring an old one", &pulumi.LogArgs{Resource: c})
 	}
+	if s.auth && s.EtcdAuth == nil && s.RollCentral != "" {
+		// A roll is when a cluster made before etcdAuth first gets it.
+		_ = ctx.Log.Warn(fmt.Sprintf("etcdAuth is unset, so on: if this cluster ran without etcd authentication until now, rolling %s turns it on for every member at once, "+
+			"and worker clients that do not send the credentials in /etc/ssl/etcd/etcd-user are refused from then on; migrate them first "+
+			"(docs/operations.md, Turning etcd authentication on in a running cluster), or set etcdAuth false to keep it off, or true to say it is meant", s.RollCentral), &pulumi.LogArgs{Resource: c})
+	}
 	if s.CentralCount == 1 {
 		_ = ctx.Log.Warn("centralCount: 1 runs a single etcd member: no fault tolerance, and losing that node loses the cluster's data; use 3 or more for anything but a trial", &pulumi.LogArgs{Resource: c})
 	}
