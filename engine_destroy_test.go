@@ -301,7 +301,9 @@ func TestEngineCentralSize(t *testing.T) {
 				t.Errorf("centralSize %s changes central resources without a roll: %v", bigger, touched)
 			}
 			authWarned := func(warnings []string, node string) bool {
-				return slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "etcdAuth is unset, so on") && strings.Contains(w, "rolling "+node) })
+				return slices.ContainsFunc(warnings, func(w string) bool {
+					return strings.Contains(w, "etcdAuth is unset, so on") && strings.Contains(w, "rolling "+node)
+				})
 			}
 			if slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "etcdAuth") }) {
 				t.Errorf("no roll, yet the preview warns of etcdAuth: %q", warnings)

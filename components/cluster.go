@@ -170,7 +170,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
-		SSHAllowedCidrs: s.SSHAllowedCidrs,
+		SSHAllowedCidrs:  s.SSHAllowedCidrs,
 		MonitoringCidrs:  s.MonitoringCidrs,
 		MonitoringGroups: s.MonitoringGroups,
 		Tags:             s.Tags,

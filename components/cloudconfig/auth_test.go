@@ -157,4 +157,3 @@ func TestAuthRejects(t *testing.T) {
 		})
 	}
 }
-

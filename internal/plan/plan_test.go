@@ -21,7 +21,7 @@ func (thirdCloud) CheckRegion(string) error                        { return nil 
 func (thirdCloud) CheckImage(string) error                         { return nil }
 func (thirdCloud) KnowsCentralHosts(string) (bool, error)          { return true, nil }
 func (thirdCloud) CheckBackup(*pulumi.Context, cloud.Backup) error { return nil }
-func (thirdCloud) CheckMonitoringGroups([]string) error             { return nil }
+func (thirdCloud) CheckMonitoringGroups([]string) error            { return nil }
 func (thirdCloud) Region(_ *pulumi.Context, region string) (string, error) {
 	return region, nil
 }

@@ -116,7 +116,9 @@ func TestRehearsal(t *testing.T) {
 			// of the tests' own, the backup drills, which run the nodes'
 			// scripts in mount namespaces, say they are not run.
 			if err := nodescript.Available(); err != nil {
-				want = slices.DeleteFunc(want, func(id string) bool { return strings.HasPrefix(id, "7") || id == "6f" || id == "9b" || id == "9c" || id == "9e" })
+				want = slices.DeleteFunc(want, func(id string) bool {
+					return strings.HasPrefix(id, "7") || id == "6f" || id == "9b" || id == "9c" || id == "9e"
+				})
 				for _, id := range tc.more {
 					if l, ok := rep.Line(id); strings.HasPrefix(id, "7") && (!ok || l.Status != rehearsal.Skip || !strings.HasPrefix(l.Evidence, "not run: ")) {
 						t.Errorf("line %s without mount namespaces: %+v, want it not run, saying why", id, l)
