@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// Before lines 6, whose renewals and rotation change the
 		// certificates the restored user data would carry.
 		t = time.Now()
-		add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals}, func() []Line {
+		add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals, claimVerify}, func() []Line {
 			o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill (about 20 s)")
 			lines, restore := r.backupLines(ctx, c, args)
 			rep.Timings.Restore = restore

@@ -1,9 +1,7 @@
 #!/bin/bash
-# Restores a blank member before etcd starts (which fails if this does:
-# it would bootstrap an empty cluster); a member with data is left alone.
+# A blank member only, before etcd starts: docs/backups.md.
 set -euo pipefail
 data=/var/lib/etcd
-# Scratch on the volume, gone whatever happens; one rename makes it the member.
 scratch="$data/.etcd-restore"
 work=/var/lib/etcd-restore
 trap 'rm -rf "$scratch" "$work"' EXIT

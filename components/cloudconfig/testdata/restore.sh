@@ -1,9 +1,7 @@
 #!/bin/bash
-# Restores a blank member before etcd starts (which fails if this does:
-# it would bootstrap an empty cluster); a member with data is left alone.
+# A blank member only, before etcd starts: docs/backups.md.
 set -euo pipefail
 data=/var/lib/etcd
-# Scratch on the volume, gone whatever happens; one rename makes it the member.
 scratch="$data/.etcd-restore"
 work=/var/lib/etcd-restore
 trap 'rm -rf "$scratch" "$work"' EXIT
@@ -19,13 +17,12 @@ echo "downloading etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-2026113
 [ -x /opt/bin/age ] || /usr/bin/docker run --rm --volume=/opt/bin:/opt/bin --env=GOBIN=/opt/bin --env=CGO_ENABLED=0 golang:1.26.8-alpine go install filippo.io/age/cmd/age@v1.3.1
 echo "decrypting it with backupIdentity"
 if ! /opt/bin/age --decrypt --identity=/etc/etcd-restore.identity "$work/snapshot.db.gz.age" | gzip -dc >"$work/snapshot.db"; then
-  echo "cannot decrypt it with backupIdentity (another key's, or damaged): nothing restored" >&2
+  echo "cannot decrypt it with backupIdentity: nothing restored" >&2
   exit 1
 fi
 echo "restoring etcd-dev-central-0 from it"
 /usr/bin/docker run --rm --volume=$work:$work --volume=$data:$data --entrypoint=/usr/local/bin/etcdutl quay.io/coreos/etcd:v3.6.16 snapshot restore "$work/snapshot.db" --name=etcd-dev-central-0 --initial-cluster=etcd-dev-central-0=https://10.21.0.10:2380 --initial-cluster-token=etcd-dev-restored-20261130T120000Z --initial-advertise-peer-urls=https://10.21.0.10:2380 --data-dir="$scratch"
 chown -R etcd:etcd "$scratch"
 mv "$scratch/member" "$data/member"
-# The key leaves the disk (each boot writes it again).
 rm -f /etc/etcd-restore.identity
 echo "etcd-dev-central-0 restored from etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age"
