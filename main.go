@@ -5,14 +5,12 @@ package main
 
 import (
 	_ "embed"
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/isolatedetcd/cluster/components"
-	"github.com/isolatedetcd/cluster/internal/stackconfig"
+	"github.com/isolatedetcd/cluster/internal/program"
 )
 
 func main() {
@@ -25,40 +23,10 @@ func main() {
   go run ./cmd/rehearse      boot the dev stack's cluster locally on real etcd, no cloud needed`)
 		os.Exit(2)
 	}
-	pulumi.Run(program)
+	pulumi.Run(program.Run(projectFile))
 }
 
 // projectFile is Pulumi.yaml, whose config keys are the program's settings.
 //
 //go:embed Pulumi.yaml
 var projectFile []byte
-
-func program(ctx *pulumi.Context) error {
-	// The CLI checks the types of the keys Pulumi.yaml declares and lets
-	// any other key of the project through: a misspelt setting stops here.
-	declared, err := stackconfig.DeclaredKeys(projectFile)
-	if err != nil {
-		return err
-	}
-	keys, err := stackconfig.ConfigKeys(ctx)
-	if err != nil {
-		return err
-	}
-	unknown := stackconfig.CheckKeys(ctx.Project(), declared, keys, ctx.GetConfig, ctx.IsConfigSecret)
-	key := func(k string) string { return ctx.Project() + ":" + k }
-	args, err := stackconfig.ClusterArgs(ctx.Stack(),
-		func(k string) (string, bool) { return ctx.GetConfig(key(k)) },
-		func(k string) bool { return ctx.IsConfigSecret(key(k)) },
-	)
-	if err := errors.Join(unknown, err); err != nil {
-		return err
-	}
-	cluster, err := components.NewCluster(ctx, components.ClusterName(ctx.Stack()), args)
-	if err != nil {
-		return err
-	}
-	for name, value := range cluster.Outputs() {
-		ctx.Export(name, value)
-	}
-	return nil
-}

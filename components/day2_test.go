@@ -215,7 +215,7 @@ func TestRoutineChangesIgnoredByCentral(t *testing.T) {
 // the launch template's own latest version pinned (not $Latest, on which no
 // refresh starts). That a worker setting change then rolls them, through a
 // new template version the group is updated to, is
-// TestEngineWorkersRollOnTemplateChange (engine_workers_test.go).
+// TestEngineWorkersRollOnTemplateChange (tests/engine_workers_test.go).
 func TestWorkerGroupRollSettings(t *testing.T) {
 	m, _ := mustProvision(t, validArgs("aws"))
 	asg := m.OfType("aws:autoscaling/group:Group")[0]

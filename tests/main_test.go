@@ -1,4 +1,4 @@
-package main
+package tests
 
 import (
 	"encoding/json"
@@ -34,7 +34,7 @@ func run(t *testing.T, config map[string]string, secretKeys []string) (*pulumite
 	t.Setenv("PULUMI_CONFIG", string(c))
 	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", string(s))
 	m := pulumitest.New()
-	return m, m.Run(program)
+	return m, m.Run(goProgram)
 }
 
 func TestProjectFileIsValid(t *testing.T) {

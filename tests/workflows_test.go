@@ -1,4 +1,4 @@
-package main
+package tests
 
 // The GitHub workflows are code too: a broken one fails here, under
 // `go test ./...`, rather than in the operator's repository after a merge.

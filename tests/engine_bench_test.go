@@ -1,4 +1,4 @@
-package main
+package tests
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func BenchmarkEnginePreview(b *testing.B) {
 		impl    string
 		program pulumi.RunFunc
 	}{
-		{"program", program},
+		{"program", goProgram},
 		{"minimal", minimalProgram(resources)},
 		{"shaped", shapedProgram(resources)},
 	} {

@@ -1,4 +1,4 @@
-package main
+package tests
 
 // These tests run the program through the real Pulumi engine (the pinned CLI,
 // a local file backend, stand-in cloud providers): what only the engine does,
@@ -198,7 +198,7 @@ func (s *stack) do(step []string) changes {
 
 func (s *stack) stack() *auto.Stack {
 	if s.auto.Name() == "" {
-		s.auto = s.engine.Stack(s.t, s.name, program)
+		s.auto = s.engine.Stack(s.t, s.name, goProgram)
 	}
 	return &s.auto
 }
