@@ -1,8 +1,6 @@
 package cloudconfig_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,24 +22,6 @@ func authSettings(t *testing.T) cloudconfig.Settings {
 	return cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: []cloudconfig.Member{{Name: "etcd-dev-central-0", Host: "10.21.0.10"}, {Name: "etcd-dev-central-1", Host: "10.21.16.10"}, {Name: "etcd-dev-central-2", Host: "10.21.32.10"}},
 		ClusterToken:   "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping, Auth: &a}
-}
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("rendering differs from %s (rerun with -update if intended):\n%s", path, got)
-	}
 }
 
 // TestAuthGolden renders a central node and a worker of a cluster with

@@ -120,21 +120,25 @@ func testTLS(t *testing.T, pair string) *cloudconfig.NodeTLS {
 
 func TestGolden(t *testing.T) {
 	for name, got := range render(t) {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", name)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("rendering differs from %s (rerun with -update if intended):\n%s", path, got)
-			}
-		})
+		t.Run(name, func(t *testing.T) { golden(t, name, []byte(got)) })
+	}
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("rendering differs from %s (rerun with -update if intended):\n%s", path, got)
 	}
 }
 
@@ -330,19 +334,7 @@ func TestScriptGolden(t *testing.T) {
 			if got == nil {
 				t.Fatalf("no %s in the user data", tc.path)
 			}
-			path := filepath.Join("testdata", name)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./components/cloudconfig -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("script differs from %s (rerun with -update if intended):\n%s", path, got)
-			}
+			golden(t, name, got)
 		})
 	}
 }
