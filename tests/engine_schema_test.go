@@ -109,6 +109,17 @@ func TestEngineConfigSchema(t *testing.T) {
 	s.refusedBeforeAnything(`configFormat: "butane" is not supported; want cloud-config (default) or ignition`)
 	rm("configFormat")
 
+	// The authentication and backup keys (issues 21, 22).
+	s.config("etcdAuth", "maybe")
+	s.refusedBeforeAnything(`etcdAuth: "maybe" is not true or false`)
+	rm("etcdAuth")
+	e.Run(t, "config", "set", "--stack", s.name, "--path", "workerKeyPrefixes[0]", "/registry/ *")
+	s.refusedBeforeAnything(`workerKeyPrefixes[0]: "/registry/ *" is not allowed`)
+	rm("workerKeyPrefixes")
+	s.config("backupIdentity", "AGE-SECRET-KEY-1PLAIN")
+	s.refusedBeforeAnything("backupIdentity: stored in plain text")
+	rm("backupIdentity")
+
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +
 		"the settings are those Pulumi.yaml declares: backup, backupBucket,")
