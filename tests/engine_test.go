@@ -508,6 +508,23 @@ func touchedCentral(c changes) []string {
 // dev stack of each cloud through the engine: worker changes and newer images
 // leave every central resource alone, rollCentral replaces exactly one central
 // machine and keeps its data volume. (TestEngineRefusedDestroy proves
+// rolledOnly checks that an update with rollCentral gave the 3 central
+// machines of cluster new user data on rolled only, for what (a new etcd
+// line, another user data format).
+func rolledOnly(t *testing.T, c changes, cloud, cluster, rolled, what string) {
+	t.Helper()
+	for i := range 3 {
+		name := components.CentralName(cluster, i)
+		op := c.op(machineType[cloud], name)
+		switch {
+		case name == rolled && op != apitype.OpUpdate && op != apitype.OpReplace:
+			t.Errorf("rollCentral %s %s: %q, want its new user data (update or replace)", name, what, op)
+		case name != rolled && op != apitype.OpSame:
+			t.Errorf("rolling %s %s changed %s (%s)", rolled, what, name, op)
+		}
+	}
+}
+
 // protection; the dev stack runs without it.)
 func TestEngineDay2(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
@@ -603,17 +620,7 @@ func TestEngineDay2(t *testing.T) {
 			}
 			central0 := components.CentralName(cluster, 0)
 			s.config("rollCentral", central0)
-			c = s.up()
-			for i := range 3 {
-				name := components.CentralName(cluster, i)
-				op := c.op(machineType[cloud], name)
-				switch {
-				case name == central0 && op != apitype.OpUpdate && op != apitype.OpReplace:
-					t.Errorf("rollCentral %s to etcd %s: %q, want its new user data (update or replace)", name, to, op)
-				case name != central0 && op != apitype.OpSame:
-					t.Errorf("rolling %s changed %s (%s)", central0, name, op)
-				}
-			}
+			rolledOnly(t, s.up(), cloud, cluster, central0, "to etcd "+to)
 			e.Run(t, "config", "rm", "rollCentral")
 
 			// Ignition (docs/ignition.md): the workers take it at once, and
@@ -623,17 +630,7 @@ func TestEngineDay2(t *testing.T) {
 				t.Errorf("configFormat ignition changed central resources without a roll: %v", touched)
 			}
 			s.config("rollCentral", central1)
-			c = s.up()
-			for i := range 3 {
-				name := components.CentralName(cluster, i)
-				op := c.op(machineType[cloud], name)
-				switch {
-				case name == central1 && op != apitype.OpUpdate && op != apitype.OpReplace:
-					t.Errorf("rollCentral %s to Ignition: %q, want its new user data (update or replace)", name, op)
-				case name != central1 && op != apitype.OpSame:
-					t.Errorf("rolling %s to Ignition changed %s (%s)", central1, name, op)
-				}
-			}
+			rolledOnly(t, s.up(), cloud, cluster, central1, "to Ignition")
 			e.Run(t, "config", "rm", "rollCentral")
 
 			// Certificate renewal (DigitalOcean runs TLS here): with the

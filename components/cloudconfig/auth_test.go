@@ -51,22 +51,7 @@ func TestAuthGolden(t *testing.T) {
 			golden(t, name, []byte(text))
 		})
 	}
-	cc, err := config.NewCloudConfig(central)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var script []byte
-	for _, f := range cc.WriteFiles {
-		if f.Path == cloudconfig.AuthScript {
-			if script, err = config.DecodeContent(f.Content, f.Encoding); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if script == nil {
-		t.Fatalf("no %s in the central node's user data", cloudconfig.AuthScript)
-	}
-	golden(t, "auth.sh", script)
+	golden(t, "auth.sh", writtenFile(t, central, cloudconfig.AuthScript))
 	if !strings.Contains(worker, testAuth.Workers+":"+testAuth.Password) {
 		t.Errorf("the worker's user data has no %s credentials", testAuth.Workers)
 	}

@@ -319,22 +319,27 @@ func TestScriptGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cc, err := config.NewCloudConfig(text)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []byte
-			for _, f := range cc.WriteFiles {
-				if f.Path == tc.path {
-					if got, err = config.DecodeContent(f.Content, f.Encoding); err != nil {
-						t.Fatalf("%s: %v", f.Path, err)
-					}
-				}
-			}
-			if got == nil {
-				t.Fatalf("no %s in the user data", tc.path)
-			}
-			golden(t, name, got)
+			golden(t, name, writtenFile(t, text, tc.path))
 		})
 	}
+}
+
+// writtenFile is the content, decoded, of the file userData writes at path.
+func writtenFile(t *testing.T, userData, path string) []byte {
+	t.Helper()
+	cc, err := config.NewCloudConfig(userData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cc.WriteFiles {
+		if f.Path == path {
+			b, err := config.DecodeContent(f.Content, f.Encoding)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return b
+		}
+	}
+	t.Fatalf("no %s in the user data", path)
+	return nil
 }
