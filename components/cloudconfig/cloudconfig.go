@@ -194,6 +194,9 @@ type Settings struct {
 	// Restore, set, is the snapshot (bucket/key in Backup's remote) a blank
 	// member restores from at first boot, the same for every member.
 	Restore string
+	// RestoreFromCopy takes Restore from Backup.Copy's store instead, as
+	// when the first store's region is down.
+	RestoreFromCopy bool
 	// RestoreIdentity is the age identity (AGE-SECRET-KEY-1...) that
 	// decrypts Restore; required when Restore is Sealed, on the node only
 	// until the member is restored.
@@ -298,6 +301,16 @@ type Backup struct {
 	// encrypted to before it leaves the node; its identity is never on a
 	// node but for a restore.
 	Recipient string
+	// Copy, set, is a second store, in another region: the same unit
+	// uploads every snapshot there too.
+	Copy *BackupCopy
+}
+
+// BackupCopy is the second store snapshots go to, as Backup's: Path is
+// bucket/prefix.
+type BackupCopy struct {
+	Path  string
+	Store ObjectStore
 }
 
 // SealedSuffix ends the name of a snapshot that left its node compressed
@@ -567,15 +580,20 @@ func (c Settings) check() error {
 				return fmt.Errorf("restore snapshot %q is encrypted: want the age identity (AGE-SECRET-KEY-1...) that decrypts it: %w", c.Restore, err)
 			}
 		}
-		st := b.Store
-		switch {
-		case !storeWord.MatchString(st.Provider) || st.Region != "" && !storeWord.MatchString(st.Region):
-			return fmt.Errorf("backup store provider %q, region %q: want words of letters, digits and dashes", st.Provider, st.Region)
-		case st.Endpoint != "" && !storeEndpoint.MatchString(st.Endpoint):
-			return fmt.Errorf("backup store endpoint %q: want an http or https URL of a host and port", st.Endpoint)
-		case (st.AccessKeyID == "") != (st.SecretAccessKey == "") || strings.ContainsAny(st.AccessKeyID+st.SecretAccessKey, "\n\r"):
-			return fmt.Errorf("backup store key: want both an access key id and a secret of one line each, or neither")
+		if err := b.Store.validate(); err != nil {
+			return err
 		}
+		if b.Copy != nil {
+			if !backupPath.MatchString(b.Copy.Path) {
+				return fmt.Errorf("backup copy path %q: want bucket/prefix of letters, digits, dots, dashes and slashes", b.Copy.Path)
+			}
+			if err := b.Copy.Store.validate(); err != nil {
+				return fmt.Errorf("backup copy: %w", err)
+			}
+		}
+	}
+	if c.RestoreFromCopy && (c.Backup == nil || c.Backup.Copy == nil) {
+		return fmt.Errorf("restore snapshot %q from the copy: there is no backup copy", c.Restore)
 	}
 	for _, k := range c.SSHAuthorizedKeys {
 		if strings.ContainsAny(k, "\n\r") {
@@ -585,28 +603,66 @@ func (c Settings) check() error {
 	return nil
 }
 
-// env is the uploader's settings for the store, as rclone reads an S3
-// remote called backup from its environment.
+// validate checks what goes into the uploader's environment.
+func (st ObjectStore) validate() error {
+	switch {
+	case !storeWord.MatchString(st.Provider) || st.Region != "" && !storeWord.MatchString(st.Region):
+		return fmt.Errorf("backup store provider %q, region %q: want words of letters, digits and dashes", st.Provider, st.Region)
+	case st.Endpoint != "" && !storeEndpoint.MatchString(st.Endpoint):
+		return fmt.Errorf("backup store endpoint %q: want an http or https URL of a host and port", st.Endpoint)
+	case (st.AccessKeyID == "") != (st.SecretAccessKey == "") || strings.ContainsAny(st.AccessKeyID+st.SecretAccessKey, "\n\r"):
+		return fmt.Errorf("backup store key: want both an access key id and a secret of one line each, or neither")
+	}
+	return nil
+}
+
+// Remotes are the names of the rclone remotes a central node's env file
+// defines: the backup store, and its copy.
+const RemoteBackup, RemoteCopy = "backup", "copy"
+
+// env is the uploader's settings for the stores, as rclone reads S3
+// remotes called backup and copy from its environment.
 func (b *Backup) env() []string {
 	if b == nil {
 		return nil
 	}
-	st := b.Store
+	out := b.Store.env(RemoteBackup)
+	if b.Copy != nil {
+		out = append(out, b.Copy.Store.env(RemoteCopy)...)
+	}
+	return out
+}
+
+// env is st as the rclone remote called name.
+func (st ObjectStore) env(name string) []string {
+	p := "RCLONE_CONFIG_" + strings.ToUpper(name) + "_"
 	// acl empty: rclone sends no x-amz-acl header (its default since
 	// v1.61.0, pinned here against a change of default), so the upload needs
 	// s3:PutObject only, never s3:PutObjectAcl, which the nodes' policy
 	// does not grant.
-	out := []string{"RCLONE_CONFIG_BACKUP_TYPE=s3", "RCLONE_CONFIG_BACKUP_PROVIDER=" + st.Provider, "RCLONE_CONFIG_BACKUP_ACL="}
+	out := []string{p + "TYPE=s3", p + "PROVIDER=" + st.Provider, p + "ACL="}
 	if st.Region != "" {
-		out = append(out, "RCLONE_CONFIG_BACKUP_REGION="+st.Region)
+		out = append(out, p+"REGION="+st.Region)
 	}
 	if st.Endpoint != "" {
-		out = append(out, "RCLONE_CONFIG_BACKUP_ENDPOINT="+st.Endpoint)
+		out = append(out, p+"ENDPOINT="+st.Endpoint)
 	}
 	if st.AccessKeyID == "" {
-		return append(out, "RCLONE_CONFIG_BACKUP_ENV_AUTH=true")
+		return append(out, p+"ENV_AUTH=true")
 	}
-	return append(out, "RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID="+st.AccessKeyID, "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY="+st.SecretAccessKey)
+	return append(out, p+"ACCESS_KEY_ID="+st.AccessKeyID, p+"SECRET_ACCESS_KEY="+st.SecretAccessKey)
+}
+
+// uploadTo are the rclone paths every snapshot is uploaded to, in order.
+func (b *Backup) uploadTo() []string {
+	if b == nil {
+		return nil
+	}
+	out := []string{RemoteBackup + ":" + b.Path}
+	if b.Copy != nil {
+		out = append(out, RemoteCopy+":"+b.Copy.Path)
+	}
+	return out
 }
 
 // restoreToken is the cluster token of a cluster restored from Restore: a
@@ -695,7 +751,12 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["Backup"] = c.Backup
 	data["RcloneImage"] = RcloneImage
 	data["BackupRemote"] = c.Backup.env()
+	data["UploadTo"] = c.Backup.uploadTo()
 	data["Restore"] = c.Restore
+	data["RestoreRemote"] = RemoteBackup
+	if c.RestoreFromCopy {
+		data["RestoreRemote"] = RemoteCopy
+	}
 	data["RestoreToken"] = c.restoreToken()
 	data["RestoreSealed"] = Sealed(c.Restore)
 	data["RestoreIdentity"] = c.RestoreIdentity

@@ -94,6 +94,17 @@ func render(t *testing.T) map[string]string {
 		t.Fatalf("restore central: %v", err)
 	}
 	out["flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml"] = central
+	// Spaces with a second copy in another region, restoring from it.
+	spaces := func(region string) cloudconfig.ObjectStore {
+		return cloudconfig.ObjectStore{Provider: "DigitalOcean", Region: region, Endpoint: "https://" + region + ".digitaloceanspaces.com", AccessKeyID: "DO00KEY", SecretAccessKey: "spaces-secret"}
+	}
+	c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd-dev", Recipient: testRecipient, Store: spaces("nyc3"),
+		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: spaces("ams3")}}
+	c.Restore, c.RestoreFromCopy = "etcd-dev-backups-copy/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", true
+	if central, err = c.Central("etcd-dev-central-0", "/dev/xvdf"); err != nil {
+		t.Fatalf("restore from the copy central: %v", err)
+	}
+	out["flatcar-etcd3.6-static-grpc-proxy-restore-copy-central.yaml"] = central
 	return out
 }
 
@@ -236,6 +247,16 @@ func TestRenderRejects(t *testing.T) {
 		{"backup secret spanning lines", backingUp(good, func(c *cloudconfig.Settings) {
 			c.Backup.Store.AccessKeyID, c.Backup.Store.SecretAccessKey = "AK", "s\nRCLONE_CONFIG_BACKUP_ENDPOINT=https://elsewhere"
 		}), "backup store key"},
+		{"copy path breaking the script", backingUp(good, func(c *cloudconfig.Settings) {
+			c.Backup.Copy = &cloudconfig.BackupCopy{Path: `copy/"; rm -rf /; "`, Store: c.Backup.Store}
+		}), "backup copy path"},
+		{"copy secret spanning lines", backingUp(good, func(c *cloudconfig.Settings) {
+			c.Backup.Copy = &cloudconfig.BackupCopy{Path: "copy/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", AccessKeyID: "AK", SecretAccessKey: "s\nRCLONE_CONFIG_COPY_ENDPOINT=https://elsewhere"}}
+		}), "backup copy: backup store key"},
+		{"restore from a copy there is not", backingUp(good, func(c *cloudconfig.Settings) {
+			c.DiscoveryURL, c.ClusterToken, c.InitialCluster = "", "etcd-dev", []cloudconfig.Member{{Name: "c-0", Host: "10.21.0.10"}}
+			c.Restore, c.RestoreFromCopy = "b/etcd-dev/c-0/etcd-20261130T120000Z.db", true
+		}), "there is no backup copy"},
 		{"backup without a recipient", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Recipient = "" }), "backup recipient"},
 		{"backup recipient breaking the script", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.Recipient = testRecipient + "; rm -rf /" }), "backup recipient"},
 		{"encrypted restore without the identity", backingUp(good, func(c *cloudconfig.Settings) {
@@ -302,10 +323,17 @@ func TestScriptGolden(t *testing.T) {
 	// A snapshot uploaded before snapshots were encrypted.
 	restoringPlain := restoring
 	restoringPlain.Restore, restoringPlain.RestoreIdentity = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db", ""
+	// With a second store, restoring from it.
+	copying := restoring
+	copying.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient, Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"},
+		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-west-2"}}}
+	copying.Restore, copying.RestoreFromCopy = "etcd-dev-backups-copy/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", true
 	for name, tc := range map[string]struct {
 		c    cloudconfig.Settings
 		path string
 	}{
+		"backup-copy.sh":  {copying, "/opt/bin/etcd-backup"},
+		"restore-copy.sh": {copying, "/opt/bin/etcd-restore"},
 		"defrag-tls.sh": {tlsCentral, cloudconfig.DefragScript},
 		"defrag-plaintext.sh": {cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
 			DiscoveryURL: discoveryURL, Housekeeping: housekeeping}, cloudconfig.DefragScript},

@@ -44,11 +44,17 @@ echo "proving $name restores"
 echo "sealing $name"
 gzip -c "$dir/$name" | /opt/bin/age --encrypt --recipient=age1y4j7uhg0dxcqtgk7yeanp983c9lj7qp6zeq247u4g50a7qpm7ehqpk7t9j --output="$dir/$sealed"
 (cd "$dir" && sha256sum "$sealed" >"$sealed.sha256")
-echo "uploading $sealed to etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-0/"
-/usr/bin/docker run --rm --network=host --user=0:0 --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro rclone/rclone:1.73.0 copyto --s3-no-check-bucket --no-check-dest "$dir/$sealed" "backup:etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-0/$sealed"
-/usr/bin/docker run --rm --network=host --user=0:0 --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro rclone/rclone:1.73.0 copyto --s3-no-check-bucket --no-check-dest "$dir/$sealed.sha256" "backup:etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-0/$sealed.sha256"
+failed=0
+for to in backup:etcd-dev-backups/etcd/etcd-dev; do
+  echo "uploading $sealed to ${to#*:}/etcd-dev-central-0/"
+  /usr/bin/docker run --rm --network=host --user=0:0 --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro rclone/rclone:1.73.0 copyto --s3-no-check-bucket --no-check-dest "$dir/$sealed" "$to/etcd-dev-central-0/$sealed" &&
+    /usr/bin/docker run --rm --network=host --user=0:0 --env-file=/etc/etcd-backup.env --volume=$dir:$dir:ro rclone/rclone:1.73.0 copyto --s3-no-check-bucket --no-check-dest "$dir/$sealed.sha256" "$to/etcd-dev-central-0/$sealed.sha256" ||
+    { echo "$sealed NOT uploaded to ${to#*:}" >&2; failed=$((failed + 1)); }
+done
+[ $failed -lt 1 ] || exit 1
 mapfile -t runs < <(TZ=UTC systemd-analyze calendar --iterations=2 'hourly' | sed -n 's/^ *\(Next elapse\|Iter\. #2\): [A-Za-z]* //p')
 metrics etcd_backup.prom last_upload_timestamp_seconds "$(date -u +%s)" schedule_period_seconds $(($(date -ud "${runs[1]}" +%s) - $(date -ud "${runs[0]}" +%s)))
+[ $failed = 0 ] || exit 1
 echo "uploaded $sealed"
 if [ -z "$(find /var/lib/node_exporter/textfile_collector/etcd_backup_verify.prom -mmin -1380 2>/dev/null)" ]; then
   rm -rf "$dir/$name" "$dir/$sealed" "$dir/$sealed.sha256" "$dir/restore"
