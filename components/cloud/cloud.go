@@ -76,6 +76,10 @@ type Spec struct {
 	// WorkerUserData renders the user data every worker carries from the
 	// hosts the central nodes are reached at; the backend calls it once.
 	WorkerUserData func(centralHosts pulumi.StringArrayOutput) pulumi.StringOutput
+	// UserDataGunzipped says the nodes' boot agent gunzips user data
+	// (coreos-cloudinit does; Ignition does not on AWS), so a backend whose
+	// cloud limits its size may send user data over the limit gzipped.
+	UserDataGunzipped bool
 
 	// SSHAllowedCidrs may reach port 22 on every node; nothing else from outside
 	// the cluster reaches any port.
