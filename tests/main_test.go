@@ -75,7 +75,10 @@ func TestDevStackRuns(t *testing.T) {
 		fixed = append(fixed, r.Inputs["privateIp"].StringValue())
 	}
 	for _, r := range machines {
-		text := pulumitest.String(r.Inputs["userData"])
+		text, err := r.UserData()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if strings.Contains(text, "ETCD_DISCOVERY") || !strings.Contains(text, "ETCD_INITIAL_CLUSTER_STATE=new") {
 			t.Errorf("%s does not bootstrap statically:\n%s", r.Name, text)
 		}

@@ -30,7 +30,9 @@ type central struct {
 // rollOnly are the instance inputs a central node takes only when rolled: a
 // new AMI replaces the instance, and new user data or instance type stops and
 // starts it (docs/operations.md lists the AWS documentation behind each).
-var rollOnly = []string{"ami", "userData", "instanceType"}
+// Instances made before user data went base64 hold it in userData: ignoring
+// both keeps them until their roll moves it.
+var rollOnly = []string{"ami", "userData", "userDataBase64", "instanceType"}
 
 // newCentral registers one instance per central node, spread over the zones
 // at fixed private addresses, each with an encrypted data volume of its own.
@@ -76,7 +78,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			SubnetId:            net.subnetIDs[zone],
 			PrivateIp:           pulumi.String(ip),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
-			UserData:            withinUserDataLimit(node.Name, userData[i]),
+			UserDataBase64:      userDataBase64(node.Name, spec.UserDataGunzipped, userData[i]),
 			IamInstanceProfile:  profile,
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),

@@ -1,9 +1,11 @@
 package aws_test
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -197,8 +199,8 @@ func TestCentralInstances(t *testing.T) {
 					t.Fatalf("no instance %s", name)
 				}
 				in := r.Inputs
-				if got, want := in["userData"].StringValue(), cloudtest.CentralText(i, fixed); got != want {
-					t.Errorf("%s userData = %q, want %q", r.Name, got, want)
+				if got, err := r.UserData(); err != nil || got != cloudtest.CentralText(i, fixed) {
+					t.Errorf("%s user data = %q, %v, want %q", r.Name, got, err, cloudtest.CentralText(i, fixed))
 				}
 				if got := in["ami"].StringValue(); got != tt.wantAMI {
 					t.Errorf("%s ami = %s, want %s", r.Name, got, tt.wantAMI)
@@ -221,8 +223,8 @@ func TestCentralInstances(t *testing.T) {
 				if len(sgs) != 1 || sgs[0].StringValue() != "c1-central-id" {
 					t.Errorf("%s vpcSecurityGroupIds = %v, want the central group", r.Name, sgs)
 				}
-				if !slices.Equal(r.IgnoreChanges, []string{"ami", "userData", "instanceType"}) {
-					t.Errorf("%s ignoreChanges = %v, want ami, userData and instanceType", r.Name, r.IgnoreChanges)
+				if !slices.Equal(r.IgnoreChanges, []string{"ami", "userData", "userDataBase64", "instanceType"}) {
+					t.Errorf("%s ignoreChanges = %v, want ami, both user data keys and instanceType", r.Name, r.IgnoreChanges)
 				}
 			}
 
@@ -245,11 +247,11 @@ func TestWorkers(t *testing.T) {
 			provision(t, m, testSpec(3, workers))
 
 			lt := m.OfType(typeLT)[0]
-			raw, err := base64.StdEncoding.DecodeString(lt.Inputs["userData"].StringValue())
+			raw, err := lt.UserData()
 			if err != nil {
-				t.Fatalf("launch template userData is not base64: %v", err)
+				t.Fatal(err)
 			}
-			if want := cloudtest.WorkerText([]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}); string(raw) != want {
+			if want := cloudtest.WorkerText([]string{"10.21.0.10", "10.21.16.10", "10.21.32.10"}); raw != want {
 				t.Errorf("worker user data = %q, want %q", raw, want)
 			}
 			if got := lt.Inputs["instanceType"].StringValue(); got != "t3.large" {
@@ -553,38 +555,83 @@ func TestRegion(t *testing.T) {
 	}
 }
 
-// TestUserDataLimit: user data EC2 would refuse (over 16 KiB before base64)
-// fails the run with the machine's name, for a central instance and for
-// the workers' launch template alike.
+// TestUserDataLimit: user data over EC2's 16 KiB (before base64) goes
+// gzipped when the nodes gunzip it, and reads back as rendered; the run
+// fails with the machine's name when EC2 would refuse it still, or when the
+// nodes cannot gunzip it. Under the limit it goes as rendered, so stacks
+// made before gzip keep their bytes. Central instance and the workers'
+// launch template alike.
 func TestUserDataLimit(t *testing.T) {
-	big := strings.Repeat("#", 16<<10+1)
+	small := strings.Repeat("#", 16<<10)
+	// A cloud-config is text: it gzips to well under half.
+	compressible := strings.Repeat("write_files: [etcd]\n", 2000)
+	random := make([]byte, 24<<10)
+	if _, err := rand.NewChaCha8([32]byte{}).Read(random); err != nil {
+		t.Fatal(err)
+	}
+	incompressible := base64.StdEncoding.EncodeToString(random)
 	for _, tc := range []struct {
-		name, machine string
-		swell         func(*cloud.Spec)
+		name, text string
+		gunzipped  bool
+		gzipped    bool
+		wantErr    string
 	}{
-		{"central", "c1-central-1", func(s *cloud.Spec) {
-			render := s.CentralUserData
-			s.CentralUserData = func(hosts []string, st *cloud.Store) ([]pulumi.StringOutput, error) {
-				out, err := render(hosts, st)
-				out[1] = pulumi.String(big).ToStringOutput()
-				return out, err
-			}
-		}},
-		{"workers", "c1-worker", func(s *cloud.Spec) {
-			s.WorkerUserData = func(pulumi.StringArrayOutput) pulumi.StringOutput { return pulumi.String(big).ToStringOutput() }
-		}},
+		{"at the limit", small, true, false, ""},
+		{"over, gunzipped", compressible, true, true, ""},
+		{"over, not gunzipped", compressible, false, false, fmt.Sprintf("%d bytes, and EC2 takes at most 16384, and this format cannot be sent gzipped", len(compressible))},
+		{"over even gzipped", incompressible, true, false, fmt.Sprintf("%d bytes, ", len(incompressible))},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			spec := testSpec(3, 1)
-			tc.swell(&spec)
-			err := pulumitest.New().Run(func(ctx *pulumi.Context) error {
-				_, err := aws.New().Provision(ctx, spec)
-				return err
+		for _, machine := range []struct {
+			name, typ string
+			swell     func(*cloud.Spec, string)
+		}{
+			{"c1-central-1", typeInstance, func(s *cloud.Spec, text string) {
+				render := s.CentralUserData
+				s.CentralUserData = func(hosts []string, st *cloud.Store) ([]pulumi.StringOutput, error) {
+					out, err := render(hosts, st)
+					out[1] = pulumi.String(text).ToStringOutput()
+					return out, err
+				}
+			}},
+			{"c1-worker", typeLT, func(s *cloud.Spec, text string) {
+				s.WorkerUserData = func(pulumi.StringArrayOutput) pulumi.StringOutput { return pulumi.String(text).ToStringOutput() }
+			}},
+		} {
+			t.Run(tc.name+"/"+machine.name, func(t *testing.T) {
+				spec := testSpec(3, 1)
+				spec.UserDataGunzipped = tc.gunzipped
+				machine.swell(&spec, tc.text)
+				m := pulumitest.New()
+				err := m.Run(func(ctx *pulumi.Context) error {
+					_, err := aws.New().Provision(ctx, spec)
+					return err
+				})
+				if tc.wantErr != "" {
+					if want := "user data of " + machine.name + ": " + tc.wantErr; err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("err = %v, want %q", err, want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(m.OfType(machine.typ), func(r pulumitest.Resource) bool { return r.Name == machine.name })
+				if i < 0 {
+					t.Fatalf("no %s %s", machine.typ, machine.name)
+				}
+				r := m.OfType(machine.typ)[i]
+				encoded := pulumitest.String(r.Inputs["userDataBase64"]) + pulumitest.String(r.Inputs["userData"])
+				raw, err := base64.StdEncoding.DecodeString(encoded)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if gz := bytes.HasPrefix(raw, []byte{0x1f, 0x8b}); gz != tc.gzipped || len(raw) > 16<<10 {
+					t.Errorf("%s sends %d bytes, gzipped %v, want gzipped %v and at most 16384", machine.name, len(raw), gz, tc.gzipped)
+				}
+				if got, err := r.UserData(); err != nil || got != tc.text {
+					t.Errorf("%s reads back %d bytes, %v; want the %d rendered", machine.name, len(got), err, len(tc.text))
+				}
 			})
-			want := fmt.Sprintf("user data of %s: %d bytes, and EC2 takes at most 16384", tc.machine, len(big))
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("err = %v, want %q", err, want)
-			}
-		})
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package aws
 
 import (
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"slices"
@@ -24,9 +23,7 @@ type workers struct {
 // exists even with no workers, so scaling up later is only a size change.
 func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, centralIPs []string, opts []pulumi.ResourceOption) (*workers, error) {
 	name := spec.Name + "-worker"
-	// Launch templates take user data base64-encoded, unlike instances.
-	userData := withinUserDataLimit(name, spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput())).
-		ApplyT(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }).(pulumi.StringOutput)
+	userData := userDataBase64(name, spec.UserDataGunzipped, spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput()))
 	tagMap := tags(spec, name, roleWorker)
 	values := tagValues(spec, name, roleWorker)
 

@@ -4,8 +4,11 @@
 package pulumitest
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -162,16 +165,33 @@ func String(v resource.PropertyValue) string {
 	return ""
 }
 
-// UserData is the user data text a machine or launch template carries;
-// launch templates take it base64-encoded.
+// UserData is the user data a machine or launch template carries, as the
+// node's boot agent reads it: EC2 takes it base64-encoded (an instance's
+// userDataBase64, a launch template's userData), and coreos-cloudinit
+// gunzips user data that comes gzipped.
 func (r Resource) UserData() (string, error) {
 	text := String(r.Inputs["userData"])
-	if r.Type != "aws:ec2/launchTemplate:LaunchTemplate" {
+	encoded := r.Type == "aws:ec2/launchTemplate:LaunchTemplate"
+	if b64 := String(r.Inputs["userDataBase64"]); b64 != "" {
+		text, encoded = b64, true
+	}
+	if !encoded {
 		return text, nil
 	}
 	b, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
-		return "", fmt.Errorf("launch template %s: user data is not base64: %w", r.Name, err)
+		return "", fmt.Errorf("%s: user data is not base64: %w", r.Name, err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x1f\x8b")) {
+		return string(b), nil
+	}
+	z, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("%s: gzipped user data: %w", r.Name, err)
+	}
+	b, err = io.ReadAll(z)
+	if err != nil {
+		return "", fmt.Errorf("%s: gzipped user data: %w", r.Name, err)
 	}
 	return string(b), nil
 }
