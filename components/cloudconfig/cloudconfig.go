@@ -748,6 +748,7 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	data["AuthCredentials"] = AuthCredentials
 	data["TLSDir"] = TLSDir
 	data["WrapperSSLDir"] = WrapperSSLDir
+	data["Member"] = memberUnit()
 	data["Backup"] = c.Backup
 	data["RcloneImage"] = RcloneImage
 	data["BackupRemote"] = c.Backup.env()

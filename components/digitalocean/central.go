@@ -53,6 +53,11 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, hosts []string, store *clo
 			Tags:       t.forRole(t.central),
 			Monitoring: pulumi.Bool(false),
 			Ipv6:       pulumi.Bool(false),
+			// A roll deletes the droplet: shut down first, so that etcd stops
+			// as its unit stops it (moving leadership off the member) before
+			// the provider detaches the data volume and destroys the droplet,
+			// which it otherwise does to a running member.
+			GracefulShutdown: pulumi.Bool(true),
 		}, with(opts, node.MachineOptions(spec.ProtectCentral, rollOnly...)...)...)
 		if err != nil {
 			return nil, fmt.Errorf("central droplet %s: %w", node.Name, err)

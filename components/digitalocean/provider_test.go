@@ -174,6 +174,10 @@ func TestCentralDroplets(t *testing.T) {
 		if !slices.Equal(d.IgnoreChanges, []string{"image", "userData", "size"}) {
 			t.Errorf("%s: ignoreChanges %v, want [image userData size]", d.Name, d.IgnoreChanges)
 		}
+		// A roll's delete shuts the member down first.
+		if v := d.Inputs["gracefulShutdown"]; !v.IsBool() || !v.BoolValue() {
+			t.Errorf("%s: gracefulShutdown = %v, want true", d.Name, v)
+		}
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package ignition renders the Ignition user data of the two node roles
 // from the settings their cloud-config is rendered from: the cloud-config's
-// files, units and keys, with the data volume as Ignition's own filesystem
-// and etcd run by a unit of the project's, as a Butane document translated
-// by Butane (flatcar variant, strict) at render time.
+// files, units (the project's own etcd-member.service among them) and keys,
+// with the node's address from Flatcar's metadata agent, as a Butane
+// document translated by Butane (flatcar variant, strict) at render time.
 //
 // It is plain Go: it knows etcd and the node OS, and nothing of Pulumi or
 // clouds beyond the name of the variable that holds a node's address.
@@ -38,20 +38,6 @@ var AddressVars = map[string]string{
 // each; units that need the node's address read it.
 const MetadataEnv = "/run/metadata/flatcar"
 
-// MemberEnv is where the member's unit writes its ETCD_* environment for
-// docker, readable by root only: a discovery URL is a secret.
-const MemberEnv = "/run/etcd-member.env"
-
-// MemberUnit is the unit that runs etcd on central nodes (and v2-proxy
-// workers). It keeps the name of the OS's wrapper, so that a unit file of
-// the OS by that name, if any, is overridden, and the backup, defrag and
-// restore units order themselves after it unchanged.
-const MemberUnit = "etcd-member.service"
-
-// EtcdUser is the etcd user's uid:gid in Flatcar's base layout, which the
-// member's container runs as (the image has no etcd user to name).
-const EtcdUser = "232:232"
-
 // BootTarget is what starts the units cloud-config starts at every boot.
 const BootTarget = "multi-user.target"
 
@@ -60,10 +46,6 @@ func WantsDir(target string) string { return "/etc/systemd/system/" + target + "
 
 // privateIPv4 is what cloud-config substitutes with the node's address.
 const privateIPv4 = "$private_ipv4"
-
-// dataVolumeUnit formats the data volume in the cloud-config flavor;
-// Ignition's storage.filesystems does it here.
-const dataVolumeUnit = "etcd-data-volume.service"
 
 //go:embed templates/*.tmpl
 var templateFiles embed.FS
@@ -110,7 +92,10 @@ func literal(n int, s string) string {
 
 // Central renders the Ignition config of central node name, whose data
 // volume appears as dataDevice; addressVar is the metadata agent's variable
-// holding the node's private IPv4 address on its cloud.
+// holding the node's private IPv4 address on its cloud. The volume is
+// formatted and mounted at runtime, as cloud-config does: Ignition would
+// wait for it only 90 s, and AWS attaches it once the instance runs
+// (docs/ignition.md).
 func Central(c cloudconfig.Settings, addressVar, name, dataDevice string) (string, error) {
 	if err := check(c, addressVar); err != nil {
 		return "", err
@@ -121,8 +106,7 @@ func Central(c cloudconfig.Settings, addressVar, name, dataDevice string) (strin
 	if err != nil {
 		return "", err
 	}
-	return translate(cc, addressVar, fmt.Sprintf("Central node %s: a voting etcd member (%s) whose data lives on its own volume at %s.", name, MemberUnit, c.Flavor.DataDir()),
-		&dataVolume{Device: dataDevice, Path: c.Flavor.DataDir()})
+	return translate(cc, addressVar, fmt.Sprintf("Central node %s: a voting etcd member (%s) whose data lives on its own volume at %s.", name, cloudconfig.MemberUnit, c.Flavor.DataDir()))
 }
 
 // Worker renders the Ignition config every worker carries; centralEndpoints
@@ -135,7 +119,7 @@ func Worker(c cloudconfig.Settings, addressVar string, centralEndpoints []string
 	if err != nil {
 		return "", err
 	}
-	return translate(cc, addressVar, fmt.Sprintf("Worker: no etcd member, only etcd %s on 127.0.0.1:%d.", c.WorkerProxy, cloudconfig.ClientPort), nil)
+	return translate(cc, addressVar, fmt.Sprintf("Worker: no etcd member, only etcd %s on 127.0.0.1:%d.", c.WorkerProxy, cloudconfig.ClientPort))
 }
 
 var metadataVar = regexp.MustCompile(`^COREOS_[A-Z0-9_]+$`)
@@ -152,18 +136,14 @@ func check(c cloudconfig.Settings, addressVar string) error {
 
 // node is what the Butane template renders.
 type node struct {
-	Comment    string
-	SSHKeys    []string
-	DataVolume *dataVolume
-	Member     *member
-	Files      []file
-	Links      []link
-	Units      []unit
+	Comment string
+	SSHKeys []string
+	Files   []file
+	Links   []link
+	Units   []unit
 }
 
 type link struct{ Path, Target string }
-
-type dataVolume struct{ Device, Path string }
 
 type file struct {
 	Path, Mode, User, Group, Contents string
@@ -181,64 +161,38 @@ type unit struct {
 
 type dropIn struct{ Name, Contents string }
 
-// member is what the member unit's template renders.
-type member struct {
-	User, EnvFile, MetadataEnv, DataDir, SSLDir string
-	// AddressEnv are the settings that hold the node's address.
-	AddressEnv []string
-}
-
 // translate turns a rendered cloud-config into Ignition JSON: write_files
-// become storage.files, coreos.units systemd.units, the data volume's
-// script and mount unit vol's filesystem, and etcd-member's drop-in the
-// project's own unit. Anything else in it is an error, so that nothing the
-// cloud-config says is lost on the way.
-func translate(text, addressVar, comment string, vol *dataVolume) (string, error) {
+// become storage.files, coreos.units systemd.units. Anything else in it is
+// an error, so that nothing the cloud-config says is lost on the way.
+func translate(text, addressVar, comment string) (string, error) {
 	cc, err := config.NewCloudConfig(text)
 	if err != nil {
 		return "", fmt.Errorf("cloud-config: %w", err)
 	}
-	n := node{Comment: comment, SSHKeys: cc.SSHAuthorizedKeys, DataVolume: vol}
+	n := node{Comment: comment, SSHKeys: cc.SSHAuthorizedKeys}
 	if err := onlySections(cc); err != nil {
 		return "", err
 	}
-	var volumeScripts []string
 	for _, u := range cc.CoreOS.Units {
-		switch {
-		case vol != nil && u.Name == dataVolumeUnit:
-			if w := strings.Fields(execStart(u.Content)); len(w) > 0 {
-				volumeScripts = append(volumeScripts, w[0])
-			}
-		case vol != nil && u.Name == mountUnit(vol.Path):
-			// with_mount_unit renders Ignition's own mount unit of this name.
-		case u.Name == MemberUnit:
-			m, dropIns, err := memberUnit(u, addressVar, &n)
-			if err != nil {
+		if u.Name == cloudconfig.MemberUnit {
+			if u, err = memberUnit(u); err != nil {
 				return "", err
-			}
-			n.Units = append(n.Units, unit{Name: u.Name, Enabled: true, Contents: m, DropIns: dropIns})
-		default:
-			out, err := plainUnit(u, addressVar)
-			if err != nil {
-				return "", err
-			}
-			n.Units = append(n.Units, out)
-			if out.WantedBy != "" {
-				n.Links = append(n.Links, link{Path: WantsDir(out.WantedBy) + "/" + out.Name, Target: "/etc/systemd/system/" + out.Name})
 			}
 		}
-	}
-	if vol != nil && (n.Member == nil || len(volumeScripts) == 0) {
-		return "", fmt.Errorf("central node: no %s and %s to put on the data volume", MemberUnit, dataVolumeUnit)
+		out, err := plainUnit(u, addressVar)
+		if err != nil {
+			return "", err
+		}
+		n.Units = append(n.Units, out)
+		if out.WantedBy != "" {
+			n.Links = append(n.Links, link{Path: WantsDir(out.WantedBy) + "/" + out.Name, Target: "/etc/systemd/system/" + out.Name})
+		}
 	}
 	if s := cc.CoreOS.Update.RebootStrategy; s != "" {
 		// Where Flatcar's update engine reads it.
 		n.Files = append(n.Files, file{Path: "/etc/flatcar/update.conf", Mode: "0644", Contents: "REBOOT_STRATEGY=" + s + "\n"})
 	}
 	for _, f := range cc.WriteFiles {
-		if slices.Contains(volumeScripts, f.Path) {
-			continue
-		}
 		out, err := writeFile(f)
 		if err != nil {
 			return "", err
@@ -292,21 +246,6 @@ func isZero(cc config.CloudConfig) bool {
 	b, _ := json.Marshal(cc)
 	z, _ := json.Marshal(config.CloudConfig{})
 	return bytes.Equal(b, z)
-}
-
-// mountUnit is the name systemd requires of the mount unit at path.
-func mountUnit(path string) string {
-	return strings.ReplaceAll(strings.TrimPrefix(path, "/"), "/", "-") + ".mount"
-}
-
-// execStart is the ExecStart value of a unit file, or "".
-func execStart(content string) string {
-	for line := range strings.Lines(content) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // writeFile is a write_files entry as Ignition writes it: decoded, with
@@ -382,49 +321,51 @@ func withAddress(name, content, addressVar string) (string, error) {
 
 var envLine = regexp.MustCompile(`^Environment="(ETCD_[A-Z0-9_]+)=([^"]*)"$`)
 
-// memberUnit renders the project's etcd unit in place of the wrapper's,
-// and keeps etcd-member's drop-ins: their settings reach etcd as the
-// wrapper's would, but those holding the node's address, which move to the
-// unit's command line, where systemd substitutes the metadata agent's
-// variable.
-func memberUnit(u config.Unit, addressVar string, n *node) (string, []dropIn, error) {
-	if u.Content != "" || u.Command != "start" || u.Mask {
-		return "", nil, fmt.Errorf("unit %s: want the wrapper's drop-ins, started", u.Name)
+// entrypoint is where the member unit's docker run names etcd's binary:
+// the settings it is handed go before it.
+const entrypoint = " --entrypoint="
+
+// memberUnit is the project's etcd unit with the settings that hold the
+// node's address moved from its drop-ins, where coreos-cloudinit
+// substitutes $private_ipv4, to its docker command line, where systemd
+// substitutes the metadata agent's variable (plainUnit puts it there).
+func memberUnit(u config.Unit) (config.Unit, error) {
+	if u.Content == "" {
+		return u, fmt.Errorf("unit %s: want the project's own unit, not the OS's wrapper", u.Name)
 	}
-	m := &member{User: EtcdUser, EnvFile: MemberEnv, MetadataEnv: MetadataEnv,
-		DataDir: cloudconfig.Flatcar.DataDir(), SSLDir: cloudconfig.WrapperSSLDir}
-	var dropIns []dropIn
-	var addressEnv []string
-	image := false
-	for _, d := range u.DropIns {
+	var flags strings.Builder
+	for i, d := range u.DropIns {
 		var lines []string
 		for line := range strings.Lines(d.Content) {
 			env := envLine.FindStringSubmatch(strings.TrimSpace(line))
 			switch {
-			case strings.Contains(line, privateIPv4) && env == nil:
-				return "", nil, fmt.Errorf("unit %s drop-in %s: line %q: the node's address is rendered only in Environment=\"ETCD_...\" lines", u.Name, d.Name, strings.TrimSpace(line))
-			case env != nil && strings.Contains(line, privateIPv4):
-				addressEnv = append(addressEnv, env[1]+"="+strings.ReplaceAll(env[2], privateIPv4, "${"+addressVar+"}"))
+			case !strings.Contains(line, privateIPv4):
+			case env == nil:
+				return u, fmt.Errorf("unit %s drop-in %s: line %q: the node's address is rendered only in Environment=\"ETCD_...\" lines", u.Name, d.Name, strings.TrimSpace(line))
+			default:
+				flags.WriteString(" --env=" + env[1] + "=" + env[2])
 				// A comment right above the line is about it: it goes too.
 				if n := len(lines); n > 0 && strings.HasPrefix(strings.TrimSpace(lines[n-1]), "#") {
 					lines = lines[:n-1]
 				}
 				continue
-			case env != nil && env[1] == "ETCD_IMAGE":
-				image = true
 			}
 			lines = append(lines, line)
 		}
-		dropIns = append(dropIns, dropIn{Name: d.Name, Contents: strings.Join(lines, "")})
+		u.DropIns[i].Content = strings.Join(lines, "")
 	}
-	if !image {
-		return "", nil, fmt.Errorf("unit %s: no drop-in sets ETCD_IMAGE", u.Name)
+	var b strings.Builder
+	found := 0
+	for line := range strings.Lines(u.Content) {
+		if strings.HasPrefix(line, "ExecStart=") && strings.Count(line, entrypoint) == 1 {
+			line = strings.Replace(line, entrypoint, flags.String()+entrypoint, 1)
+			found++
+		}
+		b.WriteString(line)
 	}
-	m.AddressEnv = addressEnv
-	n.Member = m
-	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, "etcd-member.service.tmpl", m); err != nil {
-		return "", nil, fmt.Errorf("render etcd-member.service.tmpl: %w", err)
+	if found != 1 {
+		return u, fmt.Errorf("unit %s: want one ExecStart= with %s to hand etcd the node's address", u.Name, strings.TrimSpace(entrypoint))
 	}
-	return b.String(), dropIns, nil
+	u.Content = b.String()
+	return u, nil
 }

@@ -160,12 +160,6 @@ func TestValidator(t *testing.T) {
 				files[f.Path] = f
 			}
 			for _, want := range cc.WriteFiles {
-				if want.Path == "/opt/bin/etcd-data-volume" {
-					if _, ok := files[want.Path]; ok {
-						t.Errorf("%s: written, but Ignition formats the volume itself", want.Path)
-					}
-					continue
-				}
 				f, ok := files[want.Path]
 				if !ok {
 					t.Errorf("%s: written by cloud-config, not by Ignition", want.Path)
@@ -199,22 +193,18 @@ func TestValidator(t *testing.T) {
 			for _, want := range cc.CoreOS.Units {
 				u, ok := units[want.Name]
 				switch {
-				case want.Name == "etcd-data-volume.service":
-					if ok {
-						t.Errorf("%s: still there, but Ignition formats the volume itself", want.Name)
-					}
 				case !ok:
 					t.Errorf("unit %s: run by cloud-config, not by Ignition", want.Name)
 				case (want.Command == "start") != (u.Enabled != nil && *u.Enabled || wanted[want.Name]):
 					t.Errorf("unit %s: command %q, enabled %v, wanted by %s %v", want.Name, want.Command, u.Enabled, ignition.BootTarget, wanted[want.Name])
 				}
 			}
-			if m, ok := units[ignition.MemberUnit]; ok {
+			if m, ok := units[cloudconfig.MemberUnit]; ok {
 				if m.Contents == nil || !strings.Contains(*m.Contents, "/usr/bin/docker run --name=etcd-member --network=host") {
-					t.Errorf("%s: not the project's own unit:\n%v", ignition.MemberUnit, m.Contents)
+					t.Errorf("%s: not the project's own unit:\n%v", cloudconfig.MemberUnit, m.Contents)
 				}
 				if strings.Contains(*m.Contents, "$private_ipv4") || strings.Contains(r.cloudConfig, "$private_ipv4") && !strings.Contains(*m.Contents, "${"+addressVar+"}") {
-					t.Errorf("%s: the node's address is not the metadata agent's:\n%s", ignition.MemberUnit, *m.Contents)
+					t.Errorf("%s: the node's address is not the metadata agent's:\n%s", cloudconfig.MemberUnit, *m.Contents)
 				}
 			}
 		})

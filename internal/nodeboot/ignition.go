@@ -22,13 +22,33 @@ import (
 
 // readUserData reads a node's user data, a cloud-config or an Ignition
 // config, into the cloud-config it stands for, with the node's address
-// substituted: the rest of the package interprets that.
+// substituted and the project's etcd-member unit read as the wrapper's
+// drop-ins it stands for: the rest of the package interprets that.
 func readUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudConfig, error) {
+	cc, err := parseUserData(flavor, text, addr)
+	if err != nil || flavor != cloudconfig.Flatcar {
+		return cc, err
+	}
+	for i, u := range cc.CoreOS.Units {
+		if u.Name != cloudconfig.MemberUnit {
+			continue
+		}
+		if u.Content == "" {
+			return nil, fmt.Errorf("unit %s: drop-ins for the OS's etcd wrapper, which an image may not ship: want the project's own unit", u.Name)
+		}
+		if cc.CoreOS.Units[i], err = memberUnit(u); err != nil {
+			return nil, err
+		}
+	}
+	return cc, nil
+}
+
+func parseUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudConfig, error) {
 	if strings.HasPrefix(strings.TrimSpace(text), "{") {
 		if flavor != cloudconfig.Flatcar {
 			return nil, fmt.Errorf("an Ignition config on flavor %s, which runs cloud-config only", flavor)
 		}
-		return fromIgnition(text, addr, flavor.DataDir())
+		return fromIgnition(text, addr)
 	}
 	if !config.IsCloudConfig(text) {
 		return nil, fmt.Errorf("user data is neither a #cloud-config nor an Ignition config")
@@ -44,12 +64,9 @@ func readUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudCo
 // validates it, and returns the cloud-config it does what: files with
 // their mode and owner, units with their drop-ins (enabled, or wanted by
 // the boot target through a link: started), the core user's SSH keys, the
-// update strategy. The data volume (a filesystem at dataDir, never wiped,
-// and its mount unit) is the node's own directory in the rehearsal, as for
-// cloud-config; the metadata agent's address variables are the node's
-// address; the project's etcd-member unit becomes the wrapper's drop-ins it
-// stands for. Anything else is an error.
-func fromIgnition(text, addr, dataDir string) (*config.CloudConfig, error) {
+// update strategy; the metadata agent's address variables are the node's
+// address. Anything else (disks, filesystems, directories) is an error.
+func fromIgnition(text, addr string) (*config.CloudConfig, error) {
 	cfg, report, err := ign.Parse([]byte(text))
 	if err != nil || len(report.Entries) > 0 {
 		return nil, fmt.Errorf("ignition: %v %s", err, report)
@@ -58,9 +75,12 @@ func fromIgnition(text, addr, dataDir string) (*config.CloudConfig, error) {
 	if err := ignitionUsers(cfg.Passwd, cc); err != nil {
 		return nil, err
 	}
-	volume, err := ignitionVolume(cfg.Storage, dataDir)
-	if err != nil {
-		return nil, err
+	rest := cfg.Storage
+	rest.Files, rest.Links = nil, nil
+	if !reflect.DeepEqual(rest, types.Storage{}) {
+		// The data volume is formatted and mounted at runtime, as with
+		// cloud-config: Ignition would wait for it 90 s only (docs/ignition.md).
+		return nil, fmt.Errorf("storage: disks, raid, luks, filesystems or directories: the rehearsal cannot interpret them")
 	}
 	for _, f := range cfg.Storage.Files {
 		file, err := ignitionFile(f)
@@ -81,25 +101,13 @@ func fromIgnition(text, addr, dataDir string) (*config.CloudConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounted := volume == ""
 	for _, u := range cfg.Systemd.Units {
-		if volume != "" && u.Name == volume {
-			// Butane's mount unit of the filesystem.
-			if u.Contents == nil || !strings.Contains(*u.Contents, "\nWhere="+dataDir+"\n") || u.Enabled == nil || !*u.Enabled {
-				return nil, fmt.Errorf("unit %s: does not mount the data volume at %s at boot", u.Name, dataDir)
-			}
-			mounted = true
-			continue
-		}
 		unit, err := ignitionUnit(u, addr, started[u.Name])
 		if err != nil {
 			return nil, err
 		}
 		delete(started, u.Name)
 		cc.CoreOS.Units = append(cc.CoreOS.Units, unit)
-	}
-	if !mounted {
-		return nil, fmt.Errorf("no unit %s: the data volume is formatted but never mounted", volume)
 	}
 	for name := range started {
 		return nil, fmt.Errorf("link %s/%s: to a unit the config does not write", ignition.WantsDir(ignition.BootTarget), name)
@@ -127,39 +135,6 @@ func ignitionUsers(p types.Passwd, cc *config.CloudConfig) error {
 		}
 	}
 	return nil
-}
-
-// ignitionVolume checks what Ignition does to disks: nothing but format
-// the data volume when blank and mount it at dataDir, owned by the etcd
-// user. It returns the mount unit's name, "" without a volume.
-func ignitionVolume(s types.Storage, dataDir string) (string, error) {
-	rest := s
-	rest.Files, rest.Links, rest.Filesystems, rest.Directories = nil, nil, nil, nil
-	if !reflect.DeepEqual(rest, types.Storage{}) {
-		return "", fmt.Errorf("storage: disks, raid or luks: the rehearsal cannot interpret them")
-	}
-	for _, d := range s.Directories {
-		if d.Path != dataDir || d.User.Name == nil || *d.User.Name != "etcd" || d.Mode == nil || *d.Mode != 0o700 {
-			return "", fmt.Errorf("directory %s: the rehearsal interprets only etcd's data directory %s, the etcd user's, mode 0700", d.Path, dataDir)
-		}
-	}
-	switch len(s.Filesystems) {
-	case 0:
-		return "", nil
-	case 1:
-	default:
-		return "", fmt.Errorf("storage.filesystems: %d, the rehearsal interprets only etcd's data volume", len(s.Filesystems))
-	}
-	fs := s.Filesystems[0]
-	switch {
-	case fs.Path == nil || *fs.Path != dataDir:
-		return "", fmt.Errorf("filesystem on %s: not at etcd's data directory %s", fs.Device, dataDir)
-	case fs.WipeFilesystem == nil || *fs.WipeFilesystem:
-		return "", fmt.Errorf("filesystem on %s: wiped at every provisioning, so a replaced machine would lose the member's data", fs.Device)
-	case fs.Format == nil || *fs.Format != "ext4":
-		return "", fmt.Errorf("filesystem on %s: format %v, the rehearsal interprets ext4", fs.Device, fs.Format)
-	}
-	return strings.ReplaceAll(strings.TrimPrefix(dataDir, "/"), "/", "-") + ".mount", nil
 }
 
 // ignitionFile is a file as write_files would write it: its contents
@@ -243,9 +218,6 @@ func ignitionUnit(u types.Unit, addr string, wanted bool) (config.Unit, error) {
 		}
 		out.DropIns = append(out.DropIns, config.UnitDropIn{Name: d.Name, Content: withAddr(*d.Contents, addr)})
 	}
-	if u.Name == ignition.MemberUnit && out.Content != "" {
-		return memberUnit(out)
-	}
 	return out, nil
 }
 
@@ -280,12 +252,13 @@ var memberUnitKeys = map[string][]string{
 }
 
 // memberUnit reads the project's etcd unit, which does what Flatcar's
-// wrapper does, as the wrapper's drop-ins: its Environment= lines and the
-// settings on its command line become a drop-in before the unit's own
-// (theirs win, as systemd has it). Its command must be the wrapper's: the
-// image ETCD_IMAGE names, the host network, the etcd user, the wrapper's
-// mounts, the unit's whole ETCD_* environment; the data directory is the
-// rehearsal's own.
+// wrapper does, as the wrapper's drop-ins: its Environment= lines become a
+// drop-in before the unit's own (theirs win, as systemd has it), and the
+// settings on its command line one after them (docker's --env wins over
+// its --env-file); a setting in both is an error. Its command must be the
+// wrapper's: the image ETCD_IMAGE names, the host network, the etcd user,
+// the wrapper's mounts, the unit's whole ETCD_* environment, the data
+// directory the etcd user's; the data directory is the rehearsal's own.
 func memberUnit(u config.Unit) (config.Unit, error) {
 	var env []string
 	var pre, start []string
@@ -311,16 +284,18 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 		}
 	}
 	envFile := ""
+	uid, gid, _ := strings.Cut(cloudconfig.EtcdUser, ":")
 	for _, p := range pre {
 		switch f, ok := strings.CutPrefix(p, "/bin/sh -c 'umask 077 && env | grep ^ETCD_ >"); {
 		case p == "-/usr/bin/docker rm --force etcd-member":
+		case p == "/usr/bin/install -d -o "+uid+" -g "+gid+" -m 0700 ${ETCD_DATA_DIR}":
 		case ok && strings.HasSuffix(f, "'") && !strings.ContainsAny(f[:len(f)-1], " '"):
 			envFile = f[:len(f)-1]
 		default:
-			return config.Unit{}, fmt.Errorf("unit %s: ExecStartPre=%s: the rehearsal interprets only removing the container and writing the ETCD_* environment to a file", u.Name, p)
+			return config.Unit{}, fmt.Errorf("unit %s: ExecStartPre=%s: the rehearsal interprets only removing the container, making the data directory the etcd user's and writing the ETCD_* environment to a file", u.Name, p)
 		}
 	}
-	want := []string{"/usr/bin/docker", "run", "--name=etcd-member", "--network=host", "--user=" + ignition.EtcdUser,
+	want := []string{"/usr/bin/docker", "run", "--name=etcd-member", "--network=host", "--user=" + cloudconfig.EtcdUser,
 		"--volume=${ETCD_DATA_DIR}:${ETCD_DATA_DIR}", "--volume=/run:/run", "--volume=/usr/share/ca-certificates:/usr/share/ca-certificates:ro",
 		"--volume=${ETCD_SSL_DIR}:" + cloudconfig.WrapperSSLDir + ":ro", "--env-file=" + envFile}
 	tail := []string{"--entrypoint=" + etcdImageEntrypoint, "${ETCD_IMAGE}"}
@@ -328,12 +303,19 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 		return config.Unit{}, fmt.Errorf("unit %s: ExecStart=%s: the rehearsal interprets only the wrapper's docker run: %s [--env=ETCD_...] %s",
 			u.Name, strings.Join(start, " "), strings.Join(want, " "), strings.Join(tail, " "))
 	}
+	var flags []string
 	for _, flag := range start[len(want) : len(start)-len(tail)] {
 		kv, ok := strings.CutPrefix(flag, "--env=")
 		if !ok || !strings.HasPrefix(kv, "ETCD_") || strings.ContainsAny(kv, `"$`) {
 			return config.Unit{}, fmt.Errorf("unit %s: docker flag %q: the rehearsal interprets only --env=ETCD_...", u.Name, flag)
 		}
-		env = append(env, `Environment="`+kv+`"`)
+		key, _, _ := strings.Cut(kv, "=")
+		for _, d := range u.DropIns {
+			if strings.Contains(d.Content, `Environment="`+key+"=") {
+				return config.Unit{}, fmt.Errorf("unit %s: %s both on docker's command line and in drop-in %s", u.Name, key, d.Name)
+			}
+		}
+		flags = append(flags, `Environment="`+kv+`"`)
 	}
 	// The rehearsal gives etcd a data directory of its own, where the unit
 	// mounts the node's.
@@ -343,6 +325,9 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 	}
 	env = slices.DeleteFunc(env, func(l string) bool { return l == dataDir })
 	u.DropIns = append([]config.UnitDropIn{{Name: "00-" + u.Name, Content: "[Service]\n" + strings.Join(env, "\n") + "\n"}}, u.DropIns...)
+	if len(flags) > 0 {
+		u.DropIns = append(u.DropIns, config.UnitDropIn{Name: "zz-" + u.Name + "-command-line", Content: "[Service]\n" + strings.Join(flags, "\n") + "\n"})
+	}
 	u.Content = ""
 	return u, nil
 }

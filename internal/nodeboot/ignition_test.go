@@ -63,13 +63,15 @@ func TestInterpretIgnitionRejects(t *testing.T) {
 	}{
 		{"not JSON", central, `{`, `[`, "neither a #cloud-config nor an Ignition config"},
 		{"invalid", central, `"version": "3.4.0"`, `"version": "9.9.9"`, "ignition:"},
-		{"a wiped volume", central, `"wipeFilesystem": false`, `"wipeFilesystem": true`, "wiped at every provisioning"},
+		{"a filesystem", central, `"storage": {`, `"storage": {"filesystems": [{"device": "/dev/xvdf", "format": "ext4", "path": "/var/lib/etcd"}],`, "storage: disks, raid, luks, filesystems or directories"},
 		{"another user", central, `"name": "core"`, `"name": "ops"`, "passwd.users ops"},
 		{"member's command", central, `--user=232:232`, `--user=0:0`, "the wrapper's docker run"},
 		{"member's mounts", central, `--volume=/run:/run`, `--volume=/:/host`, "the wrapper's docker run"},
 		{"an unknown variable", worker, `${COREOS_EC2_IPV4_LOCAL}`, `${COREOS_EC2_IPV4_PUBLIC}`, "quoting and variables"},
 		{"a unit line", central, `RestartSec=10s`, `User=etcd`, `line "User=etcd"`},
-		{"an unknown link", central, `"storage": {`, `"storage": {"links": [{"path": "/etc/systemd/system/multi-user.target.wants/x.service", "target": "/etc/systemd/system/x.service"}],`, "link /etc/systemd/system/multi-user.target.wants/x.service"},
+		{"an unknown link", central, `"links": [`, `"links": [{"path": "/etc/systemd/system/multi-user.target.wants/x.service", "target": "/etc/systemd/system/x.service"},`, "link /etc/systemd/system/multi-user.target.wants/x.service"},
+		{"a data directory not etcd's", central, `install -d -o 232 -g 232`, `install -d -o 0 -g 0`, "the data directory the etcd user's"},
+		{"a setting twice", central, `--env=ETCD_LISTEN_PEER_URLS=`, `--env=ETCD_NAME=x --env=ETCD_LISTEN_PEER_URLS=`, "ETCD_NAME both on docker's command line and in drop-in 20-isolated-etcd.conf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(tc.text, tc.from) {

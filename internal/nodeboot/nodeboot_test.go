@@ -153,6 +153,7 @@ func TestInterpretTLS(t *testing.T) {
 		"a key the etcd user cannot read":   {"owner: etcd:etcd", "owner: root", "etcd-member.service runs as etcd and cannot read it"},
 		"a path the wrapper does not mount": {"ETCD_KEY_FILE=/etc/ssl/certs/member.key", "ETCD_KEY_FILE=/etc/ssl/etcd/member.key", "outside every directory the container mounts"},
 		"a file nothing writes":             {"ETCD_CERT_FILE=/etc/ssl/certs/member.crt", "ETCD_CERT_FILE=/etc/ssl/certs/other.crt", "no write_files puts it there"},
+		"the OS's wrapper":                  {"      content: |\n        [Unit]\n        Description=etcd from the pinned image", "      x: |\n        [Unit]\n        Description=etcd from the pinned image", "drop-ins for the OS's etcd wrapper"},
 	} {
 		text := golden(t, "flatcar-etcd3.6-static-grpc-proxy-central.yaml")
 		if !strings.Contains(text, edit.old) {
