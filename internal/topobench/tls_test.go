@@ -42,6 +42,13 @@ func BenchmarkWriteTLS(b *testing.B) {
 // renders it, until the benchmark ends.
 func bootDev(b *testing.B, ctx context.Context, o plan.Overrides) *localetcd.Nodes {
 	b.Helper()
+	nodes, _ := bootDevHost(b, ctx, o)
+	return nodes
+}
+
+// bootDevHost is bootDev and the host that runs the nodes' processes.
+func bootDevHost(b *testing.B, ctx context.Context, o plan.Overrides) (*localetcd.Nodes, *localetcd.Host) {
+	b.Helper()
 	args, err := plan.StackArgs(filepath.Join("..", ".."), "dev", o)
 	if err != nil {
 		b.Fatal(err)
@@ -70,7 +77,7 @@ func bootDev(b *testing.B, ctx context.Context, o plan.Overrides) *localetcd.Nod
 	if err := host.Boot(ctx, nodes); err != nil {
 		b.Fatal(err)
 	}
-	return nodes
+	return nodes, host
 }
 
 func benchWriteTLS(b *testing.B, ctx context.Context, path string, tls bool) {
