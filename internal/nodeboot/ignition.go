@@ -285,15 +285,20 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 	}
 	envFile := ""
 	uid, gid, _ := strings.Cut(cloudconfig.EtcdUser, ":")
+	ownsDataDir := false
 	for _, p := range pre {
 		switch f, ok := strings.CutPrefix(p, "/bin/sh -c 'umask 077 && env | grep ^ETCD_ >"); {
 		case p == "-/usr/bin/docker rm --force etcd-member":
 		case p == "/usr/bin/install -d -o "+uid+" -g "+gid+" -m 0700 ${ETCD_DATA_DIR}":
+			ownsDataDir = true
 		case ok && strings.HasSuffix(f, "'") && !strings.ContainsAny(f[:len(f)-1], " '"):
 			envFile = f[:len(f)-1]
 		default:
 			return config.Unit{}, fmt.Errorf("unit %s: ExecStartPre=%s: the rehearsal interprets only removing the container, making the data directory the etcd user's and writing the ETCD_* environment to a file", u.Name, p)
 		}
+	}
+	if !ownsDataDir {
+		return config.Unit{}, fmt.Errorf("unit %s: no ExecStartPre makes the data directory the etcd user's (%s), which etcd runs as", u.Name, cloudconfig.EtcdUser)
 	}
 	want := []string{"/usr/bin/docker", "run", "--name=etcd-member", "--network=host", "--user=" + cloudconfig.EtcdUser,
 		"--volume=${ETCD_DATA_DIR}:${ETCD_DATA_DIR}", "--volume=/run:/run", "--volume=/usr/share/ca-certificates:/usr/share/ca-certificates:ro",

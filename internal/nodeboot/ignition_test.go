@@ -71,6 +71,7 @@ func TestInterpretIgnitionRejects(t *testing.T) {
 		{"a unit line", central, `RestartSec=10s`, `User=etcd`, `line "User=etcd"`},
 		{"an unknown link", central, `"links": [`, `"links": [{"path": "/etc/systemd/system/multi-user.target.wants/x.service", "target": "/etc/systemd/system/x.service"},`, "link /etc/systemd/system/multi-user.target.wants/x.service"},
 		{"a data directory not etcd's", central, `install -d -o 232 -g 232`, `install -d -o 0 -g 0`, "the data directory the etcd user's"},
+		{"a data directory left as docker makes it", central, `ExecStartPre=/usr/bin/install -d -o 232 -g 232 -m 0700 ${ETCD_DATA_DIR}\n`, ``, "no ExecStartPre makes the data directory the etcd user's"},
 		{"a setting twice", central, `--env=ETCD_LISTEN_PEER_URLS=`, `--env=ETCD_NAME=x --env=ETCD_LISTEN_PEER_URLS=`, "ETCD_NAME both on docker's command line and in drop-in 20-isolated-etcd.conf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
