@@ -80,6 +80,22 @@ func (s *settings) chooseBackup() error {
 			errs = append(errs, fmt.Errorf("restoreFrom: %q is encrypted, and backupIdentity is not set; set it, as a secret, to the backupIdentity output of the stack that took it: pulumi config set --secret backupIdentity \"$(pulumi stack output --show-secrets backupIdentity)\"", s.RestoreFrom))
 		}
 	}
+	if s.BackupCopyRegion != "" {
+		switch {
+		case !s.backup:
+			errs = append(errs, fmt.Errorf("backupCopyRegion: %q is where a second copy of the backups goes, and backups are off; set backup: true, or unset backupCopyRegion", s.BackupCopyRegion))
+		case s.BackupBucket != "":
+			errs = append(errs, fmt.Errorf("backupCopyRegion: %q makes a second bucket like the one the program creates, and backupBucket %q is yours; replicate your bucket with its own rules and unset backupCopyRegion, or unset backupBucket", s.BackupCopyRegion, s.BackupBucket))
+		}
+	}
+	if s.RestoreFromCopy {
+		switch {
+		case s.RestoreFrom == "":
+			errs = append(errs, fmt.Errorf("restoreFromCopy: true restores restoreFrom from the second copy, and restoreFrom is unset; set restoreFrom (%s, or a key of the copy's listing), or unset restoreFromCopy", RestoreLatest))
+		case s.BackupCopyRegion == "":
+			errs = append(errs, fmt.Errorf("restoreFromCopy: true restores from the second copy, in backupCopyRegion, which is unset; set backupCopyRegion to the copy's region, or unset restoreFromCopy to restore from the first bucket"))
+		}
+	}
 	if s.BackupIdentity != "" {
 		if _, err := age.ParseX25519Identity(s.BackupIdentity); err != nil {
 			// Not the value: it is a secret.
@@ -115,7 +131,7 @@ func (s *settings) cloudBackup(region string) *cloud.Backup {
 	if !s.backup {
 		return nil
 	}
-	b := &cloud.Backup{Bucket: s.BackupBucket, Prefix: s.backupPrefix(), Region: region}
+	b := &cloud.Backup{Bucket: s.BackupBucket, Prefix: s.backupPrefix(), Region: region, CopyRegion: s.BackupCopyRegion}
 	if s.BackupBucket == "" {
 		b.RetentionDays = s.BackupRetentionDays
 	}
@@ -127,6 +143,9 @@ func (s *settings) cloudBackup(region string) *cloud.Backup {
 // restore ("" for none).
 type backupTarget struct {
 	bucket, accessKeyID, secretAccessKey, restore string
+	// copyBucket is the second bucket, "" without one; restoreBucket the
+	// one restore is in.
+	copyBucket, restoreBucket string
 	// recipient encrypts every snapshot; identity decrypts restore.
 	recipient, identity string
 }
@@ -168,15 +187,23 @@ func (s *settings) resolveBackup(store *cloud.Store) pulumi.Output {
 	if store == nil {
 		return pulumi.ToOutput(backupTarget{})
 	}
+	from, copyBucket := store, pulumi.String("").ToStringOutput()
+	if store.Copy != nil {
+		copyBucket = store.Copy.Bucket
+		if s.RestoreFromCopy {
+			from = store.Copy
+		}
+	}
 	keys := pulumi.ToStringArray(nil).ToStringArrayOutput()
 	if s.RestoreFrom == RestoreLatest {
-		keys = store.Keys(s.backupPrefix() + "/")
+		keys = from.Keys(s.backupPrefix() + "/")
 	} else if s.RestoreFrom != "" {
-		keys = store.Keys(path.Dir(s.RestoreFrom) + "/")
+		keys = from.Keys(path.Dir(s.RestoreFrom) + "/")
 	}
-	target := pulumi.All(store.Bucket, store.AccessKeyID, store.SecretAccessKey, keys, s.backupKey.recipient).ApplyT(func(v []any) (backupTarget, error) {
-		t := backupTarget{bucket: v[0].(string), accessKeyID: v[1].(string), secretAccessKey: v[2].(string), recipient: v[4].(string)}
-		restore, err := s.pickSnapshot(t.bucket, v[3].([]string))
+	target := pulumi.All(store.Bucket, store.AccessKeyID, store.SecretAccessKey, keys, s.backupKey.recipient, copyBucket, from.Bucket).ApplyT(func(v []any) (backupTarget, error) {
+		t := backupTarget{bucket: v[0].(string), accessKeyID: v[1].(string), secretAccessKey: v[2].(string), recipient: v[4].(string),
+			copyBucket: v[5].(string), restoreBucket: v[6].(string)}
+		restore, err := s.pickSnapshot(t.restoreBucket, v[3].([]string))
 		t.restore = restore
 		if cloudconfig.Sealed(restore) {
 			if s.BackupIdentity == "" {
@@ -223,18 +250,35 @@ func (s *settings) nodeBackup(store *cloud.Store, t backupTarget) *cloudconfig.B
 	if store == nil {
 		return nil
 	}
-	return &cloudconfig.Backup{
+	b := &cloudconfig.Backup{
 		Schedule:  s.BackupSchedule,
 		Path:      t.bucket + "/" + s.backupPrefix(),
 		Recipient: t.recipient,
-		Store: cloudconfig.ObjectStore{
-			Provider:        store.Provider,
-			Region:          store.Region,
-			Endpoint:        store.Endpoint,
-			AccessKeyID:     t.accessKeyID,
-			SecretAccessKey: t.secretAccessKey,
-		},
+		Store:     t.objectStore(store),
 	}
+	if store.Copy != nil {
+		b.Copy = &cloudconfig.BackupCopy{Path: t.copyBucket + "/" + s.backupPrefix(), Store: t.objectStore(store.Copy)}
+	}
+	return b
+}
+
+// objectStore is store as the uploader reaches it, with t's key.
+func (t backupTarget) objectStore(store *cloud.Store) cloudconfig.ObjectStore {
+	return cloudconfig.ObjectStore{
+		Provider:        store.Provider,
+		Region:          store.Region,
+		Endpoint:        store.Endpoint,
+		AccessKeyID:     t.accessKeyID,
+		SecretAccessKey: t.secretAccessKey,
+	}
+}
+
+// backupCopyBucket is the second bucket, empty without one.
+func backupCopyBucket(store *cloud.Store) pulumi.StringOutput {
+	if store == nil || store.Copy == nil {
+		return pulumi.String("").ToStringOutput()
+	}
+	return store.Copy.Bucket
 }
 
 // backupOutputs are the bucket, the prefix and the command that lists the

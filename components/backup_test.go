@@ -140,7 +140,8 @@ func TestBackupStorage(t *testing.T) {
 		for _, c := range centrals(m, "aws") {
 			ud := userData(t, c)
 			files := cloudConfigFiles(t, ud)
-			if !strings.Contains(files["/etc/etcd-backup.env"], "RCLONE_CONFIG_BACKUP_ENV_AUTH=true") || !strings.Contains(files["/opt/bin/etcd-backup"], "backup:etcd-dev-backups/etcd-dev/"+c.Name+"/") {
+			if !strings.Contains(files["/etc/etcd-backup.env"], "RCLONE_CONFIG_BACKUP_ENV_AUTH=true") || !strings.Contains(files["/opt/bin/etcd-backup"], "for to in backup:etcd-dev-backups/etcd-dev; do") ||
+				!strings.Contains(files["/opt/bin/etcd-backup"], `"$to/`+c.Name+`/$sealed"`) {
 				t.Errorf("%s does not upload under its own name with the instance role:\n%s", c.Name, files["/opt/bin/etcd-backup"])
 			}
 			if !strings.Contains(files["/opt/bin/etcd-backup"], "--recipient="+recipient+" ") || strings.Contains(ud, "AGE-SECRET-KEY") {
@@ -486,7 +487,8 @@ func rcloneCalls(t *testing.T, script string, vars map[string]string) [][]string
 		if !ok {
 			continue
 		}
-		after, _, _ = strings.Cut(after, " |") // a listing piped on
+		after, _, _ = strings.Cut(after, " |") // a listing piped on, or || after a failure
+		after, _, _ = strings.Cut(after, " &&")
 		var args []string
 		for _, m := range regexp.MustCompile(`"[^"]*"|\S+`).FindAllString(after, -1) {
 			m = strings.Trim(m, `"`)
@@ -587,7 +589,8 @@ func TestUploaderStaysInsideThePolicy(t *testing.T) {
 	}
 
 	dir, work := t.TempDir(), t.TempDir()
-	vars := map[string]string{"dir": dir, "name": name, "sealed": sealed, "work": work, "newest": "etcd-dev-central-0/" + sealed}
+	// to: the loop over the stores, of which this node has one.
+	vars := map[string]string{"dir": dir, "name": name, "sealed": sealed, "work": work, "newest": "etcd-dev-central-0/" + sealed, "to": "backup:etcd-dev-backups/etcd-dev"}
 	// The backup script's calls: the upload of the snapshot and of its
 	// sha256, then the daily verification's listing and downloads.
 	backup := rcloneCalls(t, files["/opt/bin/etcd-backup"], vars)

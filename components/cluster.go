@@ -71,6 +71,9 @@ type Cluster struct {
 	BackupBucket      pulumi.StringOutput `pulumi:"backupBucket"`
 	BackupPrefix      pulumi.StringOutput `pulumi:"backupPrefix"`
 	BackupListCommand pulumi.StringOutput `pulumi:"backupListCommand"`
+	// BackupCopyBucket is the second bucket, in backupCopyRegion, with the
+	// same prefix; empty without one.
+	BackupCopyBucket pulumi.StringOutput `pulumi:"backupCopyBucket"`
 	// BackupRecipient is the age public key every snapshot is encrypted
 	// to; BackupIdentity (a secret) decrypts them: keep a copy outside the
 	// stack, a restore needs it (config backupIdentity). Both empty with
@@ -213,6 +216,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.Network = res.Network.ToMapOutput()
 	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
 	c.BackupBucket, c.BackupPrefix, c.BackupListCommand = s.backupOutputs(store)
+	c.BackupCopyBucket = backupCopyBucket(store)
 	c.BackupRecipient, c.BackupIdentity = s.backupKeyOutputs()
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
@@ -243,6 +247,7 @@ func (c *Cluster) Outputs() pulumi.Map {
 		"backupBucket":        c.BackupBucket,
 		"backupPrefix":        c.BackupPrefix,
 		"backupListCommand":   c.BackupListCommand,
+		"backupCopyBucket":    c.BackupCopyBucket,
 		"backupRecipient":     c.BackupRecipient,
 		"backupIdentity":      c.BackupIdentity,
 	}
@@ -309,7 +314,7 @@ func (s settings) renderCentral(ctx *pulumi.Context, pairs *clusterPKI, hosts []
 			t := v[2].(backupTarget)
 			c.Backup = s.nodeBackup(store, t)
 			if t.restore != "" {
-				c.Restore = t.bucket + "/" + t.restore
+				c.Restore, c.RestoreFromCopy = t.restoreBucket+"/"+t.restore, s.RestoreFromCopy
 				c.RestoreIdentity = t.identity
 			}
 			return s.centralUserData(c, node, device)

@@ -88,9 +88,16 @@ type ClusterArgs struct {
 	BackupSchedule      string
 	BackupBucket        string
 	BackupRetentionDays int
+	// BackupCopyRegion, set, is another region where the program creates a
+	// second bucket, alike, that every snapshot is uploaded to as well.
+	BackupCopyRegion string
 	// RestoreFrom, set, makes blank central members restore a snapshot at
 	// first boot: RestoreLatest or an object key in the bucket.
 	RestoreFrom string
+	// RestoreFromCopy looks RestoreFrom up in, and restores it from, the
+	// second bucket (BackupCopyRegion), as when the first one's region is
+	// down.
+	RestoreFromCopy bool
 	// BackupIdentity is the age identity (AGE-SECRET-KEY-1...) that
 	// decrypts the snapshot RestoreFrom names: the backupIdentity output of
 	// the stack that took it. Only a restoring node ever holds it.

@@ -2,10 +2,12 @@ package aws
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -16,12 +18,21 @@ import (
 // bucketPattern is S3's rule for bucket names, short of the IP-address form.
 var bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
-// CheckBackup rejects an existing bucket's name S3 would refuse.
+// CheckBackup rejects an existing bucket's name S3 would refuse, and a
+// copy region that is not another AWS region.
 func (provider) CheckBackup(_ *pulumi.Context, b cloud.Backup) error {
+	var errs []error
 	if b.Bucket != "" && !bucketPattern.MatchString(b.Bucket) {
-		return fmt.Errorf("backupBucket: %q is not an S3 bucket name; want 3 to 63 lowercase letters, digits, dots and dashes, starting and ending with a letter or digit, or unset to create one", b.Bucket)
+		errs = append(errs, fmt.Errorf("backupBucket: %q is not an S3 bucket name; want 3 to 63 lowercase letters, digits, dots and dashes, starting and ending with a letter or digit, or unset to create one", b.Bucket))
 	}
-	return nil
+	switch {
+	case b.CopyRegion == "":
+	case !regionPattern.MatchString(b.CopyRegion):
+		errs = append(errs, fmt.Errorf("backupCopyRegion: %q is not an AWS region; want another region than the cluster's (%s), such as us-west-2, or unset for no second copy", b.CopyRegion, b.Region))
+	case b.CopyRegion == b.Region:
+		errs = append(errs, fmt.Errorf("backupCopyRegion: %q is the cluster's own region, where the first bucket is, and would not survive its loss; want another AWS region, or unset for no second copy", b.CopyRegion))
+	}
+	return errors.Join(errs...)
 }
 
 // backup is the bucket central nodes upload to, and the instance profile
@@ -34,15 +45,31 @@ type backup struct {
 // newBackup registers the bucket, unless the operator names one, and a role
 // for central instances that may read and write below the cluster's prefix
 // and may delete nothing, so a compromised member cannot erase the history.
+// With a copy region, a second bucket like the first is registered there,
+// through a provider of its own, and the role covers both.
 func newBackup(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOption, opts []pulumi.ResourceOption) (*backup, error) {
 	b := spec.Backup
 	bucket := pulumi.String(b.Bucket).ToStringOutput()
 	if b.Bucket == "" {
-		created, err := newBucket(ctx, spec, opts)
+		created, err := newBucket(ctx, spec, spec.Name+"-backups", opts)
 		if err != nil {
 			return nil, err
 		}
 		bucket = created
+	}
+	buckets := pulumi.StringArray{bucket}
+	var cp *cloud.Store
+	if b.CopyRegion != "" {
+		p, err := aws.NewProvider(ctx, spec.Name+"-aws-backup-copy", &aws.ProviderArgs{Region: pulumi.String(b.CopyRegion)}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("aws provider for backup copy region %s: %w", b.CopyRegion, err)
+		}
+		copyBucket, err := newBucket(ctx, spec, spec.Name+"-backups-copy", slices.Concat(opts, []pulumi.ResourceOption{pulumi.Provider(p)}))
+		if err != nil {
+			return nil, err
+		}
+		buckets = append(buckets, copyBucket)
+		cp = store(ctx, copyBucket, b.CopyRegion, []pulumi.InvokeOption{pulumi.Provider(p)})
 	}
 	role, err := iam.NewRole(ctx, spec.Name+"-central", &iam.RoleArgs{
 		AssumeRolePolicy: pulumi.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
@@ -53,7 +80,7 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOptio
 	}
 	if _, err := iam.NewRolePolicy(ctx, spec.Name+"-central-backup", &iam.RolePolicyArgs{
 		Role:   role.Name,
-		Policy: bucket.ApplyT(func(name string) (string, error) { return backupPolicy(name, b.Prefix) }).(pulumi.StringOutput),
+		Policy: buckets.ToStringArrayOutput().ApplyT(func(names []string) (string, error) { return backupPolicy(b.Prefix, names...) }).(pulumi.StringOutput),
 	}, opts...); err != nil {
 		return nil, fmt.Errorf("central role policy: %w", err)
 	}
@@ -64,24 +91,28 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, invoke []pulumi.InvokeOptio
 	if err != nil {
 		return nil, fmt.Errorf("central instance profile: %w", err)
 	}
-	return &backup{
-		profile: profile,
-		store: &cloud.Store{
-			Bucket:   bucket,
-			Provider: "AWS",
-			Region:   b.Region,
-			// The instance profile grants access: no key.
-			AccessKeyID:     pulumi.String("").ToStringOutput(),
-			SecretAccessKey: pulumi.String("").ToStringOutput(),
-			Keys: func(prefix string) pulumi.StringArrayOutput {
-				return s3.GetObjectsOutput(ctx, s3.GetObjectsOutputArgs{
-					Bucket:  bucket,
-					Prefix:  pulumi.String(prefix),
-					MaxKeys: pulumi.Int(1 << 20),
-				}, invoke...).Keys()
-			},
+	st := store(ctx, bucket, b.Region, invoke)
+	st.Copy = cp
+	return &backup{profile: profile, store: st}, nil
+}
+
+// store is how central nodes reach bucket, in region: through their
+// instance profile, with no key.
+func store(ctx *pulumi.Context, bucket pulumi.StringOutput, region string, invoke []pulumi.InvokeOption) *cloud.Store {
+	return &cloud.Store{
+		Bucket:          bucket,
+		Provider:        "AWS",
+		Region:          region,
+		AccessKeyID:     pulumi.String("").ToStringOutput(),
+		SecretAccessKey: pulumi.String("").ToStringOutput(),
+		Keys: func(prefix string) pulumi.StringArrayOutput {
+			return s3.GetObjectsOutput(ctx, s3.GetObjectsOutputArgs{
+				Bucket:  bucket,
+				Prefix:  pulumi.String(prefix),
+				MaxKeys: pulumi.Int(1 << 20),
+			}, invoke...).Keys()
 		},
-	}, nil
+	}
 }
 
 // retained keeps the bucket, and the settings that keep it private and
@@ -95,9 +126,8 @@ var retained = pulumi.RetainOnDelete(true)
 // may overwrite but not delete, so none of its history is lost for that
 // long; object lock holds every version for the retention whoever asks.
 // It returns the bucket's name.
-func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
+func newBucket(ctx *pulumi.Context, spec cloud.Spec, name string, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	b := spec.Backup
-	name := spec.Name + "-backups"
 	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
 		Tags: tags(spec, name, ""),
 	}, slices.Concat(opts, []pulumi.ResourceOption{retained})...)
@@ -162,20 +192,32 @@ func newBucket(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 	return bucket.Bucket, nil
 }
 
-// backupPolicy lets central nodes put and get objects below prefix, list
-// only that prefix, and denies every delete and any change of what keeps
-// the history (versioning, lifecycle, object lock), whatever else grants it.
-func backupPolicy(bucket, prefix string) (string, error) {
-	objects := fmt.Sprintf("arn:aws:s3:::%s/%s/*", bucket, prefix)
+// backupPolicy lets central nodes put and get objects below prefix in each
+// bucket, list only that prefix, and denies every delete and any change of
+// what keeps the history (versioning, lifecycle, object lock), whatever
+// else grants it. With one bucket, each statement names it alone.
+func backupPolicy(prefix string, buckets ...string) (string, error) {
+	var objects, arns, all []string
+	for _, b := range buckets {
+		objects = append(objects, fmt.Sprintf("arn:aws:s3:::%s/%s/*", b, prefix))
+		arns = append(arns, "arn:aws:s3:::"+b)
+		all = append(all, "arn:aws:s3:::"+b, "arn:aws:s3:::"+b+"/*")
+	}
+	one := func(s []string) any {
+		if len(s) == 1 {
+			return s[0]
+		}
+		return s
+	}
 	doc := map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{
-			{"Sid": "WriteSnapshots", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, "Resource": objects},
-			{"Sid": "ListSnapshots", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::" + bucket,
+			{"Sid": "WriteSnapshots", "Effect": "Allow", "Action": []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, "Resource": one(objects)},
+			{"Sid": "ListSnapshots", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": one(arns),
 				"Condition": map[string]any{"StringLike": map[string]any{"s3:prefix": []string{prefix + "/*"}}}},
 			{"Sid": "NeverDelete", "Effect": "Deny", "Action": []string{"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning",
 				"s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration"},
-				"Resource": []string{"arn:aws:s3:::" + bucket, "arn:aws:s3:::" + bucket + "/*"}},
+				"Resource": all},
 		},
 	}
 	out, err := json.Marshal(doc)

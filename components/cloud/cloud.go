@@ -105,6 +105,10 @@ type Backup struct {
 	Region string
 	// RetentionDays is how long a created bucket keeps a snapshot.
 	RetentionDays int
+	// CopyRegion, set, is another region where the backend creates a
+	// second bucket, alike, which central nodes upload every snapshot to
+	// as well.
+	CopyRegion string
 }
 
 // Store is how a central node reaches the backup bucket: an S3 dialect and,
@@ -121,6 +125,9 @@ type Store struct {
 	AccessKeyID, SecretAccessKey pulumi.StringOutput
 	// Keys lists the keys of the objects below prefix, at deploy time.
 	Keys func(prefix string) pulumi.StringArrayOutput
+	// Copy is the second bucket, in Backup.CopyRegion, reached with the
+	// same credentials; nil without one.
+	Copy *Store
 }
 
 // CentralNode is one voting member's machine. Its etcd data lives on a volume

@@ -28,6 +28,13 @@ func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
 	if !slices.Contains(spacesRegions, b.Region) {
 		errs = append(errs, fmt.Sprintf("backup: region %q has no DigitalOcean Spaces, where the backups go; want a cluster in %s, or backup: false", b.Region, strings.Join(spacesRegions, ", ")))
 	}
+	switch {
+	case b.CopyRegion == "":
+	case !slices.Contains(spacesRegions, b.CopyRegion):
+		errs = append(errs, fmt.Sprintf("backupCopyRegion: %q has no DigitalOcean Spaces; want another Spaces region than the cluster's (%s): %s, or unset for no second copy", b.CopyRegion, b.Region, strings.Join(spacesRegions, ", ")))
+	case b.CopyRegion == b.Region:
+		errs = append(errs, fmt.Sprintf("backupCopyRegion: %q is the cluster's own region, where the first bucket is, and would not survive its loss; want another Spaces region (%s), or unset for no second copy", b.CopyRegion, strings.Join(spacesRegions, ", ")))
+	}
 	if b.Bucket != "" && !spacesBucketName.MatchString(b.Bucket) {
 		errs = append(errs, fmt.Sprintf("backupBucket: %q is not a Spaces bucket name; want 3 to 63 lowercase letters, digits and dashes, starting and ending with a letter or digit, or unset to create one", b.Bucket))
 	}
@@ -42,7 +49,8 @@ func (provider) CheckBackup(ctx *pulumi.Context, b cloud.Backup) error {
 }
 
 // newBackup registers the bucket, unless the operator names one, and a
-// Spaces key limited to it. A deliberate teardown leaves the bucket and the
+// Spaces key limited to it; with a copy region, a second bucket there,
+// which the key may write too (another region is another endpoint). A deliberate teardown leaves the bucket and the
 // backups in it (docs/operations.md). Spaces has no put-only grant: versioning
 // keeps what a node overwrites or deletes for the retention, but a stolen key
 // may be able to delete versions too (docs/security.md, a stolen member key).
@@ -50,48 +58,74 @@ func newBackup(ctx *pulumi.Context, spec cloud.Spec, opts []pulumi.ResourceOptio
 	b := spec.Backup
 	bucket := pulumi.String(b.Bucket).ToStringOutput()
 	if b.Bucket == "" {
-		created, err := digitalocean.NewSpacesBucket(ctx, spec.Name+"-backups", &digitalocean.SpacesBucketArgs{
-			Region:     pulumi.String(b.Region),
-			Acl:        pulumi.String("private"),
-			Versioning: digitalocean.SpacesBucketVersioningArgs{Enabled: pulumi.Bool(true)},
-			LifecycleRules: digitalocean.SpacesBucketLifecycleRuleArray{digitalocean.SpacesBucketLifecycleRuleArgs{
-				Id:                                 pulumi.String("expire-snapshots"),
-				Enabled:                            pulumi.Bool(true),
-				Prefix:                             pulumi.String(b.Prefix + "/"),
-				Expiration:                         digitalocean.SpacesBucketLifecycleRuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-				NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
-				AbortIncompleteMultipartUploadDays: pulumi.Int(1),
-			}},
-		}, with(opts, pulumi.RetainOnDelete(true))...)
+		created, err := newBucket(ctx, spec, spec.Name+"-backups", b.Region, opts)
 		if err != nil {
-			return nil, fmt.Errorf("backup bucket: %w", err)
+			return nil, err
 		}
-		bucket = created.Name
+		bucket = created
+	}
+	grants := digitalocean.SpacesKeyGrantArray{digitalocean.SpacesKeyGrantArgs{Bucket: bucket, Permission: pulumi.String("readwrite")}}
+	var copyBucket pulumi.StringOutput
+	if b.CopyRegion != "" {
+		var err error
+		if copyBucket, err = newBucket(ctx, spec, spec.Name+"-backups-copy", b.CopyRegion, opts); err != nil {
+			return nil, err
+		}
+		grants = append(grants, digitalocean.SpacesKeyGrantArgs{Bucket: copyBucket, Permission: pulumi.String("readwrite")})
 	}
 	key, err := digitalocean.NewSpacesKey(ctx, spec.Name+"-backup", &digitalocean.SpacesKeyArgs{
-		Name: pulumi.String(spec.Name + "-backup"),
-		Grants: digitalocean.SpacesKeyGrantArray{digitalocean.SpacesKeyGrantArgs{
-			Bucket:     bucket,
-			Permission: pulumi.String("readwrite"),
-		}},
+		Name:   pulumi.String(spec.Name + "-backup"),
+		Grants: grants,
 	}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("backup key: %w", err)
 	}
+	st := store(ctx, bucket, b.Region, key)
+	if b.CopyRegion != "" {
+		st.Copy = store(ctx, copyBucket, b.CopyRegion, key)
+	}
+	return st, nil
+}
+
+// newBucket registers a private, versioned bucket in region whose
+// snapshots expire after the retention, kept when the stack is destroyed.
+func newBucket(ctx *pulumi.Context, spec cloud.Spec, name, region string, opts []pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	b := spec.Backup
+	created, err := digitalocean.NewSpacesBucket(ctx, name, &digitalocean.SpacesBucketArgs{
+		Region:     pulumi.String(region),
+		Acl:        pulumi.String("private"),
+		Versioning: digitalocean.SpacesBucketVersioningArgs{Enabled: pulumi.Bool(true)},
+		LifecycleRules: digitalocean.SpacesBucketLifecycleRuleArray{digitalocean.SpacesBucketLifecycleRuleArgs{
+			Id:                                 pulumi.String("expire-snapshots"),
+			Enabled:                            pulumi.Bool(true),
+			Prefix:                             pulumi.String(b.Prefix + "/"),
+			Expiration:                         digitalocean.SpacesBucketLifecycleRuleExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
+			NoncurrentVersionExpiration:        digitalocean.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{Days: pulumi.Int(b.RetentionDays)},
+			AbortIncompleteMultipartUploadDays: pulumi.Int(1),
+		}},
+	}, with(opts, pulumi.RetainOnDelete(true))...)
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("backup bucket %s: %w", name, err)
+	}
+	return created.Name, nil
+}
+
+// store is how central nodes reach bucket, in region, with key.
+func store(ctx *pulumi.Context, bucket pulumi.StringOutput, region string, key *digitalocean.SpacesKey) *cloud.Store {
 	return &cloud.Store{
 		Bucket:          bucket,
 		Provider:        "DigitalOcean",
-		Region:          b.Region,
-		Endpoint:        "https://" + b.Region + ".digitaloceanspaces.com",
+		Region:          region,
+		Endpoint:        "https://" + region + ".digitaloceanspaces.com",
 		AccessKeyID:     key.AccessKey,
 		SecretAccessKey: pulumi.ToSecret(key.SecretKey).(pulumi.StringOutput),
 		Keys: func(prefix string) pulumi.StringArrayOutput {
 			return digitalocean.GetSpacesBucketObjectsOutput(ctx, digitalocean.GetSpacesBucketObjectsOutputArgs{
 				Bucket:  bucket,
-				Region:  pulumi.String(b.Region),
+				Region:  pulumi.String(region),
 				Prefix:  pulumi.String(prefix),
 				MaxKeys: pulumi.Int(1 << 20),
 			}).Keys()
 		},
-	}, nil
+	}
 }

@@ -47,6 +47,7 @@ var outputs = map[string]string{
 	"backupBucket":        "The bucket central nodes upload snapshots to; empty with backups off.",
 	"backupPrefix":        "Where in the bucket: <prefix>/<member>/etcd-<UTC time>.db; empty with backups off.",
 	"backupListCommand":   "The command that lists the cluster's snapshots, oldest first; empty with backups off.",
+	"backupCopyBucket":    "The second bucket, in backupCopyRegion, holding the same snapshots under the same keys; empty without one.",
 	"backupRecipient":     "The age public key (age1...) every snapshot is encrypted to on its node; empty with backups off.",
 	"backupIdentity":      "The age identity that decrypts the snapshots: keep a copy outside the stack, a restore needs it (input backupIdentity); empty with backups off.",
 }

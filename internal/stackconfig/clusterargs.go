@@ -83,6 +83,8 @@ func ClusterArgs(stack string, get func(key string) (string, bool), isSecret fun
 		BackupBucket:        str("backupBucket"),
 		BackupRetentionDays: integer("backupRetentionDays", 0),
 		RestoreFrom:         str("restoreFrom"),
+		BackupCopyRegion:    str("backupCopyRegion"),
+		RestoreFromCopy:     boolean("restoreFromCopy", false),
 		BackupIdentity:      str("backupIdentity"),
 		CompactionRetention: str("compactionRetention"),
 		QuotaBackendMiB:     integer("quotaBackendMiB", 0),
