@@ -3,7 +3,9 @@ package nodeboot
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // mount is a host directory a container sees at another path.
@@ -60,6 +62,27 @@ type dockerRunning struct {
 	release string
 	args    []string
 	mounts  []mount
+	// stopGrace is the unit's docker stop's.
+	stopGrace time.Duration
+}
+
+// dockerStop reads `-/usr/bin/docker stop [--time=N] NAME`: the container
+// stopped, and how long docker waits after SIGTERM before SIGKILL (10 s,
+// docker's default, without --time).
+func dockerStop(words []string) (name string, grace time.Duration, ok bool) {
+	if len(words) < 3 || len(words) > 4 || words[0] != "-/usr/bin/docker" || words[1] != "stop" {
+		return "", 0, false
+	}
+	grace = 10 * time.Second
+	if len(words) == 4 {
+		s, found := strings.CutPrefix(words[2], "--time=")
+		n, err := strconv.Atoi(s)
+		if !found || err != nil || n < 0 {
+			return "", 0, false
+		}
+		grace = time.Duration(n) * time.Second
+	}
+	return words[len(words)-1], grace, true
 }
 
 // dockerUnit reads a unit whose ExecStart is `docker run ... <etcd image>
@@ -72,6 +95,7 @@ func dockerUnit(unit, content string) (dockerRunning, error) {
 	container := ""
 	var run dockerRunning
 	var housekept []string
+	stopGrace := time.Duration(-1)
 	for _, l := range lines {
 		words := strings.Fields(l.value)
 		switch l.key {
@@ -79,12 +103,17 @@ func dockerUnit(unit, content string) (dockerRunning, error) {
 			if container, run, err = dockerRun(words); err != nil {
 				return dockerRunning{}, fmt.Errorf("unit %s: line %q: %w", unit, l.line, err)
 			}
-		case "ExecStartPre", "ExecStop":
-			// Container housekeeping only: removing or stopping the container.
-			rm := len(words) == 4 && words[1] == "rm" && words[2] == "--force"
-			stop := len(words) == 3 && words[1] == "stop"
-			if len(words) < 3 || words[0] != "-/usr/bin/docker" || !rm && !stop {
-				return dockerRunning{}, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME` and `-/usr/bin/docker stop NAME`", unit, l.line)
+		case "ExecStop":
+			name, grace, ok := dockerStop(words)
+			if !ok {
+				return dockerRunning{}, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker stop [--time=SECONDS] NAME`", unit, l.line)
+			}
+			stopGrace = grace
+			housekept = append(housekept, name)
+		case "ExecStartPre":
+			// Container housekeeping only: removing the container.
+			if len(words) != 4 || words[0] != "-/usr/bin/docker" || words[1] != "rm" || words[2] != "--force" {
+				return dockerRunning{}, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker rm --force NAME`", unit, l.line)
 			}
 			housekept = append(housekept, words[len(words)-1])
 		}
@@ -92,6 +121,10 @@ func dockerUnit(unit, content string) (dockerRunning, error) {
 	if run.args == nil {
 		return dockerRunning{}, fmt.Errorf("unit %s: no ExecStart", unit)
 	}
+	if stopGrace < 0 {
+		return dockerRunning{}, fmt.Errorf("unit %s: no ExecStop: systemd would stop the docker client, not the container", unit)
+	}
+	run.stopGrace = stopGrace
 	for _, name := range housekept {
 		if name != container {
 			return dockerRunning{}, fmt.Errorf("unit %s: removes or stops container %q but runs %q", unit, name, container)

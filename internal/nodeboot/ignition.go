@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/coreos-cloudinit/config"
 	ign "github.com/coreos/ignition/v2/config/v3_4"
@@ -23,24 +24,26 @@ import (
 // readUserData reads a node's user data, a cloud-config or an Ignition
 // config, into the cloud-config it stands for, with the node's address
 // substituted and the project's etcd-member unit read as the wrapper's
-// drop-ins it stands for: the rest of the package interprets that.
-func readUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudConfig, error) {
+// drop-ins it stands for: the rest of the package interprets that. It
+// returns the member unit's stop grace too (0 without the unit).
+func readUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudConfig, time.Duration, error) {
 	cc, err := parseUserData(flavor, text, addr)
 	if err != nil || flavor != cloudconfig.Flatcar {
-		return cc, err
+		return cc, 0, err
 	}
+	var grace time.Duration
 	for i, u := range cc.CoreOS.Units {
 		if u.Name != cloudconfig.MemberUnit {
 			continue
 		}
 		if u.Content == "" {
-			return nil, fmt.Errorf("unit %s: drop-ins for the OS's etcd wrapper, which an image may not ship: want the project's own unit", u.Name)
+			return nil, 0, fmt.Errorf("unit %s: drop-ins for the OS's etcd wrapper, which an image may not ship: want the project's own unit", u.Name)
 		}
-		if cc.CoreOS.Units[i], err = memberUnit(u); err != nil {
-			return nil, err
+		if cc.CoreOS.Units[i], grace, err = memberUnit(u); err != nil {
+			return nil, 0, err
 		}
 	}
-	return cc, nil
+	return cc, grace, nil
 }
 
 func parseUserData(flavor cloudconfig.Flavor, text, addr string) (*config.CloudConfig, error) {
@@ -259,9 +262,10 @@ var memberUnitKeys = map[string][]string{
 // wrapper's: the image ETCD_IMAGE names, the host network, the etcd user,
 // the wrapper's mounts, the unit's whole ETCD_* environment, the data
 // directory the etcd user's; the data directory is the rehearsal's own.
-func memberUnit(u config.Unit) (config.Unit, error) {
+func memberUnit(u config.Unit) (config.Unit, time.Duration, error) {
 	var env []string
 	var pre, start []string
+	stopGrace := time.Duration(-1)
 	for line := range strings.Lines(u.Content) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
@@ -274,14 +278,23 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 		}
 		switch {
 		case !known:
-			return config.Unit{}, fmt.Errorf("unit %s: line %q: the rehearsal cannot interpret it", u.Name, line)
+			return config.Unit{}, 0, fmt.Errorf("unit %s: line %q: the rehearsal cannot interpret it", u.Name, line)
 		case key == "Environment":
 			env = append(env, line)
 		case key == "ExecStartPre":
 			pre = append(pre, value)
 		case key == "ExecStart":
 			start = strings.Fields(value)
+		case key == "ExecStop":
+			name, grace, ok := dockerStop(strings.Fields(value))
+			if !ok || name != "etcd-member" {
+				return config.Unit{}, 0, fmt.Errorf("unit %s: line %q: the rehearsal interprets only `-/usr/bin/docker stop [--time=SECONDS] etcd-member`", u.Name, line)
+			}
+			stopGrace = grace
 		}
+	}
+	if stopGrace < 0 {
+		return config.Unit{}, 0, fmt.Errorf("unit %s: no ExecStop: systemd would stop the docker client, not the container", u.Name)
 	}
 	envFile := ""
 	uid, gid, _ := strings.Cut(cloudconfig.EtcdUser, ":")
@@ -294,30 +307,30 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 		case ok && strings.HasSuffix(f, "'") && !strings.ContainsAny(f[:len(f)-1], " '"):
 			envFile = f[:len(f)-1]
 		default:
-			return config.Unit{}, fmt.Errorf("unit %s: ExecStartPre=%s: the rehearsal interprets only removing the container, making the data directory the etcd user's and writing the ETCD_* environment to a file", u.Name, p)
+			return config.Unit{}, 0, fmt.Errorf("unit %s: ExecStartPre=%s: the rehearsal interprets only removing the container, making the data directory the etcd user's and writing the ETCD_* environment to a file", u.Name, p)
 		}
 	}
 	if !ownsDataDir {
-		return config.Unit{}, fmt.Errorf("unit %s: no ExecStartPre makes the data directory the etcd user's (%s), which etcd runs as", u.Name, cloudconfig.EtcdUser)
+		return config.Unit{}, 0, fmt.Errorf("unit %s: no ExecStartPre makes the data directory the etcd user's (%s), which etcd runs as", u.Name, cloudconfig.EtcdUser)
 	}
 	want := []string{"/usr/bin/docker", "run", "--name=etcd-member", "--network=host", "--user=" + cloudconfig.EtcdUser,
 		"--volume=${ETCD_DATA_DIR}:${ETCD_DATA_DIR}", "--volume=/run:/run", "--volume=/usr/share/ca-certificates:/usr/share/ca-certificates:ro",
 		"--volume=${ETCD_SSL_DIR}:" + cloudconfig.WrapperSSLDir + ":ro", "--env-file=" + envFile}
 	tail := []string{"--entrypoint=" + etcdImageEntrypoint, "${ETCD_IMAGE}"}
 	if envFile == "" || len(start) < len(want)+len(tail) || !slices.Equal(start[:len(want)], want) || !slices.Equal(start[len(start)-len(tail):], tail) {
-		return config.Unit{}, fmt.Errorf("unit %s: ExecStart=%s: the rehearsal interprets only the wrapper's docker run: %s [--env=ETCD_...] %s",
+		return config.Unit{}, 0, fmt.Errorf("unit %s: ExecStart=%s: the rehearsal interprets only the wrapper's docker run: %s [--env=ETCD_...] %s",
 			u.Name, strings.Join(start, " "), strings.Join(want, " "), strings.Join(tail, " "))
 	}
 	var flags []string
 	for _, flag := range start[len(want) : len(start)-len(tail)] {
 		kv, ok := strings.CutPrefix(flag, "--env=")
 		if !ok || !strings.HasPrefix(kv, "ETCD_") || strings.ContainsAny(kv, `"$`) {
-			return config.Unit{}, fmt.Errorf("unit %s: docker flag %q: the rehearsal interprets only --env=ETCD_...", u.Name, flag)
+			return config.Unit{}, 0, fmt.Errorf("unit %s: docker flag %q: the rehearsal interprets only --env=ETCD_...", u.Name, flag)
 		}
 		key, _, _ := strings.Cut(kv, "=")
 		for _, d := range u.DropIns {
 			if strings.Contains(d.Content, `Environment="`+key+"=") {
-				return config.Unit{}, fmt.Errorf("unit %s: %s both on docker's command line and in drop-in %s", u.Name, key, d.Name)
+				return config.Unit{}, 0, fmt.Errorf("unit %s: %s both on docker's command line and in drop-in %s", u.Name, key, d.Name)
 			}
 		}
 		flags = append(flags, `Environment="`+kv+`"`)
@@ -326,7 +339,7 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 	// mounts the node's.
 	dataDir := `Environment="ETCD_DATA_DIR=` + cloudconfig.Flatcar.DataDir() + `"`
 	if !slices.Contains(env, dataDir) {
-		return config.Unit{}, fmt.Errorf("unit %s: no %s: the data volume is mounted elsewhere", u.Name, dataDir)
+		return config.Unit{}, 0, fmt.Errorf("unit %s: no %s: the data volume is mounted elsewhere", u.Name, dataDir)
 	}
 	env = slices.DeleteFunc(env, func(l string) bool { return l == dataDir })
 	u.DropIns = append([]config.UnitDropIn{{Name: "00-" + u.Name, Content: "[Service]\n" + strings.Join(env, "\n") + "\n"}}, u.DropIns...)
@@ -334,5 +347,5 @@ func memberUnit(u config.Unit) (config.Unit, error) {
 		u.DropIns = append(u.DropIns, config.UnitDropIn{Name: "zz-" + u.Name + "-command-line", Content: "[Service]\n" + strings.Join(flags, "\n") + "\n"})
 	}
 	u.Content = ""
-	return u, nil
+	return u, stopGrace, nil
 }

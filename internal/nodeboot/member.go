@@ -61,7 +61,7 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 			if err != nil {
 				return err
 			}
-			p.Release = run.release
+			p.Release, p.StopGrace = run.release, run.stopGrace
 			c := container{name: u.Name, mounts: run.mounts, user: "root", files: files, p: p}
 			p.Kind = Gateway
 			if len(run.args) > 0 && run.args[0] == string(GRPCProxy) {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coreos/coreos-cloudinit/config"
 
@@ -59,6 +60,9 @@ type Process struct {
 	// Args follow the etcd binary; Env is KEY=value, sorted.
 	Args []string
 	Env  []string
+	// StopGrace is how long the unit's stop lets etcd exit after SIGTERM
+	// before it is killed.
+	StopGrace time.Duration
 	// Files are what the process reads, and the node's scripts with what
 	// they read, to be put under RootDir.
 	Files []File
@@ -131,8 +135,12 @@ func Interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 	return p, nil
 }
 
+// systemdStopGrace is how long systemd lets a unit's process exit after
+// SIGTERM before SIGKILL (DefaultTimeoutStopSec): the image's etcd2.service.
+const systemdStopGrace = 90 * time.Second
+
 func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central map[string]string) (Process, error) {
-	cc, err := readUserData(flavor, node.UserData, addr)
+	cc, stopGrace, err := readUserData(flavor, node.UserData, addr)
 	if err != nil {
 		return Process{}, err
 	}
@@ -147,7 +155,7 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 		return Process{}, err
 	}
 
-	p := Process{Node: node.Name, Role: node.Role, Addr: addr}
+	p := Process{Node: node.Name, Role: node.Role, Addr: addr, StopGrace: stopGrace}
 	env := map[string]string{}
 	units := cc.CoreOS.Units
 	if p.Firewall, cc.CoreOS.Units, err = metadataFirewall(cc, flavor); err != nil {
@@ -172,6 +180,7 @@ func interpret(flavor cloudconfig.Flavor, node plan.Node, addr string, central m
 			return Process{}, fmt.Errorf("write_files %s: the rehearsal runs etcd2 without files", path)
 		}
 		err = etcd2(cc, &p, env)
+		p.StopGrace = systemdStopGrace
 	case cloudconfig.Flatcar:
 		err = flatcar(cc, &p, env, central, files)
 	default:

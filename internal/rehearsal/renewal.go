@@ -103,7 +103,7 @@ func (r *rehearsal) rollWorkers(ctx context.Context, workers, next []*localetcd.
 		for i := start; i < min(start+batch, len(workers)); i++ {
 			wg.Go(func() {
 				n := workers[i]
-				n.Stop(5 * time.Second)
+				n.Stop(n.StopGrace)
 				n.Process = next[i].Process
 				if errs[i] = localetcd.PutFiles(n); errs[i] != nil {
 					return

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
@@ -158,10 +157,11 @@ func (r *rehearsal) roll(ctx context.Context, n, next *localetcd.Node, c *locale
 	return r.restart(ctx, n, next.Process, c)
 }
 
-// restart stops n and starts it again as p, on its own disk, and waits
-// until every member and n are healthy.
+// restart stops n as its unit does (SIGTERM, SIGKILL after the unit's
+// grace, time a leader takes to hand leadership on), and starts it again as
+// p, on its own disk, and waits until every member and n are healthy.
 func (r *rehearsal) restart(ctx context.Context, n *localetcd.Node, p nodeboot.Process, c *localetcd.Nodes) error {
-	n.Stop(5 * time.Second)
+	n.Stop(n.StopGrace)
 	n.Process = p
 	if err := localetcd.PutFiles(n); err != nil {
 		return err

@@ -28,10 +28,11 @@ import (
 // the worker's 127.0.0.1:2379 while each member in turn is stopped and
 // started again on its own data, as rollCentral does, one at a time. A
 // member is stopped as its unit stops it (stop=term: `docker stop`,
-// SIGTERM and SIGKILL 10 s later; etcd moves leadership itself before it
-// exits), after an explicit `etcdctl move-leader` when it leads
-// (stop=moveleader), or by SIGKILL (stop=kill: a machine that loses power);
-// stop=lab is how the rehearsal stopped a member, SIGKILL 5 s after SIGTERM.
+// SIGTERM and SIGKILL after the unit's --time; etcd moves leadership itself
+// before it exits), the same after an explicit `etcdctl move-leader` when
+// it leads (stop=moveleader), or by SIGKILL (stop=kill: a machine that
+// loses power); stop=lab is how the rehearsal stopped a member before it
+// read the unit's grace, SIGKILL 5 s after SIGTERM.
 // A watcher on the worker keeps a watch stream open, as a node's
 // consumers do. It reports the writes refused and acknowledged, the
 // longest write, how many stopped members led and how many of those moved
@@ -50,11 +51,7 @@ func BenchmarkWriteDuringRoll(b *testing.B) {
 	}
 }
 
-const (
-	rollWriters = 3
-	// dockerStopGrace is `docker stop`'s default: SIGTERM, then SIGKILL.
-	dockerStopGrace = 10 * time.Second
-)
+const rollWriters = 3
 
 func benchRoll(b *testing.B, ctx context.Context, stop string) {
 	central, workers := 3, 1
@@ -154,9 +151,9 @@ func rollEach(ctx context.Context, host *localetcd.Host, nodes *localetcd.Nodes,
 			n.Stop(5 * time.Second)
 		case stop == "moveleader" && leads:
 			err = moveLeaderOff(ctx, nodes, n)
-			n.Stop(dockerStopGrace)
+			n.Stop(n.StopGrace)
 		default:
-			n.Stop(dockerStopGrace)
+			n.Stop(n.StopGrace)
 		}
 		slowest = max(slowest, time.Since(t))
 		if leads && (stop == "moveleader" || strings.Contains(localetcd.LogSince(n.Proc, logged), "leadership transfer finished")) {
