@@ -633,6 +633,10 @@ func (b *Backup) env() []string {
 	return out
 }
 
+// RemoteEnv is st as the rclone remote called name, for a tool off the
+// nodes that reads the store as they write it.
+func (st ObjectStore) RemoteEnv(name string) []string { return st.env(name) }
+
 // env is st as the rclone remote called name.
 func (st ObjectStore) env(name string) []string {
 	p := "RCLONE_CONFIG_" + strings.ToUpper(name) + "_"
