@@ -119,6 +119,22 @@ func TestEngineConfigSchema(t *testing.T) {
 	s.config("backupIdentity", "AGE-SECRET-KEY-1PLAIN")
 	s.refusedBeforeAnything("backupIdentity: stored in plain text")
 	rm("backupIdentity")
+	// The second copy (issue 22): its region checked against the cloud's
+	// and the cluster's, restoreFromCopy's type by the CLI and its use by
+	// the program. The region key set: with aws:region alone the program
+	// asks the default provider for the region first, which registers it.
+	s.config("region", "us-east-2")
+	s.config("backupCopyRegion", "europe")
+	s.refusedBeforeAnything(`backupCopyRegion: "europe" is not an AWS region; want another region than the cluster's (us-east-2)`)
+	s.config("backupCopyRegion", "us-east-2")
+	s.refusedBeforeAnything(`backupCopyRegion: "us-east-2" is the cluster's own region`)
+	rm("backupCopyRegion")
+	rm("region")
+	s.config("restoreFromCopy", "yes")
+	s.refusedBeforeAnything("Stack 'schema' with configuration key 'restoreFromCopy' must be of type 'boolean'")
+	s.config("restoreFromCopy", "true")
+	s.refusedBeforeAnything("restoreFromCopy: true restores restoreFrom from the second copy, and restoreFrom is unset")
+	rm("restoreFromCopy")
 
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +

@@ -142,6 +142,8 @@ type Plan struct {
 	// BackupBucket and BackupPrefix are where central nodes upload
 	// snapshots, BackupIdentity decrypts them; all empty with backups off.
 	BackupBucket, BackupPrefix, BackupIdentity string
+	// BackupCopyBucket is the second bucket, "" without one.
+	BackupCopyBucket string
 }
 
 // TLS is what an operator reaches a TLS cluster's members with.
@@ -180,6 +182,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 		flavor, proxy, bootstrap   string
 		tls, ca, cert, key         string
 		bucket, prefix, identity   string
+		copyBucket                 string
 	}
 	var cfgErr error
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -195,7 +198,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 			{c.CentralNames, &out.names}, {c.CentralPrivateIPs, &out.ips}, {c.EtcdPeerURLs, &out.peers}, {c.CentralCloudConfig, &out.central},
 			{c.WorkerCloudConfig, &out.worker}, {c.Flavor, &out.flavor}, {c.WorkerProxy, &out.proxy}, {c.Bootstrap, &out.bootstrap},
 			{c.TLS, &out.tls}, {c.EtcdCACert, &out.ca}, {c.EtcdClientCert, &out.cert}, {c.EtcdClientKey, &out.key},
-			{c.BackupBucket, &out.bucket}, {c.BackupPrefix, &out.prefix}, {c.BackupIdentity, &out.identity},
+			{c.BackupBucket, &out.bucket}, {c.BackupPrefix, &out.prefix}, {c.BackupIdentity, &out.identity}, {c.BackupCopyBucket, &out.copyBucket},
 		} {
 			r, err := internals.UnsafeAwaitOutput(ctx.Context(), o.v)
 			if err != nil {
@@ -215,7 +218,7 @@ func ReadIn(cluster string, args components.ClusterArgs, objects map[string][]st
 		return nil, fmt.Errorf("cluster %s: %d central names, %d addresses, %d peer URLs, %d cloud-configs", cluster, len(out.names), len(out.ips), len(out.peers), len(out.central))
 	}
 	p := &Plan{Cluster: cluster, Flavor: cloudconfig.Flavor(out.flavor), WorkerProxy: cloudconfig.WorkerProxy(out.proxy), Bootstrap: out.bootstrap,
-		BackupBucket: out.bucket, BackupPrefix: out.prefix, BackupIdentity: out.identity}
+		BackupBucket: out.bucket, BackupPrefix: out.prefix, BackupIdentity: out.identity, BackupCopyBucket: out.copyBucket}
 	if out.tls == components.TLSMutual {
 		p.TLS = &TLS{CACert: out.ca, ClientCert: out.cert, ClientKey: out.key}
 	}

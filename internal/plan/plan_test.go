@@ -84,7 +84,7 @@ func TestReadThirdCloud(t *testing.T) {
 	var third thirdCloud
 	for i, n := range p.Central {
 		want := components.CentralName("etcd-third", i)
-		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) || !strings.Contains(backupScript(t, n.UserData), "backup:third-backups/etcd-third/"+want+"/") {
+		if n.Name != want || n.Role != plan.Central || n.CloudIP != third.address(i) || !strings.Contains(n.UserData, "ETCD_NAME="+want) || !strings.Contains(backupScript(t, n.UserData), "for to in backup:third-backups/etcd-third; do") || !strings.Contains(backupScript(t, n.UserData), `"$to/`+want+`/$sealed"`) {
 			t.Errorf("central %d = %s %s %s, want %s at %s with its own user data, uploading to the third cloud's store", i, n.Name, n.Role, n.CloudIP, want, third.address(i))
 		}
 	}

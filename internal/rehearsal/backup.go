@@ -1,6 +1,7 @@
 package rehearsal
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -31,7 +32,7 @@ var (
 	claimBackupLoud = claim{id: "7b", title: "a failed backup fails its unit",
 		text: "with credentials the store refuses, the backup script exits non-zero and its output names the step that failed"}
 	claimRestore = claim{id: "7c", title: "disaster recovery from the latest snapshot",
-		text: "every member and its data destroyed, restoreFrom: latest with the stack's backupIdentity restores them at first boot from the encrypted, compressed snapshot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost"}
+		text: "every member and its data destroyed, restoreFrom: latest with the stack's backupIdentity restores them at first boot from the encrypted, compressed snapshot: every key written before the snapshot is back, read by every worker on 127.0.0.1:2379, and exactly the keys written after it are lost; then again from the second copy (backupCopyRegion, restoreFromCopy) with the first store stopped"}
 	claimVerify = claim{id: "7e", title: "a corrupted upload caught by the daily verification",
 		text: "each member's backup unit writes its metrics for node_exporter's textfile collector (every backup metric the alerting rules read) and, once a day, checks the store's newest snapshot against the sha256 its member recorded; with a corrupted copy as the newest, the unit fails naming it and isolatedetcd_backup_verify_success flips to 0"}
 	claimRestoreRefusals = claim{id: "7d", title: "bad restores refused, nothing destroyed",
@@ -70,6 +71,13 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 	}
 	defer store.Close()
 	d := &backupDrill{rehearsal: r, c: c, args: args, tools: tools, store: store}
+	if c.Plan.BackupCopyBucket != "" {
+		// Another server: the copy's region, which outlives the first.
+		if d.copy, err = s3lab.Start(ctx, s3lab.Config{Rclone: tools.Rclone, Dir: filepath.Join(r.Dir, "s3-copy"), Buckets: []string{c.Plan.BackupCopyBucket}, Lab: c.Lab}); err != nil {
+			return all(Line.fail, "S3 server of the copy: %v", err)
+		}
+		defer d.copy.Close()
+	}
 
 	before, err := writeKeys(ctx, c, "before", backupKeysBefore)
 	if err != nil {
@@ -98,6 +106,7 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 	}
 	lines[3] = d.refusals(ctx, lines[3])
 	var restore float64
+	d.before = before
 	lines[2], restore = d.restore(ctx, lines[2], before, after)
 	// Last: the corrupted copy it plants stays in the store, as newest.
 	if lines[2].Status != Pass {
@@ -105,6 +114,10 @@ func (r *rehearsal) backupLines(ctx context.Context, c *localetcd.Nodes, args co
 		return lines, restore
 	}
 	lines[4] = d.verify(ctx, lines[4])
+	if d.copy != nil {
+		// Last: it stops the first store.
+		lines[2] = d.restoreFromCopy(ctx, lines[2])
+	}
 	return lines, restore
 }
 
@@ -116,6 +129,10 @@ type backupDrill struct {
 	args  components.ClusterArgs
 	tools nodescript.Tools
 	store *s3lab.Server
+	// copy stands in for the second bucket's store; nil without one.
+	copy *s3lab.Server
+	// before are the keys the disaster drill restores first.
+	before []string
 }
 
 // envFile is where the node's backup settings are; the rehearsal points
@@ -125,7 +142,10 @@ const envFile = "/etc/etcd-backup.env"
 // useStore points the uploader of nodes at the S3 server, with secret as
 // the secret key (the server's own when empty).
 func (d *backupDrill) useStore(nodes []*localetcd.Node, secret string) error {
-	env := d.store.RemoteEnv("backup")
+	env := d.store.RemoteEnv(cloudconfig.RemoteBackup)
+	if d.copy != nil {
+		env = append(env, d.copy.RemoteEnv(cloudconfig.RemoteCopy)...)
+	}
 	if secret != "" {
 		for i, kv := range env {
 			if strings.HasPrefix(kv, "RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY=") {
@@ -216,8 +236,20 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 	}
 	s3Key := owners[d.c.Central[0].Node]
 	sealed, _ := d.stored(s3Key)
-	return l.pass("%d objects in s3://%s, a snapshot of each member under its own name with its sha256, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)",
-		len(objects), d.c.Plan.BackupBucket, s3Key, len(sealed), d.c.Central[0].Node, db.Size())
+	copied := ""
+	if d.copy != nil {
+		for _, o := range objects {
+			key := strings.TrimPrefix(o.Key, d.c.Plan.BackupBucket+"/")
+			a, errA := d.stored(key)
+			b, errB := os.ReadFile(filepath.Join(d.copy.Dir(), d.c.Plan.BackupCopyBucket, key))
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				return l.fail("the copy's s3://%s/%s (%v) is not the first store's (%v)", d.c.Plan.BackupCopyBucket, key, errB, errA)
+			}
+		}
+		copied = fmt.Sprintf("; the same %d objects, byte for byte, in the copy's s3://%s (another server)", len(objects), d.c.Plan.BackupCopyBucket)
+	}
+	return l.pass("%d objects in s3://%s, a snapshot of each member under its own name with its sha256, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)%s",
+		len(objects), d.c.Plan.BackupBucket, s3Key, len(sealed), d.c.Central[0].Node, db.Size(), copied)
 }
 
 // loud is line 7b.
@@ -231,12 +263,14 @@ func (d *backupDrill) loud(ctx context.Context, l Line) Line {
 	if err == nil {
 		return l.fail("the backup succeeded with a wrong key:\n%s", out)
 	}
-	if !strings.Contains(out, "uploading") {
+	if !strings.Contains(out, "uploading") || !strings.Contains(out, "NOT uploaded to "+d.c.Plan.BackupBucket+"/") {
 		return l.fail("the output does not say which step failed:\n%s", out)
 	}
-	step := out[strings.LastIndex(out, "uploading"):]
+	step := out[strings.Index(out, "uploading"):]
 	step, _, _ = strings.Cut(step, "\n")
-	return l.pass("the unit fails (%v) after %q; rclone's last word: %s", err, step, lastLines(out, 1))
+	start := strings.LastIndex(out[:strings.Index(out, "NOT uploaded to")], "\n") + 1
+	said, _, _ := strings.Cut(out[start:], "\n")
+	return l.pass("the unit fails (%v) after %q, saying %q; rclone's last word: %s", err, step, said, lastLines(out[:start], 1))
 }
 
 // objectKeys are the keys below the bucket the S3 server holds, as the
@@ -394,28 +428,41 @@ func (d *backupDrill) restore(ctx context.Context, l Line, before, after []strin
 	if err != nil {
 		return l.fail("restoreFrom latest: %v", err), 0
 	}
+	took, err := d.restoreCluster(ctx, next, before, after)
+	if err != nil {
+		return l.fail("%v", err), 0
+	}
+	return l.pass("restored %d members from %s in %.1f s (loss to every key read back); %d keys written before the snapshot read by all %d workers on 127.0.0.1:2379; lost: the %d written after it, exactly",
+		len(d.c.Central), restoredFrom(next.Central[0]), took, len(before), len(d.c.Workers), len(after)), took
+}
+
+// restoreCluster stops every member, deletes its data and restores it
+// with next's user data, then checks that every worker reads each key of
+// kept and none of lost. It returns the seconds from the loss to every key
+// read back.
+func (d *backupDrill) restoreCluster(ctx context.Context, next *localetcd.Nodes, kept, lost []string) (float64, error) {
 	for _, n := range d.c.Central {
 		n.Stop(5 * time.Second)
 		if err := os.RemoveAll(n.DataDir()); err != nil {
-			return l.fail("%v", err), 0
+			return 0, err
 		}
 	}
 	start := time.Now()
 	for i, n := range d.c.Central {
 		if err := d.takeUserData(n, next.Central[i]); err != nil {
-			return l.fail("%v", err), 0
+			return 0, err
 		}
 		if out, err := d.run(ctx, n, true); err != nil {
-			return l.fail("%s: %v\n%s", n.Node, err, out), 0
+			return 0, fmt.Errorf("%s: %v\n%s", n.Node, err, out)
 		}
 		n.Proc = n.Proc.Restarted(d.Bin(n.Release), n.Args, n.Env)
 		if err := d.Start(n.Proc); err != nil {
-			return l.fail("%s: %v", n.Node, err), 0
+			return 0, fmt.Errorf("%s: %v", n.Node, err)
 		}
 	}
 	for _, n := range d.c.Central {
 		if err := localetcd.Retry(ctx, drillTimeout, func() error { return n.Endpoint().Healthy(ctx) }); err != nil {
-			return l.fail("%s after restore: %v\n%s", n.Node, err, n.LogTail(5)), 0
+			return 0, fmt.Errorf("%s after restore: %v\n%s", n.Node, err, n.LogTail(5))
 		}
 	}
 	for _, w := range d.c.Workers {
@@ -426,34 +473,84 @@ func (d *backupDrill) restore(ctx context.Context, l Line, before, after []strin
 			return err
 		})
 		if err != nil {
-			return l.fail("worker %s: %v", w.Node, err), 0
+			return 0, fmt.Errorf("worker %s: %v", w.Node, err)
 		}
-		for _, k := range before {
+		for _, k := range kept {
 			if !got[k] {
-				return l.fail("worker %s does not read %s, written before the snapshot", w.Node, k), 0
+				return 0, fmt.Errorf("worker %s does not read %s, written before the snapshot", w.Node, k)
 			}
 		}
-		for _, k := range after {
+		for _, k := range lost {
 			if got[k] {
-				return l.fail("worker %s reads %s, written after the snapshot", w.Node, k), 0
+				return 0, fmt.Errorf("worker %s reads %s, written after the snapshot", w.Node, k)
 			}
 		}
 	}
-	took := time.Since(start).Seconds()
-	return l.pass("restored %d members from %s in %.1f s (loss to every key read back); %d keys written before the snapshot read by all %d workers on 127.0.0.1:2379; lost: the %d written after it, exactly",
-		len(d.c.Central), restoredFrom(next.Central[0]), took, len(before), len(d.c.Workers), len(after)), took
+	return time.Since(start).Seconds(), nil
 }
 
-// restoredFrom is the snapshot a node's user data restores.
+// restoreFromCopy is line 7c's second half, on the restored cluster: keys
+// written, a backup run on one member (which uploads to both stores), more
+// keys written, the first store stopped, as its region lost, and every
+// member restored with restoreFromCopy and restoreFrom: latest from what
+// the copy holds. It stops the first store, so it runs last.
+func (d *backupDrill) restoreFromCopy(ctx context.Context, l Line) Line {
+	if l.Status != Pass {
+		return l
+	}
+	fail := func(format string, v ...any) Line { return l.fail("from the copy: "+format, v...) }
+	kept, err := writeKeys(ctx, d.c, "before-copy", backupKeysAfter)
+	if err != nil {
+		return fail("%v", err)
+	}
+	n := d.c.Central[0]
+	if out, err := d.run(ctx, n, false); err != nil {
+		return fail("%s's backup unit: %v\n%s", n.Node, err, out)
+	}
+	lost, err := writeKeys(ctx, d.c, "after-copy", backupKeysAfter)
+	if err != nil {
+		return fail("%v", err)
+	}
+	d.store.Close()
+	objects, err := d.copy.List(ctx, d.c.Plan.BackupCopyBucket)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var keys []string
+	for _, o := range objects {
+		keys = append(keys, strings.TrimPrefix(o.Key, d.c.Plan.BackupCopyBucket+"/"))
+	}
+	a := d.args
+	a.RestoreFrom, a.RestoreFromCopy, a.BackupIdentity = components.RestoreLatest, true, d.c.Plan.BackupIdentity
+	p, err := plan.ReadIn(d.c.Plan.Cluster, a, map[string][]string{d.c.Plan.BackupCopyBucket: keys})
+	if err != nil {
+		return fail("restoreFromCopy, restoreFrom latest: %v", err)
+	}
+	next, err := localetcd.Prepare(p, d.Block, d.c.DiscoveryURL)
+	if err != nil {
+		return fail("%v", err)
+	}
+	took, err := d.restoreCluster(ctx, next, append(d.before, kept...), lost)
+	if err != nil {
+		return fail("%v", err)
+	}
+	return l.pass("%s; then, the first store stopped, restored %d members from the copy's %s in %.1f s: the %d first keys and the %d written before its snapshot read by every worker, the %d written after it lost",
+		l.Evidence, len(d.c.Central), restoredFrom(next.Central[0]), took, len(d.before), len(kept), len(lost))
+}
+
+// restoredFrom is the snapshot a node's user data restores, as
+// remote:bucket/key.
 func restoredFrom(n *localetcd.Node) string {
 	for _, f := range n.Files {
-		if _, key, ok := strings.Cut(f.Content, `copyto "backup:`); ok && f.Path == "/opt/bin/etcd-restore" {
-			key, _, _ = strings.Cut(key, `"`)
-			return key
+		if m := restoreCopy.FindStringSubmatch(f.Content); m != nil && f.Path == "/opt/bin/etcd-restore" {
+			return m[1]
 		}
 	}
 	return "?"
 }
+
+// restoreCopy is the restore script's download.
+var restoreCopy = regexp.MustCompile(`copyto "((` + cloudconfig.RemoteBackup + `|` + cloudconfig.RemoteCopy + `):[^"]+)"`)
 
 // backupPrefix holds the keys of the disaster drill.
 const backupPrefix = "/rehearsal/backup/"
@@ -561,9 +658,9 @@ func (d *backupDrill) verify(ctx context.Context, l Line) Line {
 	if err := os.Remove(filepath.Join(n.Proc.Dir(), nodeboot.RootDir, cloudconfig.MetricsDir, "etcd_backup_verify.prom")); err != nil {
 		return l.fail("%v", err)
 	}
-	out, err := d.run(ctx, n, false)
-	if err == nil || !strings.Contains(out, d.c.Plan.BackupBucket+"/"+planted+" is CORRUPT") {
-		return l.fail("the unit with a corrupted newest snapshot: %v\n%s", err, out)
+	out, runErr := d.run(ctx, n, false)
+	if runErr == nil || !strings.Contains(out, d.c.Plan.BackupBucket+"/"+planted+" is CORRUPT") {
+		return l.fail("the unit with a corrupted newest snapshot: %v\n%s", runErr, out)
 	}
 	after, err := nodeMetrics(n)
 	if err != nil {
@@ -573,7 +670,7 @@ func (d *backupDrill) verify(ctx context.Context, l Line) Line {
 		return l.fail("metrics after the failed verification: %v; want verify_success 0 and the upload before it recorded", after)
 	}
 	return l.pass("%s's metrics %v; with a corrupted copy as the newest snapshot the unit fails (%v): %s; verify_success 0 after it",
-		n.Node, got, err, lastLines(out, 1))
+		n.Node, got, runErr, lastLines(out, 1))
 }
 
 // backupAlertMetrics are the backup metrics the alerting rules read, as
@@ -593,4 +690,22 @@ func backupAlertMetrics(project string) ([]string, error) {
 		return nil, errors.New("monitoring/metric-names.txt names no backup metric")
 	}
 	return names, nil
+}
+
+// withBackupCopy gives a stack that backs up to a bucket the program
+// creates, and names no second copy, one in another region of its cloud,
+// so that every rehearsal proves the copy (lines 7a, 7c).
+func withBackupCopy(a *components.ClusterArgs) {
+	if a.BackupCopyRegion != "" || a.BackupBucket != "" || a.Flavor == string(cloudconfig.CoreOSEtcd2) || a.Backup != nil && !*a.Backup {
+		return
+	}
+	a.BackupCopyRegion = "us-west-2"
+	switch {
+	case a.Cloud == "digitalocean" && a.Region == "ams3":
+		a.BackupCopyRegion = "fra1"
+	case a.Cloud == "digitalocean":
+		a.BackupCopyRegion = "ams3"
+	case a.Region == "us-west-2":
+		a.BackupCopyRegion = "us-east-2"
+	}
 }

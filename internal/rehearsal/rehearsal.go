@@ -239,6 +239,7 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 	if err != nil {
 		return args, false, nil, err
 	}
+	withBackupCopy(&args)
 	offline := args
 	offline.SkipDiscoveryCheck = true
 	p, err := plan.Read(name, offline)
