@@ -22,6 +22,10 @@ const (
 	DefaultBackupSchedule      = "hourly"
 	DefaultBackupRetentionDays = 30
 	MaxBackupRetentionDays     = 3650
+	// MaxBackupRevisionThreshold bounds backupRevisionThreshold: etcd's
+	// revision is an int64, but past a billion writes the schedule comes
+	// first on any cluster.
+	MaxBackupRevisionThreshold = 1000000000
 	// RestoreLatest, as restoreFrom, restores the newest snapshot any member
 	// uploaded, chosen once by the program so that every member restores
 	// the same one.
@@ -87,6 +91,12 @@ func (s *settings) chooseBackup() error {
 		case s.BackupBucket != "":
 			errs = append(errs, fmt.Errorf("backupCopyRegion: %q makes a second bucket like the one the program creates, and backupBucket %q is yours; replicate your bucket with its own rules and unset backupCopyRegion, or unset backupBucket", s.BackupCopyRegion, s.BackupBucket))
 		}
+	}
+	switch {
+	case s.BackupRevisionThreshold < 0 || s.BackupRevisionThreshold > MaxBackupRevisionThreshold:
+		errs = append(errs, fmt.Errorf("backupRevisionThreshold: %d is not allowed; want 0 (no snapshot but the schedule's) or up to %d revisions", s.BackupRevisionThreshold, MaxBackupRevisionThreshold))
+	case s.BackupRevisionThreshold > 0 && !s.backup:
+		errs = append(errs, fmt.Errorf("backupRevisionThreshold: %d starts a snapshot when the revision moves, and backups are off; set backup: true, or unset backupRevisionThreshold", s.BackupRevisionThreshold))
 	}
 	if s.RestoreFromCopy {
 		switch {
@@ -251,10 +261,11 @@ func (s *settings) nodeBackup(store *cloud.Store, t backupTarget) *cloudconfig.B
 		return nil
 	}
 	b := &cloudconfig.Backup{
-		Schedule:  s.BackupSchedule,
-		Path:      t.bucket + "/" + s.backupPrefix(),
-		Recipient: t.recipient,
-		Store:     t.objectStore(store),
+		Schedule:          s.BackupSchedule,
+		Path:              t.bucket + "/" + s.backupPrefix(),
+		Recipient:         t.recipient,
+		Store:             t.objectStore(store),
+		RevisionThreshold: s.BackupRevisionThreshold,
 	}
 	if store.Copy != nil {
 		b.Copy = &cloudconfig.BackupCopy{Path: t.copyBucket + "/" + s.backupPrefix(), Store: t.objectStore(store.Copy)}

@@ -128,3 +128,24 @@ func TestRestoreFromCopy(t *testing.T) {
 		t.Errorf("a key only the first bucket holds, from the copy: %v", err)
 	}
 }
+
+// TestBackupRevisionThreshold: backupRevisionThreshold gives central nodes
+// a check every 5 minutes that starts a snapshot once the revision moved
+// more than it, and is refused out of bounds or with backups off.
+func TestBackupRevisionThreshold(t *testing.T) {
+	refused(t, components.ClusterArgs{CentralCount: 3, BackupRevisionThreshold: -5}, "backupRevisionThreshold: -5 is not allowed; want 0 (no snapshot but the schedule's) or up to 1000000000 revisions")
+	refused(t, components.ClusterArgs{CentralCount: 3, Backup: boolp(false), BackupRevisionThreshold: 5000}, "backupRevisionThreshold: 5000 starts a snapshot when the revision moves, and backups are off")
+	for _, threshold := range []int{0, 5000} {
+		m, _ := mustProvision(t, components.ClusterArgs{CentralCount: 3, BackupRevisionThreshold: threshold})
+		for _, c := range centrals(m, "aws") {
+			ud := userData(t, c)
+			check := cloudConfigFiles(t, ud)["/opt/bin/etcd-backup-moved"]
+			switch {
+			case threshold == 0 && (check != "" || strings.Contains(ud, "etcd-backup-moved")):
+				t.Errorf("%s: no threshold, and a revision check is rendered", c.Name)
+			case threshold > 0 && (!strings.Contains(check, "-le 5000 ]") || !strings.Contains(ud, "OnCalendar=*:0/5")):
+				t.Errorf("%s: threshold %d, and no check of it every 5 minutes:\n%s", c.Name, threshold, check)
+			}
+		}
+	}
+}

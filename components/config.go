@@ -91,6 +91,10 @@ type ClusterArgs struct {
 	// BackupCopyRegion, set, is another region where the program creates a
 	// second bucket, alike, that every snapshot is uploaded to as well.
 	BackupCopyRegion string
+	// BackupRevisionThreshold, more than 0, makes central nodes take a
+	// snapshot between scheduled ones once etcd's revision has moved more
+	// than this since the last (checked every 5 minutes).
+	BackupRevisionThreshold int
 	// RestoreFrom, set, makes blank central members restore a snapshot at
 	// first boot: RestoreLatest or an object key in the bucket.
 	RestoreFrom string

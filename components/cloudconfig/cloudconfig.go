@@ -304,7 +304,17 @@ type Backup struct {
 	// Copy, set, is a second store, in another region: the same unit
 	// uploads every snapshot there too.
 	Copy *BackupCopy
+	// RevisionThreshold, more than 0, starts the backup unit between its
+	// scheduled runs when etcd's revision has moved more than this since
+	// the last snapshot, checked every RevisionCheck.
+	RevisionThreshold int
 }
+
+// RevisionCheck is how often a central node compares its member's revision
+// with the last snapshot's, when Backup.RevisionThreshold is set, and the
+// script that does.
+var RevisionCheck = struct{ Schedule, Script, Recorded string }{
+	Schedule: "*:0/5", Script: "/opt/bin/etcd-backup-moved", Recorded: "/var/lib/etcd-backup/revision"}
 
 // BackupCopy is the second store snapshots go to, as Backup's: Path is
 // bucket/prefix.
@@ -592,6 +602,9 @@ func (c Settings) check() error {
 			}
 		}
 	}
+	if c.Backup != nil && c.Backup.RevisionThreshold < 0 {
+		return fmt.Errorf("backup revision threshold %d: want 0 (none) or more", c.Backup.RevisionThreshold)
+	}
 	if c.RestoreFromCopy && (c.Backup == nil || c.Backup.Copy == nil) {
 		return fmt.Errorf("restore snapshot %q from the copy: there is no backup copy", c.Restore)
 	}
@@ -788,8 +801,14 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 		if c.Backup != nil {
 			data["Metrics"] = map[string]string{"Dir": MetricsDir,
 				"Labels": fmt.Sprintf(`{cluster=%q,member=%q}`, path.Base(c.Backup.Path), data["Name"])}
+			data["RevisionCheck"] = RevisionCheck
 			if data["BackupScript"], err = gzipTemplate("backup-script", data); err != nil {
 				return "", err
+			}
+			if c.Backup.RevisionThreshold > 0 {
+				if data["BackupMovedScript"], err = gzipTemplate("backup-moved-script", data); err != nil {
+					return "", err
+				}
 			}
 		}
 		if c.Restore != "" {

@@ -99,7 +99,7 @@ func render(t *testing.T) map[string]string {
 		return cloudconfig.ObjectStore{Provider: "DigitalOcean", Region: region, Endpoint: "https://" + region + ".digitaloceanspaces.com", AccessKeyID: "DO00KEY", SecretAccessKey: "spaces-secret"}
 	}
 	c.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd-dev", Recipient: testRecipient, Store: spaces("nyc3"),
-		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: spaces("ams3")}}
+		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: spaces("ams3")}, RevisionThreshold: 10000}
 	c.Restore, c.RestoreFromCopy = "etcd-dev-backups-copy/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", true
 	if central, err = c.Central("etcd-dev-central-0", "/dev/xvdf"); err != nil {
 		t.Fatalf("restore from the copy central: %v", err)
@@ -253,6 +253,7 @@ func TestRenderRejects(t *testing.T) {
 		{"copy secret spanning lines", backingUp(good, func(c *cloudconfig.Settings) {
 			c.Backup.Copy = &cloudconfig.BackupCopy{Path: "copy/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", AccessKeyID: "AK", SecretAccessKey: "s\nRCLONE_CONFIG_COPY_ENDPOINT=https://elsewhere"}}
 		}), "backup copy: backup store key"},
+		{"negative revision threshold", backingUp(good, func(c *cloudconfig.Settings) { c.Backup.RevisionThreshold = -1 }), "backup revision threshold -1"},
 		{"restore from a copy there is not", backingUp(good, func(c *cloudconfig.Settings) {
 			c.DiscoveryURL, c.ClusterToken, c.InitialCluster = "", "etcd-dev", []cloudconfig.Member{{Name: "c-0", Host: "10.21.0.10"}}
 			c.Restore, c.RestoreFromCopy = "b/etcd-dev/c-0/etcd-20261130T120000Z.db", true
@@ -326,7 +327,7 @@ func TestScriptGolden(t *testing.T) {
 	// With a second store, restoring from it.
 	copying := restoring
 	copying.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient, Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"},
-		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-west-2"}}}
+		Copy: &cloudconfig.BackupCopy{Path: "etcd-dev-backups-copy/etcd-dev", Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-west-2"}}, RevisionThreshold: 10000}
 	copying.Restore, copying.RestoreFromCopy = "etcd-dev-backups-copy/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", true
 	for name, tc := range map[string]struct {
 		c    cloudconfig.Settings
@@ -334,7 +335,8 @@ func TestScriptGolden(t *testing.T) {
 	}{
 		"backup-copy.sh":  {copying, "/opt/bin/etcd-backup"},
 		"restore-copy.sh": {copying, "/opt/bin/etcd-restore"},
-		"defrag-tls.sh": {tlsCentral, cloudconfig.DefragScript},
+		"backup-moved.sh": {copying, cloudconfig.RevisionCheck.Script},
+		"defrag-tls.sh":   {tlsCentral, cloudconfig.DefragScript},
 		"defrag-plaintext.sh": {cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
 			DiscoveryURL: discoveryURL, Housekeeping: housekeeping}, cloudconfig.DefragScript},
 		"backup.sh":        {restoring, "/opt/bin/etcd-backup"},

@@ -33,6 +33,9 @@ verify() {
   echo "$newest verified"
 }
 mkdir -p "$dir"
+# One run at a time: the timer's, and the revision check's.
+exec 9>"$dir/.lock"
+flock 9
 name="etcd-$(date -u +%Y%m%dT%H%M%SZ).db"
 sealed="$name.gz.age"
 trap 'rm -rf "$dir/$name" "$dir/$sealed" "$dir/$sealed.sha256" "$dir/restore"' EXIT
@@ -40,6 +43,7 @@ echo "snapshot of etcd-dev-central-0 to $name"
 /usr/bin/docker run --rm --network=host --volume=/etc/ssl/etcd:/etc/ssl/etcd:ro --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdctl quay.io/coreos/etcd:v3.6.16 --endpoints=https://127.0.0.1:2379 --cacert=/etc/ssl/etcd/ca.crt --cert=/etc/ssl/etcd/member.crt --key=/etc/ssl/etcd/member.key snapshot save "$dir/$name"
 echo "proving $name restores"
 /usr/bin/docker run --rm --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdutl quay.io/coreos/etcd:v3.6.16 snapshot restore "$dir/$name" --data-dir="$dir/restore"
+revision=$(/usr/bin/docker run --rm --volume=$dir:$dir --entrypoint=/usr/local/bin/etcdutl quay.io/coreos/etcd:v3.6.16 snapshot status "$dir/$name" -w json | grep -o '"revision":[0-9]*' | cut -d: -f2)
 [ -x /opt/bin/age ] || /usr/bin/docker run --rm --volume=/opt/bin:/opt/bin --env=GOBIN=/opt/bin --env=CGO_ENABLED=0 golang:1.26.8-alpine go install filippo.io/age/cmd/age@v1.3.1
 echo "sealing $name"
 gzip -c "$dir/$name" | /opt/bin/age --encrypt --recipient=age1y4j7uhg0dxcqtgk7yeanp983c9lj7qp6zeq247u4g50a7qpm7ehqpk7t9j --output="$dir/$sealed"
@@ -52,6 +56,7 @@ for to in backup:etcd-dev-backups/etcd/etcd-dev copy:etcd-dev-backups-copy/etcd-
     { echo "$sealed NOT uploaded to ${to#*:}" >&2; failed=$((failed + 1)); }
 done
 [ $failed -lt 2 ] || exit 1
+echo "$revision" >/var/lib/etcd-backup/revision
 mapfile -t runs < <(TZ=UTC systemd-analyze calendar --iterations=2 'hourly' | sed -n 's/^ *\(Next elapse\|Iter\. #2\): [A-Za-z]* //p')
 metrics etcd_backup.prom last_upload_timestamp_seconds "$(date -u +%s)" schedule_period_seconds $(($(date -ud "${runs[1]}" +%s) - $(date -ud "${runs[0]}" +%s)))
 [ $failed = 0 ] || exit 1
