@@ -204,6 +204,10 @@ type Settings struct {
 	// Housekeeping keeps flatcar members' databases bounded; required on
 	// flatcar, unused by coreos-etcd2's etcd2.
 	Housekeeping Housekeeping
+	// Rejoin renders, with TLS and static bootstrap, the units with which
+	// a central node whose data volume is blank rejoins its running cluster
+	// as a learner, then a voter (Join).
+	Rejoin bool
 	// Auth, set (with TLS only), turns etcd's authentication on at the
 	// members' first boot and gives workers their credentials.
 	Auth *Auth
@@ -342,6 +346,16 @@ var Age = struct{ Image, Package, Version, Bin, GoBin string }{
 // RestoreIdentityFile holds RestoreIdentity on a restoring node, until
 // the restore succeeds.
 const RestoreIdentityFile = "/etc/etcd-restore.identity"
+
+// Join is how a blank member rejoins its running cluster by itself: the
+// script its unit runs before the member starts, the environment file it
+// leaves the member (state existing, the membership member add returned),
+// and the promotion, the same script run once the member does; each step
+// retries every so many seconds, saying why, until it can act.
+var Join = struct {
+	Script, Env, Promote         string
+	RetrySeconds, PromoteSeconds int
+}{Script: "/opt/bin/etcd-join", Env: "/etc/etcd-join.env", Promote: "/opt/bin/etcd-promote", RetrySeconds: 15, PromoteSeconds: 5}
 
 // MetricsDir is where central nodes write their backups' metrics, in
 // Prometheus's text format, for node_exporter's textfile collector
@@ -798,6 +812,13 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 			}
 			data["AuthScript"] = map[string]string{"Path": AuthScript, "Content": script}
 		}
+		// Static bootstrap with TLS: the member's certificate is root
+		// under etcd's auth, and its peers are known to the rendering.
+		if c.Rejoin && c.InitialCluster != nil && c.TLS != nil {
+			if err := c.renderJoin(data); err != nil {
+				return "", err
+			}
+		}
 		if c.Backup != nil {
 			data["Metrics"] = map[string]string{"Dir": MetricsDir,
 				"Labels": fmt.Sprintf(`{cluster=%q,member=%q}`, path.Base(c.Backup.Path), data["Name"])}
@@ -822,4 +843,21 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 		return "", fmt.Errorf("render %s: %w", name, err)
 	}
 	return b.String(), nil
+}
+
+// renderJoin adds the join and promotion scripts of the central node data
+// names: its peers are every other member's client URL.
+func (c Settings) renderJoin(data map[string]any) error {
+	var peers []string
+	for _, m := range c.InitialCluster {
+		if m.Name != data["Name"] {
+			peers = append(peers, fmt.Sprintf("%s://%s", c.Scheme(), net.JoinHostPort(m.Host, strconv.Itoa(ClientPort))))
+		}
+	}
+	join := map[string]any{"Script": Join.Script, "Env": Join.Env, "Promote": Join.Promote,
+		"RetrySeconds": Join.RetrySeconds, "PromoteSeconds": Join.PromoteSeconds, "Peers": peers}
+	data["Join"] = join
+	var err error
+	join["Content"], err = gzipTemplate("join-script", data)
+	return err
 }

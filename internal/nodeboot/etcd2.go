@@ -20,7 +20,7 @@ func etcd2(cc *config.CloudConfig, p *Process, env map[string]string) error {
 			for _, d := range u.DropIns {
 				// Only ordering lines: etcd2's settings come from coreos.etcd2.
 				scratch := map[string]string{}
-				if err := dropIn(u.Name, d, scratch); err != nil || len(scratch) > 0 {
+				if err := dropIn(u.Name, d, scratch, new(string)); err != nil || len(scratch) > 0 {
 					return fmt.Errorf("unit %s drop-in %s: the rehearsal interprets only ordering lines here (%v)", u.Name, d.Name, err)
 				}
 			}

@@ -43,7 +43,7 @@ func flatcar(cc *config.CloudConfig, p *Process, env map[string]string, central 
 		case u.Name == "etcd-member.service" && u.Content == "":
 			p.Unit = u.Name
 			for _, d := range u.DropIns {
-				if err := dropIn(u.Name, d, env); err != nil {
+				if err := dropIn(u.Name, d, env, &p.EnvFile); err != nil {
 					return err
 				}
 			}

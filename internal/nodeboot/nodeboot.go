@@ -63,6 +63,9 @@ type Process struct {
 	// StopGrace is how long the unit's stop lets etcd exit after SIGTERM
 	// before it is killed.
 	StopGrace time.Duration
+	// EnvFile, set, is a file on the node whose ETCD_* lines, when it
+	// exists at start, override Env (systemd's EnvironmentFile=-).
+	EnvFile string
 	// Files are what the process reads, and the node's scripts with what
 	// they read, to be put under RootDir.
 	Files []File
@@ -113,11 +116,44 @@ func (p Process) WithEnv(set map[string]string) Process {
 	return p
 }
 
+// WithEnvFile is p as systemd starts it when its EnvFile holds content:
+// ETCD_INITIAL_CLUSTER and ETCD_INITIAL_CLUSTER_STATE lines, as a node's
+// join script writes them. The initial cluster's members are renamed to
+// the URLs p's own initial cluster gives them here.
+func (p Process) WithEnvFile(content string) (Process, error) {
+	local := map[string]string{}
+	for _, m := range strings.Split(p.Getenv("ETCD_INITIAL_CLUSTER"), ",") {
+		if name, u, ok := strings.Cut(m, "="); ok {
+			local[name] = u
+		}
+	}
+	set := map[string]string{}
+	for line := range strings.Lines(content) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		switch {
+		case !ok || (k != "ETCD_INITIAL_CLUSTER" && k != "ETCD_INITIAL_CLUSTER_STATE"):
+			return p, fmt.Errorf("%s: line %q: the rehearsal interprets ETCD_INITIAL_CLUSTER= and ETCD_INITIAL_CLUSTER_STATE= only", p.EnvFile, line)
+		case k == "ETCD_INITIAL_CLUSTER":
+			var members []string
+			for _, m := range strings.Split(v, ",") {
+				name, _, _ := strings.Cut(m, "=")
+				if local[name] == "" {
+					return p, fmt.Errorf("%s: member %q of %s is not in the node's own initial cluster", p.EnvFile, name, k)
+				}
+				members = append(members, name+"="+local[name])
+			}
+			v = strings.Join(members, ",")
+		}
+		set[k] = v
+	}
+	return p.WithEnv(set), nil
+}
+
 // WithDropIn is p as systemd runs it once a drop-in called name, holding
 // content, is added to its unit: the keys it sets take their new values.
 func (p Process) WithDropIn(name, content string) (Process, error) {
 	set := map[string]string{}
-	if err := dropIn(p.Unit, config.UnitDropIn{Name: name, Content: content}, set); err != nil {
+	if err := dropIn(p.Unit, config.UnitDropIn{Name: name, Content: content}, set, &p.EnvFile); err != nil {
 		return p, err
 	}
 	return p.WithEnv(set), nil

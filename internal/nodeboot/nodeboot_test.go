@@ -135,9 +135,10 @@ func TestInterpretTLS(t *testing.T) {
 			t.Errorf("member env lacks %s:\n%s", want, strings.Join(member.Env, "\n"))
 		}
 	}
-	// The three TLS files, and the defragmentation script.
-	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 4 {
-		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 4", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
+	// The three TLS files, and the defragmentation, join and promotion
+	// scripts.
+	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 6 {
+		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 6", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
 	}
 	worker, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker,
 		UserData: golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml")}, "127.9.3.1", labCentral)
@@ -174,16 +175,19 @@ func TestInterpretTLS(t *testing.T) {
 // timer that starts it, its restore unit as running before etcd, and both
 // scripts with the settings file they read go to the node's disk.
 func TestInterpretScripts(t *testing.T) {
+	// A blank member's join runs before etcd, its promotion after.
+	join := Script{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true}
+	promote := Script{Unit: "etcd-promote.service", Path: cloudconfig.Join.Promote, AfterEtcd: true}
 	for _, tc := range []struct {
 		file string
 		want []Script
 	}{
 		{"flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", []Script{{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
-			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"}}},
+			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"}, join, promote}},
 		{"flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml", []Script{
 			{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
 			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"},
-			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}}},
+			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}, join, promote}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			p, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "etcd-dev-central-0", Role: plan.Central, Host: "10.21.0.10", UserData: golden(t, tc.file)}, "127.9.2.1", goldenCentral)
@@ -325,6 +329,8 @@ func TestInterpretFirewallRejects(t *testing.T) {
 		{"backup does not wait", backup, without(inUnit, 1), "unit etcd-backup.service: does not require"},
 		{"defrag does not wait", backup, without(inUnit, 2), "unit etcd-defrag.service: does not require"},
 		{"restore does not wait", backup, without(inUnit, 3), "unit etcd-restore.service: does not require"},
+		{"join does not wait", backup, without(inUnit, 4), "unit etcd-join.service: does not require"},
+		{"promotion does not wait", backup, without(inUnit, 5), "unit etcd-promote.service: does not require"},
 		{"v2 proxy does not wait", v2proxy, without(dropIn, 3), "unit etcd-member.service: does not require"},
 		{"etcd2 does not wait", etcd2, without(dropIn, 3), "unit etcd2.service: does not require"},
 	} {

@@ -13,11 +13,15 @@ import (
 var (
 	envLine      = regexp.MustCompile(`^Environment="([A-Z0-9_]+)=([^"]*)"$`)
 	orderingLine = regexp.MustCompile(`^(Requires|After|Wants)=[A-Za-z0-9@._-]+$`)
+	// An environment file that may be absent ("-"), as a node's own
+	// scripts leave one for etcd.
+	envFileLine = regexp.MustCompile(`^EnvironmentFile=-(/[A-Za-z0-9/._-]+)$`)
 )
 
-// dropIn reads a drop-in of unit into env: its ETCD_* Environment= lines;
-// ordering lines are allowed, anything else is an error.
-func dropIn(unit string, d config.UnitDropIn, env map[string]string) error {
+// dropIn reads a drop-in of unit into env: its ETCD_* Environment= lines,
+// and into envFile the optional EnvironmentFile= it names; ordering lines
+// are allowed, anything else is an error.
+func dropIn(unit string, d config.UnitDropIn, env map[string]string, envFile *string) error {
 	section := ""
 	for line := range strings.Lines(d.Content) {
 		line = strings.TrimSpace(line)
@@ -30,10 +34,13 @@ func dropIn(unit string, d config.UnitDropIn, env map[string]string) error {
 		case section == "[Unit]" && orderingLine.MatchString(line):
 			// Ordering: the rehearsal starts etcd once the node's disk exists.
 			continue
+		case section == "[Service]" && envFileLine.MatchString(line):
+			*envFile = envFileLine.FindStringSubmatch(line)[1]
+			continue
 		}
 		m := envLine.FindStringSubmatch(line)
 		if section != "[Service]" || m == nil || !strings.HasPrefix(m[1], "ETCD_") {
-			return fmt.Errorf("unit %s drop-in %s: line %q: the rehearsal interprets only [Unit] Requires=/After=/Wants= and [Service] Environment=\"ETCD_...=...\" lines", unit, d.Name, line)
+			return fmt.Errorf("unit %s drop-in %s: line %q: the rehearsal interprets only [Unit] Requires=/After=/Wants= and [Service] Environment=\"ETCD_...=...\" and EnvironmentFile=-/path lines", unit, d.Name, line)
 		}
 		env[m[1]] = m[2]
 	}

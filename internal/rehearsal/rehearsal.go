@@ -47,6 +47,10 @@ type Options struct {
 	// defragmentation, NOSPACE, churn: about 20 s) out of the drills; the
 	// tests prove them once per etcd line and network path, not per shape.
 	SkipHousekeeping bool
+	// SkipRejoin leaves line 3g (a member that lost its data rejoins by
+	// itself: about 20 s) out of the drills; the tests prove it on one TLS
+	// row of 3.5 and one of 3.6.
+	SkipRejoin bool
 	// BootTimeout bounds the boot of each cluster; zero means 60s.
 	BootTimeout time.Duration
 	// Log receives progress lines; nil discards them.
@@ -163,6 +167,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return r.drills(ctx, c)
 		})...)
 		rep.Timings.Drills = since(t)
+	}
+	if o.Drills && !o.SkipRejoin {
+		t = time.Now()
+		add(cluster([]claim{claimRejoin}, func() []Line {
+			o.Log("a member that lost its data rejoins by itself (line 3g): its join and promotion units, a learner, then a voter (about 20 s)")
+			return []Line{r.drillRejoin(ctx, c)}
+		})...)
+		rep.Timings.Drills += since(t)
 	}
 	if o.Drills {
 		// Before lines 7, whose restore leaves members with user data that

@@ -73,7 +73,7 @@ func (r rehearsalRow) options() rehearsal.Options {
 	three := 3
 	o := r.o
 	o.Central, o.Workers = &three, &three
-	return rehearsal.Options{Overrides: o, Drills: true, Renewal: slices.Contains(r.more, "6d"), SkipHousekeeping: !slices.Contains(r.more, "9a")}
+	return rehearsal.Options{Overrides: o, Drills: true, Renewal: slices.Contains(r.more, "6d"), SkipHousekeeping: !slices.Contains(r.more, "9a"), SkipRejoin: !slices.Contains(r.more, "3g")}
 }
 
 // rehearsalRows are TestRehearsal's rows; TestReadmeRehearsals names the
@@ -150,7 +150,7 @@ func TestRehearsal(t *testing.T) {
 // upgradeOptions are TestRehearsalUpgrade's: those of `go run
 // ./cmd/rehearse --etcd-version 3.5 --upgrade`.
 // Lines 9 are the 3.5 TLS row's.
-var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true, SkipHousekeeping: true}
+var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true, SkipHousekeeping: true, SkipRejoin: true}
 
 // TestRehearsalUpgrade moves a 3.5 cluster holding data to 3.6 as
 // docs/operations.md says, with writes running, and loses none (line 5):
