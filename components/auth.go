@@ -56,6 +56,12 @@ func (s settings) nodeAuth(password string) *cloudconfig.Auth {
 	if len(prefixes) == 0 {
 		prefixes = []string{""} // every key
 	}
-	roots := append(append([]string{}, s.centralNames...), s.operatorName())
+	// Every member a cluster may grow to, so that a node added by
+	// centralCount joins with its own certificate (docs/operations.md).
+	var roots []string
+	for i := range maxCentral {
+		roots = append(roots, CentralName(s.name, i))
+	}
+	roots = append(roots, s.operatorName())
 	return &cloudconfig.Auth{Roots: roots, Workers: s.workersUser(), Password: password, KeyPrefixes: prefixes}
 }

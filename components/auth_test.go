@@ -40,7 +40,7 @@ func TestAuthUserData(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := []string{"for n in root etcd-dev-central-0 etcd-dev-central-1 etcd-dev-central-2 etcd-dev-operator;",
+				want := []string{"for n in root etcd-dev-central-0 etcd-dev-central-1 etcd-dev-central-2 etcd-dev-central-3 etcd-dev-central-4 etcd-dev-central-5 etcd-dev-central-6 etcd-dev-operator;",
 					"w=etcd-dev-workers", "--new-user-password=" + password, `readwrite '' --prefix`}
 				for _, w := range want {
 					if !strings.Contains(string(script), w) {

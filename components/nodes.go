@@ -14,10 +14,13 @@ import (
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
 
+// maxCentral is the most central nodes a cluster may have.
+const maxCentral = 7
+
 // checkCounts checks the node counts and names the central nodes.
 func (s *settings) checkCounts(name string) error {
 	var errs []error
-	if s.CentralCount < 1 || s.CentralCount > 7 || s.CentralCount%2 == 0 {
+	if s.CentralCount < 1 || s.CentralCount > maxCentral || s.CentralCount%2 == 0 {
 		errs = append(errs, fmt.Errorf("centralCount: %d is not allowed; want 1, 3, 5 or 7: etcd commits a write once a majority of voting members agree, so an even count adds a voter but no fault tolerance, and more than 7 slows every write", s.CentralCount))
 	} else {
 		for i := range s.CentralCount {
