@@ -173,11 +173,11 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			}).(pulumi.StringOutput))
 			return workerUserData
 		},
-		UserDataGunzipped: s.ConfigFormat == FormatCloudConfig,
-		SSHAllowedCidrs:   s.SSHAllowedCidrs,
-		MonitoringCidrs:   s.MonitoringCidrs,
-		MonitoringGroups:  s.MonitoringGroups,
-		Tags:              s.Tags,
+		CompactUserData:  s.compactUserData,
+		SSHAllowedCidrs:  s.SSHAllowedCidrs,
+		MonitoringCidrs:  s.MonitoringCidrs,
+		MonitoringGroups: s.MonitoringGroups,
+		Tags:             s.Tags,
 	}
 	res, err := s.provider.Provision(ctx, spec, pulumi.Parent(c))
 	if err != nil {

@@ -55,3 +55,13 @@ func (s settings) workerUserData(c cloudconfig.Settings, endpoints []string) (st
 	}
 	return c.Worker(endpoints)
 }
+
+// compactUserData is user data in fewer bytes that the nodes read the same,
+// in the stack's format.
+func (s settings) compactUserData(userData string) ([]byte, error) {
+	if s.ConfigFormat == FormatIgnition {
+		c, err := ignition.Compact(userData)
+		return []byte(c), err
+	}
+	return cloudconfig.Compact(userData)
+}

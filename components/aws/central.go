@@ -78,7 +78,7 @@ func newCentral(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, n
 			SubnetId:            net.subnetIDs[zone],
 			PrivateIp:           pulumi.String(ip),
 			VpcSecurityGroupIds: pulumi.StringArray{sgID},
-			UserDataBase64:      userDataBase64(node.Name, spec.UserDataGunzipped, userData[i]),
+			UserDataBase64:      userDataBase64(node.Name, spec.CompactUserData, userData[i]),
 			IamInstanceProfile:  profile,
 			RootBlockDevice: ec2.InstanceRootBlockDeviceArgs{
 				VolumeType:          pulumi.String("gp3"),

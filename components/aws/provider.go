@@ -4,8 +4,6 @@
 package aws
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -187,43 +185,26 @@ func tags(spec cloud.Spec, name, role string) pulumi.StringMap {
 const userDataLimit = 16 << 10
 
 // userDataBase64 is the user data of the machine or template called name as
-// EC2 takes it, base64-encoded. Over EC2's limit, it is gzipped when the
-// nodes gunzip it, which more than halves a cloud-config; the run fails,
-// before anything is sent, when EC2 would refuse it still. Under the limit
-// the bytes are the rendered text itself, so a node reads what the stack's
-// outputs show.
-func userDataBase64(name string, gunzipped bool, userData pulumi.StringOutput) pulumi.StringOutput {
+// EC2 takes it, base64-encoded. Over EC2's limit it goes compacted, when
+// the stack's format can be (a cloud-config to less than half); the run
+// fails, before anything is sent, when EC2 would refuse it still. Under
+// the limit the bytes are the rendered text itself, so a node reads what
+// the stack's outputs show.
+func userDataBase64(name string, compact func(string) ([]byte, error), userData pulumi.StringOutput) pulumi.StringOutput {
 	return userData.ApplyT(func(s string) (string, error) {
 		data := []byte(s)
-		if len(data) > userDataLimit && gunzipped {
+		if len(data) > userDataLimit && compact != nil {
 			var err error
-			if data, err = gzipped(data); err != nil {
+			if data, err = compact(s); err != nil {
 				return "", fmt.Errorf("user data of %s: %w", name, err)
 			}
 			if len(data) > userDataLimit {
-				return "", fmt.Errorf("user data of %s: %d bytes, %d gzipped, and EC2 takes at most %d; fewer sshAuthorizedKeys, or a CA rotation finished (two CAs are trusted during one), make it smaller", name, len(s), len(data), userDataLimit)
+				return "", fmt.Errorf("user data of %s: %d bytes, %d compacted, and EC2 takes at most %d; fewer sshAuthorizedKeys, or a CA rotation finished (two CAs are trusted during one), make it smaller", name, len(s), len(data), userDataLimit)
 			}
 		}
 		if len(data) > userDataLimit {
-			return "", fmt.Errorf("user data of %s: %d bytes, and EC2 takes at most %d, and this format cannot be sent gzipped; fewer sshAuthorizedKeys, or a CA rotation finished (two CAs are trusted during one), make it smaller", name, len(s), userDataLimit)
+			return "", fmt.Errorf("user data of %s: %d bytes, and EC2 takes at most %d; fewer sshAuthorizedKeys, or a CA rotation finished (two CAs are trusted during one), make it smaller", name, len(s), userDataLimit)
 		}
 		return base64.StdEncoding.EncodeToString(data), nil
 	}).(pulumi.StringOutput)
-}
-
-// gzipped is data compressed with no name or time in its header, so the same
-// user data always gives the same bytes and no needless diff.
-func gzipped(data []byte) ([]byte, error) {
-	var b bytes.Buffer
-	z, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := z.Write(data); err != nil {
-		return nil, err
-	}
-	if err := z.Close(); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }

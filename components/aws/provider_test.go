@@ -13,6 +13,7 @@ import (
 	"github.com/isolatedetcd/cluster/components/aws"
 	"github.com/isolatedetcd/cluster/components/cloud"
 	"github.com/isolatedetcd/cluster/components/cloud/cloudtest"
+	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -556,11 +557,11 @@ func TestRegion(t *testing.T) {
 }
 
 // TestUserDataLimit: user data over EC2's 16 KiB (before base64) goes
-// gzipped when the nodes gunzip it, and reads back as rendered; the run
-// fails with the machine's name when EC2 would refuse it still, or when the
-// nodes cannot gunzip it. Under the limit it goes as rendered, so stacks
-// made before gzip keep their bytes. Central instance and the workers'
-// launch template alike.
+// compacted (here as a cloud-config is, gzipped), and reads back as
+// rendered; the run fails with the machine's name when EC2 would refuse it
+// still, or when nothing compacts it. Under the limit it goes as rendered,
+// so stacks made before compaction keep their bytes. Central instance and
+// the workers' launch template alike.
 func TestUserDataLimit(t *testing.T) {
 	small := strings.Repeat("#", 16<<10)
 	// A cloud-config is text: it gzips to well under half.
@@ -570,16 +571,20 @@ func TestUserDataLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	incompressible := base64.StdEncoding.EncodeToString(random)
+	compacted, err := cloudconfig.Compact(incompressible)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name, text string
-		gunzipped  bool
-		gzipped    bool
-		wantErr    string
+		name, text  string
+		compactable bool
+		gzipped     bool
+		wantErr     string
 	}{
 		{"at the limit", small, true, false, ""},
-		{"over, gunzipped", compressible, true, true, ""},
-		{"over, not gunzipped", compressible, false, false, fmt.Sprintf("%d bytes, and EC2 takes at most 16384, and this format cannot be sent gzipped", len(compressible))},
-		{"over even gzipped", incompressible, true, false, fmt.Sprintf("%d bytes, ", len(incompressible))},
+		{"over, compacted", compressible, true, true, ""},
+		{"over, no compaction", compressible, false, false, fmt.Sprintf("%d bytes, and EC2 takes at most 16384", len(compressible))},
+		{"over even compacted", incompressible, true, false, fmt.Sprintf("%d bytes, %d compacted, and EC2 takes at most 16384", len(incompressible), len(compacted))},
 	} {
 		for _, machine := range []struct {
 			name, typ string
@@ -599,7 +604,9 @@ func TestUserDataLimit(t *testing.T) {
 		} {
 			t.Run(tc.name+"/"+machine.name, func(t *testing.T) {
 				spec := testSpec(3, 1)
-				spec.UserDataGunzipped = tc.gunzipped
+				if tc.compactable {
+					spec.CompactUserData = cloudconfig.Compact
+				}
 				machine.swell(&spec, tc.text)
 				m := pulumitest.New()
 				err := m.Run(func(ctx *pulumi.Context) error {

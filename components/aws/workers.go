@@ -23,7 +23,7 @@ type workers struct {
 // exists even with no workers, so scaling up later is only a size change.
 func newWorkers(ctx *pulumi.Context, spec cloud.Spec, ami pulumi.StringOutput, net *network, sgID pulumi.IDOutput, centralIPs []string, opts []pulumi.ResourceOption) (*workers, error) {
 	name := spec.Name + "-worker"
-	userData := userDataBase64(name, spec.UserDataGunzipped, spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput()))
+	userData := userDataBase64(name, spec.CompactUserData, spec.WorkerUserData(pulumi.ToStringArray(centralIPs).ToStringArrayOutput()))
 	tagMap := tags(spec, name, roleWorker)
 	values := tagValues(spec, name, roleWorker)
 

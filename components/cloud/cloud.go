@@ -76,10 +76,11 @@ type Spec struct {
 	// WorkerUserData renders the user data every worker carries from the
 	// hosts the central nodes are reached at; the backend calls it once.
 	WorkerUserData func(centralHosts pulumi.StringArrayOutput) pulumi.StringOutput
-	// UserDataGunzipped says the nodes' boot agent gunzips user data
-	// (coreos-cloudinit does; Ignition does not on AWS), so a backend whose
-	// cloud limits its size may send user data over the limit gzipped.
-	UserDataGunzipped bool
+	// CompactUserData is user data in fewer bytes that the nodes read the
+	// same (gzip for coreos-cloudinit; for Ignition, a config that replaces
+	// itself with the gzipped original), for a backend whose cloud limits
+	// the size of user data to send what is over the limit.
+	CompactUserData func(userData string) ([]byte, error)
 
 	// SSHAllowedCidrs may reach port 22 on every node; nothing else from outside
 	// the cluster reaches any port.
