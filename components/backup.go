@@ -98,6 +98,7 @@ func (s *settings) chooseBackup() error {
 	case s.BackupRevisionThreshold > 0 && !s.backup:
 		errs = append(errs, fmt.Errorf("backupRevisionThreshold: %d starts a snapshot when the revision moves, and backups are off; set backup: true, or unset backupRevisionThreshold", s.BackupRevisionThreshold))
 	}
+	errs = append(errs, s.checkKeep()...)
 	if s.RestoreFromCopy {
 		switch {
 		case s.RestoreFrom == "":
@@ -113,6 +114,52 @@ func (s *settings) chooseBackup() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Bounds of the retention policy's counts: ten years of each.
+const MaxBackupKeepHourly, MaxBackupKeepDaily, MaxBackupKeepWeekly = 87600, 3650, 520
+
+// checkKeep checks the retention policy: counts in bounds, with backups
+// on, and a lifecycle rule that keeps snapshots as long as the weekly and
+// daily counts need (it expires every snapshot regardless).
+func (s *settings) checkKeep() []error {
+	var errs []error
+	for _, k := range []struct {
+		key    string
+		n, max int
+	}{{"backupKeepHourly", s.BackupKeepHourly, MaxBackupKeepHourly}, {"backupKeepDaily", s.BackupKeepDaily, MaxBackupKeepDaily}, {"backupKeepWeekly", s.BackupKeepWeekly, MaxBackupKeepWeekly}} {
+		if k.n < 0 || k.n > k.max {
+			errs = append(errs, fmt.Errorf("%s: %d is not allowed; want 0 to %d (all three 0: no thinning, the lifecycle rule's expiry only)", k.key, k.n, k.max))
+		}
+	}
+	if errs != nil || !s.keepsPolicy() {
+		return errs
+	}
+	if !s.backup {
+		return []error{fmt.Errorf("backupKeepHourly, backupKeepDaily, backupKeepWeekly: %d, %d, %d thin the backups, and backups are off; set backup: true, or unset them", s.BackupKeepHourly, s.BackupKeepDaily, s.BackupKeepWeekly)}
+	}
+	if need := max((s.BackupKeepHourly+23)/24, s.BackupKeepDaily, 7*s.BackupKeepWeekly); s.BackupBucket == "" && s.BackupRetentionDays < need {
+		return []error{fmt.Errorf("backupRetentionDays: %d expires every snapshot after %d days, and backupKeepHourly %d, backupKeepDaily %d, backupKeepWeekly %d keep some for %d; set backupRetentionDays to at least %d, or keep fewer",
+			s.BackupRetentionDays, s.BackupRetentionDays, s.BackupKeepHourly, s.BackupKeepDaily, s.BackupKeepWeekly, need, need)}
+	}
+	return nil
+}
+
+// keepsPolicy reports whether the stack sets a retention policy.
+func (s *settings) keepsPolicy() bool {
+	return s.BackupKeepHourly+s.BackupKeepDaily+s.BackupKeepWeekly > 0
+}
+
+// backupRetentionCommand lists the cluster's snapshots and prints those
+// the retention policy lets go, for the operator to delete; empty without
+// a policy.
+func (s *settings) backupRetentionCommand(list pulumi.StringOutput) pulumi.StringOutput {
+	if !s.backup || !s.keepsPolicy() {
+		return pulumi.String("").ToStringOutput()
+	}
+	return list.ApplyT(func(list string) string {
+		return fmt.Sprintf("%s | go run ./cmd/backup-retention --hourly %d --daily %d --weekly %d", list, s.BackupKeepHourly, s.BackupKeepDaily, s.BackupKeepWeekly)
+	}).(pulumi.StringOutput)
 }
 
 // backupPrefix is the cluster's folder in the bucket: its name, so that

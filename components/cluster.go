@@ -74,6 +74,9 @@ type Cluster struct {
 	// BackupCopyBucket is the second bucket, in backupCopyRegion, with the
 	// same prefix; empty without one.
 	BackupCopyBucket pulumi.StringOutput `pulumi:"backupCopyBucket"`
+	// BackupRetentionCommand prints the snapshots the retention policy
+	// (backupKeep*) lets go, for the operator to delete; empty without one.
+	BackupRetentionCommand pulumi.StringOutput `pulumi:"backupRetentionCommand"`
 	// BackupRecipient is the age public key every snapshot is encrypted
 	// to; BackupIdentity (a secret) decrypts them: keep a copy outside the
 	// stack, a restore needs it (config backupIdentity). Both empty with
@@ -217,6 +220,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.TLS, c.EtcdCACert, c.EtcdClientCert, c.EtcdClientKey = pairs.outputs()
 	c.BackupBucket, c.BackupPrefix, c.BackupListCommand = s.backupOutputs(store)
 	c.BackupCopyBucket = backupCopyBucket(store)
+	c.BackupRetentionCommand = s.backupRetentionCommand(c.BackupListCommand)
 	c.BackupRecipient, c.BackupIdentity = s.backupKeyOutputs()
 	return c, ctx.RegisterResourceOutputs(c, c.Outputs())
 }
@@ -225,31 +229,32 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 // and the program exports them.
 func (c *Cluster) Outputs() pulumi.Map {
 	return pulumi.Map{
-		"discoveryUrl":        c.DiscoveryURL,
-		"flavor":              c.Flavor,
-		"workerProxy":         c.WorkerProxy,
-		"etcdVersion":         c.EtcdVersion,
-		"centralNames":        c.CentralNames,
-		"bootstrap":           c.Bootstrap,
-		"initialCluster":      c.InitialCluster,
-		"centralPrivateIps":   c.CentralPrivateIPs,
-		"centralPublicIps":    c.CentralPublicIPs,
-		"etcdClientEndpoints": c.EtcdClientEndpoints,
-		"etcdPeerUrls":        c.EtcdPeerURLs,
-		"workerGroup":         c.WorkerGroup,
-		"centralCloudConfig":  c.CentralCloudConfig,
-		"workerCloudConfig":   c.WorkerCloudConfig,
-		"network":             c.Network,
-		"tls":                 c.TLS,
-		"etcdCaCert":          c.EtcdCACert,
-		"etcdClientCert":      c.EtcdClientCert,
-		"etcdClientKey":       c.EtcdClientKey,
-		"backupBucket":        c.BackupBucket,
-		"backupPrefix":        c.BackupPrefix,
-		"backupListCommand":   c.BackupListCommand,
-		"backupCopyBucket":    c.BackupCopyBucket,
-		"backupRecipient":     c.BackupRecipient,
-		"backupIdentity":      c.BackupIdentity,
+		"discoveryUrl":           c.DiscoveryURL,
+		"flavor":                 c.Flavor,
+		"workerProxy":            c.WorkerProxy,
+		"etcdVersion":            c.EtcdVersion,
+		"centralNames":           c.CentralNames,
+		"bootstrap":              c.Bootstrap,
+		"initialCluster":         c.InitialCluster,
+		"centralPrivateIps":      c.CentralPrivateIPs,
+		"centralPublicIps":       c.CentralPublicIPs,
+		"etcdClientEndpoints":    c.EtcdClientEndpoints,
+		"etcdPeerUrls":           c.EtcdPeerURLs,
+		"workerGroup":            c.WorkerGroup,
+		"centralCloudConfig":     c.CentralCloudConfig,
+		"workerCloudConfig":      c.WorkerCloudConfig,
+		"network":                c.Network,
+		"tls":                    c.TLS,
+		"etcdCaCert":             c.EtcdCACert,
+		"etcdClientCert":         c.EtcdClientCert,
+		"etcdClientKey":          c.EtcdClientKey,
+		"backupBucket":           c.BackupBucket,
+		"backupPrefix":           c.BackupPrefix,
+		"backupListCommand":      c.BackupListCommand,
+		"backupCopyBucket":       c.BackupCopyBucket,
+		"backupRetentionCommand": c.BackupRetentionCommand,
+		"backupRecipient":        c.BackupRecipient,
+		"backupIdentity":         c.BackupIdentity,
 	}
 }
 

@@ -95,6 +95,12 @@ type ClusterArgs struct {
 	// snapshot between scheduled ones once etcd's revision has moved more
 	// than this since the last (checked every 5 minutes).
 	BackupRevisionThreshold int
+	// BackupKeepHourly, BackupKeepDaily and BackupKeepWeekly, any set, are
+	// the retention policy (components/retention) that output
+	// backupRetentionCommand applies: the newest snapshot of each of the
+	// last so many hours, days and ISO weeks is kept, the rest deleted by
+	// the operator; all 0, the lifecycle rule's flat expiry only.
+	BackupKeepHourly, BackupKeepDaily, BackupKeepWeekly int
 	// RestoreFrom, set, makes blank central members restore a snapshot at
 	// first boot: RestoreLatest or an object key in the bucket.
 	RestoreFrom string

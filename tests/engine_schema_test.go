@@ -135,6 +135,12 @@ func TestEngineConfigSchema(t *testing.T) {
 	s.config("restoreFromCopy", "true")
 	s.refusedBeforeAnything("restoreFromCopy: true restores restoreFrom from the second copy, and restoreFrom is unset")
 	rm("restoreFromCopy")
+	s.config("backupRevisionThreshold", "2000000000")
+	s.refusedBeforeAnything("backupRevisionThreshold: 2000000000 is not allowed; want 0 (no snapshot but the schedule's) or up to 1000000000 revisions")
+	rm("backupRevisionThreshold")
+	s.config("backupKeepWeekly", "13")
+	s.refusedBeforeAnything("backupRetentionDays: 30 expires every snapshot after 30 days, and backupKeepHourly 0, backupKeepDaily 0, backupKeepWeekly 13 keep some for 91")
+	rm("backupKeepWeekly")
 
 	s.config("workerSise", "m6i.large")
 	s.refusedBeforeAnything(`config: isolated-etcd:workerSise = "m6i.large" is not a setting of this program (did you mean workerSize?); ` +
