@@ -28,7 +28,7 @@ import (
 
 var (
 	claimBackup = claim{id: "7a", title: "every member uploads a sealed snapshot",
-		text: "each member's backup unit (the script its timer starts, as rendered) snapshots the member over its TLS client port, proves the snapshot restores, compresses it and encrypts it to the cluster's age recipient, and uploads it to a real S3 server under the member's own name: what the store holds is age ciphertext, smaller than the database"}
+		text: "each member's backup unit (the script its timer starts, as rendered) snapshots the member over its TLS client port, proves the snapshot restores, compresses it and encrypts it to the cluster's age recipient, and uploads it to a real S3 server under the member's own name, and to the second copy's: what the store holds is age ciphertext, smaller than the database; once writes move the revision past backupRevisionThreshold, the revision check takes a snapshot without waiting for the schedule"}
 	claimBackupLoud = claim{id: "7b", title: "a failed backup fails its unit",
 		text: "with credentials the store refuses, the backup script exits non-zero and its output names the step that failed"}
 	claimRestore = claim{id: "7c", title: "disaster recovery from the latest snapshot",
@@ -172,12 +172,20 @@ func (d *backupDrill) run(ctx context.Context, n *localetcd.Node, beforeEtcd boo
 	if i < 0 {
 		return "", fmt.Errorf("%s: no script unit that runs before etcd (%v) or on a timer (%v)", n.Node, beforeEtcd, !beforeEtcd)
 	}
+	return d.runScript(ctx, n, n.Scripts[i].Path)
+}
+
+// runScript runs the script at path, as n's user data has it.
+func (d *backupDrill) runScript(ctx context.Context, n *localetcd.Node, path string) (string, error) {
+	if !slices.ContainsFunc(n.Scripts, func(s nodeboot.Script) bool { return s.Path == path }) {
+		return "", fmt.Errorf("%s: no unit runs %s", n.Node, path)
+	}
 	// The host its certificate names: its address, or in a lab its name.
 	host, _, err := net.SplitHostPort(n.Endpoint().Addr)
 	if err != nil {
 		return "", err
 	}
-	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, n.Scripts[i].Path)
+	return nodescript.Run(ctx, d.tools, nodescript.Node{Dir: n.Proc.Dir(), Addr: host, Lab: d.c.Lab}, path)
 }
 
 // snapshotName is an uploaded snapshot's key below the bucket: sealed,
@@ -248,8 +256,54 @@ func (d *backupDrill) backup(ctx context.Context, l Line) Line {
 		}
 		copied = fmt.Sprintf("; the same %d objects, byte for byte, in the copy's s3://%s (another server)", len(objects), d.c.Plan.BackupCopyBucket)
 	}
-	return l.pass("%d objects in s3://%s, a snapshot of each member under its own name with its sha256, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)%s",
-		len(objects), d.c.Plan.BackupBucket, s3Key, len(sealed), d.c.Central[0].Node, db.Size(), copied)
+	moved, err := d.moved(ctx)
+	if err != nil {
+		return l.fail("%v", err)
+	}
+	return l.pass("%d objects in s3://%s, a snapshot of each member under its own name with its sha256, each age ciphertext, e.g. %s (%d bytes; %s's database %d bytes)%s%s",
+		len(objects), d.c.Plan.BackupBucket, s3Key, len(sealed), d.c.Central[0].Node, db.Size(), copied, moved)
+}
+
+// moved is line 7a's extra snapshot: the first member's revision check,
+// run as its 5-minute timer runs it, takes none after the scheduled one,
+// then, once writes moved the revision past the threshold, takes one at
+// once. It returns the evidence, "" where the stack sets no threshold.
+func (d *backupDrill) moved(ctx context.Context) (string, error) {
+	n := d.c.Central[0]
+	threshold := d.args.BackupRevisionThreshold
+	if threshold == 0 {
+		return "", nil
+	}
+	snapshots := func() (int, error) {
+		objects, err := d.store.List(ctx, d.c.Plan.BackupBucket+"/"+d.c.Plan.BackupPrefix+"/"+n.Node)
+		return len(objects), err
+	}
+	before, err := snapshots()
+	if err != nil {
+		return "", err
+	}
+	idle, err := d.runScript(ctx, n, cloudconfig.RevisionCheck.Script)
+	if err != nil || !strings.Contains(idle, "no snapshot due") {
+		return "", fmt.Errorf("%s's revision check, no write since its snapshot: %v\n%s", n.Node, err, idle)
+	}
+	if n, err := snapshots(); err != nil || n != before {
+		return "", fmt.Errorf("the revision check with nothing written: %d objects, then %d (%v)", before, n, err)
+	}
+	writes := threshold + 10
+	if _, err := writeKeys(ctx, d.c, "moved", writes); err != nil {
+		return "", err
+	}
+	out, err := d.runScript(ctx, n, cloudconfig.RevisionCheck.Script)
+	if err != nil || !strings.Contains(out, "a snapshot now") || !strings.Contains(out, "uploaded etcd-") {
+		return "", fmt.Errorf("%s's revision check after %d writes: %v\n%s", n.Node, writes, err, out)
+	}
+	after, err := snapshots()
+	if err != nil || after != before+2 {
+		return "", fmt.Errorf("%s's objects after the revision check's snapshot: %d, then %d (%v); want one more snapshot and its sha256", n.Node, before, after, err)
+	}
+	said, _, _ := strings.Cut(out[strings.Index(out, "revision "):], "\n")
+	return fmt.Sprintf("; %s's revision check (every 5 minutes) with nothing written: %q; after %d writes: %q, and its snapshot is in the store at once, the schedule an hour away",
+		n.Node, lastLines(idle, 1), writes, said), nil
 }
 
 // loud is line 7b.
@@ -692,11 +746,22 @@ func backupAlertMetrics(project string) ([]string, error) {
 	return names, nil
 }
 
-// withBackupCopy gives a stack that backs up to a bucket the program
-// creates, and names no second copy, one in another region of its cloud,
-// so that every rehearsal proves the copy (lines 7a, 7c).
-func withBackupCopy(a *components.ClusterArgs) {
-	if a.BackupCopyRegion != "" || a.BackupBucket != "" || a.Flavor == string(cloudconfig.CoreOSEtcd2) || a.Backup != nil && !*a.Backup {
+// rehearsedRevisionThreshold is the backupRevisionThreshold the rehearsal
+// gives a stack that sets none: line 7a moves the revision past it.
+const rehearsedRevisionThreshold = 50
+
+// withBackupOptions gives a stack that backs up to a bucket the program
+// creates a second copy in another region of its cloud, and a revision
+// threshold, where it sets none, so that every rehearsal proves both
+// (lines 7a, 7c).
+func withBackupOptions(a *components.ClusterArgs) {
+	if a.BackupBucket != "" || a.Flavor == string(cloudconfig.CoreOSEtcd2) || a.Backup != nil && !*a.Backup {
+		return
+	}
+	if a.BackupRevisionThreshold == 0 {
+		a.BackupRevisionThreshold = rehearsedRevisionThreshold
+	}
+	if a.BackupCopyRegion != "" {
 		return
 	}
 	a.BackupCopyRegion = "us-west-2"

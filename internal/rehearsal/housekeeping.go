@@ -390,7 +390,7 @@ func (r *rehearsal) proveChurn(ctx context.Context, c *localetcd.Nodes, args com
 	off := false
 	args.CentralCount, args.WorkerCount, args.TLS, args.PlaintextAcknowledged, args.Backup = 1, 0, &off, true, &off
 	args.WorkerProxy, args.RestoreFrom, args.DiscoveryURL, args.Bootstrap = string(cloudconfig.Gateway), "", "", components.BootstrapStatic
-	args.BackupCopyRegion, args.RestoreFromCopy = "", false
+	args.BackupCopyRegion, args.RestoreFromCopy, args.BackupRevisionThreshold = "", false, 0
 	args.QuotaBackendMiB, args.CompactionRetention = churnQuotaMiB, churnRetention
 	control, err := r.churn(ctx, c.Plan.Cluster+"-churn", args, "control", 0)
 	if err != nil {

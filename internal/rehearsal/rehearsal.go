@@ -191,7 +191,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		// certificates the restored user data would carry.
 		t = time.Now()
 		add(cluster([]claim{claimBackup, claimBackupLoud, claimRestore, claimRestoreRefusals, claimVerify}, func() []Line {
-			o.Log("backups (lines 7): snapshots uploaded, a failing one, the disaster drill (about 20 s)")
+			o.Log("backups (lines 7): snapshots uploaded to two stores, a failing one, the revision check, the disaster drill from each store (about 30 s)")
 			lines, restore := r.backupLines(ctx, c, args)
 			rep.Timings.Restore = restore
 			return lines
@@ -251,7 +251,7 @@ func settings(o Options, name string, block int) (components.ClusterArgs, bool, 
 	if err != nil {
 		return args, false, nil, err
 	}
-	withBackupCopy(&args)
+	withBackupOptions(&args)
 	offline := args
 	offline.SkipDiscoveryCheck = true
 	p, err := plan.Read(name, offline)
