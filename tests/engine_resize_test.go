@@ -11,14 +11,14 @@ import (
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
 
-// TestEngineCentralGrowth: centralCount 5 to 7 on a running protected
+// TestEngineCentralResize: centralCount 5 to 7 on a running protected
 // stack, previewed, then applied without a preview as an operator may:
 // the cloud creates the two new central nodes' resources and changes no
 // existing central node's (workers take the new endpoints); the new nodes'
 // user data carries the join unit with which each adds itself as a learner
-// (docs/operations.md), and their names are root users from the first
-// boot on.
-func TestEngineCentralGrowth(t *testing.T) {
+// (docs/operations.md). Then back to 5 as docs/operations.md says once the
+// members are removed: the cloud deletes the two nodes' resources only.
+func TestEngineCentralResize(t *testing.T) {
 	for _, cloud := range []string{"aws", "digitalocean"} {
 		t.Run(cloud, func(t *testing.T) {
 			e, s, journal := protectedStack(t, cloud)
@@ -73,6 +73,33 @@ func TestEngineCentralGrowth(t *testing.T) {
 				if !strings.Contains(files, want) {
 					t.Errorf("the new nodes' user data lacks %q", want)
 				}
+			}
+
+			// Back to 5, the second step of docs/operations.md (the members
+			// removed first): protection lifted by an update that changes
+			// nothing in the cloud, then the count lowered, which deletes
+			// the two nodes' resources and changes no other central one.
+			s.config("protectCentral", "false")
+			seen = len(journalSince(t, journal, 0))
+			s.up()
+			if changed := journalSince(t, journal, seen); len(changed) != 0 {
+				t.Errorf("protectCentral false: the cloud was asked to change %v", changed)
+			}
+			s.config("centralCount", "5")
+			seen = len(journalSince(t, journal, 0))
+			s.up()
+			deleted := 0
+			for _, ch := range journalSince(t, journal, seen) {
+				switch {
+				case isWorker(ch.Type, string(ch.URN)):
+				case ch.Op == "delete" && isNew(ch.Name):
+					deleted++
+				default:
+					t.Errorf("centralCount back to 5: the cloud was asked to %s %s %s", ch.Op, ch.Type, ch.Name)
+				}
+			}
+			if deleted == 0 {
+				t.Error("centralCount back to 5: the cloud deleted nothing of the two nodes")
 			}
 		})
 	}

@@ -355,7 +355,7 @@ const RestoreIdentityFile = "/etc/etcd-restore.identity"
 var Join = struct {
 	Script, Env, Promote         string
 	RetrySeconds, PromoteSeconds int
-}{Script: "/opt/bin/etcd-join", Env: "/etc/etcd-join.env", Promote: "/opt/bin/etcd-promote", RetrySeconds: 15, PromoteSeconds: 5}
+}{Script: "/opt/bin/etcd-join", Env: "/etc/etcd-join.env", Promote: "/opt/bin/etcd-promote", RetrySeconds: 15, PromoteSeconds: 2}
 
 // MetricsDir is where central nodes write their backups' metrics, in
 // Prometheus's text format, for node_exporter's textfile collector

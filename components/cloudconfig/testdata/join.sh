@@ -28,7 +28,7 @@ promote() {
   "${c[@]}" --endpoints=$p member promote ${e%%,*}
 }
 if [ "${1:-}" = promote ]; then
-  until promote; do sleep 5; done
+  until promote; do sleep 2; done
   exit
 fi
 rm -f $env
