@@ -48,7 +48,7 @@ type Options struct {
 	// tests prove them once per etcd line and network path, not per shape.
 	SkipHousekeeping bool
 	// SkipRejoin leaves line 3g (a member that lost its data rejoins by
-	// itself: about 40 s) out of the drills; the tests prove it on the 3.6
+	// itself: about 50 s) out of the drills; the tests prove it on the 3.6
 	// TLS row.
 	SkipRejoin bool
 	// BootTimeout bounds the boot of each cluster; zero means 60s.
@@ -171,7 +171,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Drills && !o.SkipRejoin {
 		t = time.Now()
 		add(cluster([]claim{claimRejoin}, func() []Line {
-			o.Log("a member that lost its data rejoins by itself (line 3g): its join and promotion units, a learner, then a voter (about 40 s)")
+			o.Log("a member that lost its data rejoins by itself (line 3g): its join and promotion units, a learner, then a voter (about 50 s)")
 			return []Line{r.drillRejoin(ctx, c)}
 		})...)
 		rep.Timings.Drills += since(t)
