@@ -753,10 +753,9 @@ const rehearsedRevisionThreshold = 50
 // withBackupOptions gives a stack that backs up to a bucket the program
 // creates a second copy in another region of its cloud, and a revision
 // threshold, where it sets none, so that every rehearsal proves both
-// (lines 7a, 7c). Not with Ignition: its user data is not gzipped, and on
-// AWS a restoring member's would pass EC2's 16 KiB with them.
+// (lines 7a, 7c).
 func withBackupOptions(a *components.ClusterArgs) {
-	if a.BackupBucket != "" || a.Flavor == string(cloudconfig.CoreOSEtcd2) || a.Backup != nil && !*a.Backup || a.ConfigFormat == components.FormatIgnition {
+	if a.BackupBucket != "" || a.Flavor == string(cloudconfig.CoreOSEtcd2) || a.Backup != nil && !*a.Backup {
 		return
 	}
 	if a.BackupRevisionThreshold == 0 {
