@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/ignition"
+	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
 // TestConfigFormat: with configFormat ignition every machine of either
@@ -37,7 +39,7 @@ func TestConfigFormat(t *testing.T) {
 					t.Fatalf("%d machines and templates, want 3 central and the workers'", len(machines))
 				}
 				for i, r := range machines {
-					got, want := userData(t, r), texts[min(i, 3)]
+					got, want := nodeReads(t, r), texts[min(i, 3)]
 					if got != want {
 						t.Errorf("%s: user data differs from the output", r.Name)
 					}
@@ -60,13 +62,13 @@ func TestConfigFormat(t *testing.T) {
 }
 
 // TestUserDataOverEC2Limit: user data over EC2's 16 KiB goes compacted in
-// either format (here a central node with 100 SSH keys): a cloud-config
+// either format (here a central node with 50 SSH keys): a cloud-config
 // gzipped, which coreos-cloudinit gunzips; an Ignition config as one that
 // Ignition's parser takes and that replaces itself with the gzipped
 // original. Either way the node reads exactly the output.
 func TestUserDataOverEC2Limit(t *testing.T) {
 	var keys pulumi.StringArray
-	for i := range 100 {
+	for i := range 50 {
 		pub, _, err := ed25519.GenerateKey(rand.NewChaCha8([32]byte{byte(i)}))
 		if err != nil {
 			t.Fatal(err)
@@ -87,29 +89,45 @@ func TestUserDataOverEC2Limit(t *testing.T) {
 			if len(want) <= 16<<10 {
 				t.Fatalf("the rendered user data is %d bytes, within EC2's limit: this test proves nothing", len(want))
 			}
-			got := userData(t, centrals(m, "aws")[0])
-			if format == components.FormatIgnition {
-				cfg, report, err := ign.Parse([]byte(got))
-				if err != nil || len(report.Entries) > 0 || cfg.Ignition.Config.Replace.Source == nil {
-					t.Fatalf("not an Ignition config that replaces itself: %v %v\n%.300s", err, report, got)
-				}
-				u, err := dataurl.DecodeString(*cfg.Ignition.Config.Replace.Source)
-				if err != nil {
-					t.Fatal(err)
-				}
-				z, err := gzip.NewReader(bytes.NewReader(u.Data))
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := io.ReadAll(z)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = string(b)
+			machine := centrals(m, "aws")[0]
+			if sent, err := base64.StdEncoding.DecodeString(pulumitest.String(machine.Inputs["userDataBase64"])); err != nil || len(sent) > 16<<10 {
+				t.Errorf("EC2 is sent %d bytes (%v), want at most 16384", len(sent), err)
 			}
+			raw := userData(t, machine)
+			if format == components.FormatIgnition {
+				if _, report, err := ign.Parse([]byte(raw)); err != nil || len(report.Entries) > 0 || !strings.Contains(raw, `"replace":`) {
+					t.Fatalf("not an Ignition config that replaces itself: %v %v\n%.300s", err, report, raw)
+				}
+			}
+			got := nodeReads(t, machine)
 			if got != want {
 				t.Errorf("the node reads %d bytes other than the %d of the output", len(got), len(want))
 			}
 		})
 	}
+}
+
+// nodeReads is the user data a machine or template carries as its node
+// reads it: an Ignition config that replaces itself (compacted) read as the
+// config it replaces itself with.
+func nodeReads(t *testing.T, r pulumitest.Resource) string {
+	t.Helper()
+	text := userData(t, r)
+	cfg, _, err := ign.Parse([]byte(text))
+	if err != nil || cfg.Ignition.Config.Replace.Source == nil {
+		return text
+	}
+	u, err := dataurl.DecodeString(*cfg.Ignition.Config.Replace.Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := gzip.NewReader(bytes.NewReader(u.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
