@@ -36,6 +36,9 @@ const asNobodyRow = "flatcar/etcd3.5/static/grpc-proxy/tls"
 // every backup line passing, and the metadata firewall's lines saying they
 // need root. Root only (CI): as an ordinary user every test runs so anyway.
 func TestRehearsalAsOrdinaryUser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a TLS row as an ordinary user; skipped with -short, as the row itself is")
+	}
 	home := netlabtest.Home(t)
 	dir := project(t, filepath.Dir(home))
 	run := "^TestRehearsal$"
