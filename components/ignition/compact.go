@@ -1,9 +1,13 @@
 package ignition
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 )
@@ -42,4 +46,40 @@ func Compact(config string) (string, error) {
 	outer.Ignition.Config.Replace.Source = "data:;base64," + base64.StdEncoding.EncodeToString(z)
 	b, err := json.Marshal(outer)
 	return string(b), err
+}
+
+// Expanded is the config Ignition reads of one Compact made: the config its
+// replace holds; any other config as it is.
+func Expanded(config string) (string, error) {
+	var outer struct {
+		Ignition struct {
+			Config struct {
+				Replace struct{ Compression, Source string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(config), &outer); err != nil {
+		return "", fmt.Errorf("ignition: expand: %w", err)
+	}
+	r := outer.Ignition.Config.Replace
+	if r.Source == "" {
+		return config, nil
+	}
+	data, ok := strings.CutPrefix(r.Source, "data:;base64,")
+	if !ok || r.Compression != "gzip" {
+		return "", fmt.Errorf("ignition: expand: a replace from %.40q, compression %q; want a gzipped data URL, as Compact makes", r.Source, r.Compression)
+	}
+	z, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return "", fmt.Errorf("ignition: expand: %w", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		return "", fmt.Errorf("ignition: expand: %w", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return "", fmt.Errorf("ignition: expand: %w", err)
+	}
+	return string(b), nil
 }

@@ -43,11 +43,12 @@ func TestCompact(t *testing.T) {
 			if err != nil || len(report.Entries) != 0 {
 				t.Fatalf("Ignition refuses the compacted config: %v %v", err, report)
 			}
-			r := cfg.Ignition.Config.Replace
-			if r.Source == nil || r.Compression == nil || *r.Compression != "gzip" {
+			if r := cfg.Ignition.Config.Replace; r.Source == nil || r.Compression == nil || *r.Compression != "gzip" {
 				t.Fatalf("replace = %+v, want a gzipped source", r)
 			}
-			u, err := dataurl.DecodeString(*r.Source)
+			// What Ignition fetches of the replace: a data URL, decoded by
+			// the parser Ignition uses, then gunzipped.
+			u, err := dataurl.DecodeString(*cfg.Ignition.Config.Replace.Source)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,6 +62,12 @@ func TestCompact(t *testing.T) {
 			}
 			if string(got) != config {
 				t.Errorf("the replace decompresses to %d bytes other than the %d of the config", len(got), len(config))
+			}
+			if expanded, err := ignition.Expanded(compact); err != nil || expanded != config {
+				t.Errorf("Expanded gives %d bytes (%v), want the config", len(expanded), err)
+			}
+			if same, err := ignition.Expanded(config); err != nil || same != config {
+				t.Errorf("Expanded of an uncompacted config gives %d bytes (%v), want it as it is", len(same), err)
 			}
 			if len(compact) >= len(config) {
 				t.Errorf("compacted %d bytes, not fewer than %d", len(compact), len(config))
