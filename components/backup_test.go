@@ -35,8 +35,9 @@ import (
 
 func boolp(b bool) *bool { return &b }
 
-// TestBackupRefusals: each bad backup or restore value is one error naming
-// the key, the value and what is allowed, before anything is registered.
+// TestBackupRefusals: each bad backup or restore value, the second copy's
+// included, is one error naming the key, the value and what is allowed,
+// before anything is registered.
 func TestBackupRefusals(t *testing.T) {
 	do := func(a components.ClusterArgs) components.ClusterArgs {
 		a.Cloud, a.Region, a.DNSZone = "digitalocean", "nyc3", "etcd.example.com"
@@ -72,6 +73,14 @@ func TestBackupRefusals(t *testing.T) {
 		{"encrypted restore without the identity", components.ClusterArgs{RestoreFrom: "etcd-dev/etcd-dev-central-0/etcd-20261130T230000Z.db.gz.age"}, []string{
 			`restoreFrom: "etcd-dev/etcd-dev-central-0/etcd-20261130T230000Z.db.gz.age" is encrypted, and backupIdentity is not set`, "pulumi config set --secret backupIdentity"}},
 		{"identity not an age identity", components.ClusterArgs{RestoreFrom: "latest", BackupIdentity: "AGE-SECRET-KEY-1NOTAKEY"}, []string{"backupIdentity: not an age identity", "AGE-SECRET-KEY-1..."}},
+		{"not an AWS region", components.ClusterArgs{BackupCopyRegion: "europe"}, []string{`backupCopyRegion: "europe" is not an AWS region`, "us-east-2"}},
+		{"the cluster's AWS region", components.ClusterArgs{BackupCopyRegion: "us-east-2"}, []string{`backupCopyRegion: "us-east-2" is the cluster's own region`, "another AWS region"}},
+		{"no Spaces there", do(components.ClusterArgs{BackupCopyRegion: "nyc1"}), []string{`backupCopyRegion: "nyc1" has no DigitalOcean Spaces`, "ams3, atl1"}},
+		{"the cluster's Spaces region", do(components.ClusterArgs{BackupCopyRegion: "nyc3"}), []string{`backupCopyRegion: "nyc3" is the cluster's own region`}},
+		{"backups off", components.ClusterArgs{Backup: boolp(false), BackupCopyRegion: "us-west-2"}, []string{`backupCopyRegion: "us-west-2" is where a second copy of the backups goes, and backups are off`}},
+		{"own bucket", components.ClusterArgs{BackupBucket: "ops-backups", BackupCopyRegion: "us-west-2"}, []string{`backupCopyRegion: "us-west-2" makes a second bucket`, `backupBucket "ops-backups" is yours`}},
+		{"restore from the copy without restoreFrom", components.ClusterArgs{BackupCopyRegion: "us-west-2", RestoreFromCopy: true}, []string{"restoreFromCopy: true restores restoreFrom from the second copy, and restoreFrom is unset"}},
+		{"restore from a copy there is not", components.ClusterArgs{RestoreFrom: "latest", RestoreFromCopy: true}, []string{"restoreFromCopy: true restores from the second copy, in backupCopyRegion, which is unset"}},
 	} {
 		tc.args.CentralCount = 3
 		t.Run(tc.name, func(t *testing.T) { refused(t, tc.args, tc.want...) })

@@ -8,33 +8,6 @@ import (
 	"github.com/isolatedetcd/cluster/internal/pulumitest"
 )
 
-// TestBackupCopyRefusals: a second copy's region, and a restore from it,
-// are refused with the key, the value and what is allowed, before anything
-// is registered.
-func TestBackupCopyRefusals(t *testing.T) {
-	do := func(a components.ClusterArgs) components.ClusterArgs {
-		a.Cloud, a.Region, a.DNSZone = "digitalocean", "nyc3", "etcd.example.com"
-		return a
-	}
-	for _, tc := range []struct {
-		name string
-		args components.ClusterArgs
-		want []string
-	}{
-		{"not an AWS region", components.ClusterArgs{BackupCopyRegion: "europe"}, []string{`backupCopyRegion: "europe" is not an AWS region`, "us-east-2"}},
-		{"the cluster's AWS region", components.ClusterArgs{BackupCopyRegion: "us-east-2"}, []string{`backupCopyRegion: "us-east-2" is the cluster's own region`, "another AWS region"}},
-		{"no Spaces there", do(components.ClusterArgs{BackupCopyRegion: "nyc1"}), []string{`backupCopyRegion: "nyc1" has no DigitalOcean Spaces`, "ams3, atl1"}},
-		{"the cluster's Spaces region", do(components.ClusterArgs{BackupCopyRegion: "nyc3"}), []string{`backupCopyRegion: "nyc3" is the cluster's own region`}},
-		{"backups off", components.ClusterArgs{Backup: boolp(false), BackupCopyRegion: "us-west-2"}, []string{`backupCopyRegion: "us-west-2" is where a second copy of the backups goes, and backups are off`}},
-		{"own bucket", components.ClusterArgs{BackupBucket: "ops-backups", BackupCopyRegion: "us-west-2"}, []string{`backupCopyRegion: "us-west-2" makes a second bucket`, `backupBucket "ops-backups" is yours`}},
-		{"restore from the copy without restoreFrom", components.ClusterArgs{BackupCopyRegion: "us-west-2", RestoreFromCopy: true}, []string{"restoreFromCopy: true restores restoreFrom from the second copy, and restoreFrom is unset"}},
-		{"restore from a copy there is not", components.ClusterArgs{RestoreFrom: "latest", RestoreFromCopy: true}, []string{"restoreFromCopy: true restores from the second copy, in backupCopyRegion, which is unset"}},
-	} {
-		tc.args.CentralCount = 3
-		t.Run(tc.name, func(t *testing.T) { refused(t, tc.args, tc.want...) })
-	}
-}
-
 // TestBackupCopy: with backupCopyRegion the program creates a second
 // bucket like the first in that region (on AWS through a provider pinned
 // there, on DigitalOcean at that region's endpoint), lets the central
