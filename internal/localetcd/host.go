@@ -232,6 +232,38 @@ func (c *Nodes) lab(dir string) error {
 	return nil
 }
 
+// Grow readies the central nodes next has beyond c's (c's cluster rendered
+// with more of them) to run beside c, as machines created later: their
+// addresses and names in c's lab, reached by c's clients, each with its own
+// directory. It writes their files; it starts nothing.
+func (h *Host) Grow(c, next *Nodes) ([]*Node, error) {
+	if len(next.Central) <= len(c.Central) {
+		return nil, fmt.Errorf("%d central nodes, no more than the %d running", len(next.Central), len(c.Central))
+	}
+	added := next.Central[len(c.Central):]
+	if c.Lab != nil {
+		var addrs []string
+		names := map[string]string{}
+		for i, n := range added {
+			addrs = append(addrs, n.Addr)
+			if host := next.Plan.Central[len(c.Central)+i].Host; host != n.Addr {
+				names[host], n.host = n.Addr, host
+			}
+			n.link = c.Operator
+		}
+		if err := c.Lab.Add(addrs, names); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range added {
+		n.Proc = c.NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
+		if err := PutFiles(n); err != nil {
+			return nil, err
+		}
+	}
+	return added, nil
+}
+
 // Host runs etcd processes on this machine, each node's in a directory of
 // its own under Dir (its disk), and stops them all on Close.
 type Host struct {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -25,8 +26,9 @@ import (
 // Lab is one private network namespace, and the DNS names it resolves.
 type Lab struct {
 	fd int
-	// names maps a DNS name to its address in the lab; hosts is the
-	// /etc/hosts file that says the same to the processes started there.
+	// names maps a DNS name to its address in the lab (replaced, never
+	// changed, under mu); hosts is the /etc/hosts file that says the same
+	// to the processes started there.
 	names map[string]string
 	hosts string
 
@@ -106,20 +108,16 @@ func New(addrs []string, names map[string]string, dir string) (*Lab, error) {
 	}
 	lab := &Lab{fd: -1, names: names}
 	if len(names) > 0 {
-		var b strings.Builder
-		b.WriteString("127.0.0.1 localhost\n")
-		for name, a := range names {
-			if _, err := netip.ParseAddr(a); err != nil {
-				return nil, fmt.Errorf("netlab: name %s at %q, not an address", name, a)
-			}
-			fmt.Fprintf(&b, "%s %s\n", a, name)
+		text, err := hostsFile(names)
+		if err != nil {
+			return nil, err
 		}
 		f, err := os.CreateTemp(dir, "hosts-")
 		if err != nil {
 			return nil, err
 		}
 		lab.hosts = f.Name()
-		_, err = f.WriteString(b.String())
+		_, err = f.WriteString(text)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -145,6 +143,53 @@ func New(addrs []string, names map[string]string, dir string) (*Lab, error) {
 		return nil, err
 	}
 	return lab, nil
+}
+
+// hostsFile is an /etc/hosts saying names.
+func hostsFile(names map[string]string) (string, error) {
+	var b strings.Builder
+	b.WriteString("127.0.0.1 localhost\n")
+	for name, a := range names {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return "", fmt.Errorf("netlab: name %s at %q, not an address", name, a)
+		}
+		fmt.Fprintf(&b, "%s %s\n", a, name)
+	}
+	return b.String(), nil
+}
+
+// Add puts more addresses, and names for them, in the lab, as a cloud
+// gives machines created later theirs. Processes already running resolve
+// the new names too: the hosts file they see is rewritten in place.
+func (l *Lab) Add(addrs []string, names map[string]string) error {
+	for _, a := range addrs {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("netlab: %q is not an address", a)
+		}
+	}
+	if len(names) > 0 && l.hosts == "" {
+		return errors.New("netlab: the lab was made without names, so its processes read no hosts file of its own")
+	}
+	if err := l.Do(func() error { return setup(addrs) }); err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all := maps.Clone(l.names)
+	maps.Copy(all, names)
+	text, err := hostsFile(all)
+	if err != nil {
+		return err
+	}
+	// In place, not renamed over: bind mounts hold the file, not its name.
+	if err := os.WriteFile(l.hosts, []byte(text), 0o644); err != nil {
+		return err
+	}
+	l.names = all
+	return nil
 }
 
 // setup runs on a thread inside the namespace: ip inherits it.
@@ -272,8 +317,11 @@ func (l *Lab) Command(bin string, args []string) (string, []string) {
 
 // DialContext dials from inside the namespace, resolving the lab's names.
 func (l *Lab) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if h, port, err := net.SplitHostPort(addr); err == nil && l.names[h] != "" {
-		addr = net.JoinHostPort(l.names[h], port)
+	l.mu.Lock()
+	names := l.names
+	l.mu.Unlock()
+	if h, port, err := net.SplitHostPort(addr); err == nil && names[h] != "" {
+		addr = net.JoinHostPort(names[h], port)
 	}
 	var c net.Conn
 	err := l.Do(func() error {

@@ -94,6 +94,62 @@ func TestLabNames(t *testing.T) {
 	c.Close()
 }
 
+// TestLabAdd: an address and name added to a running lab are the lab's,
+// also for a process started before they were added.
+func TestLabAdd(t *testing.T) {
+	if err := netlab.Available(); err != nil {
+		t.Skip(err)
+	}
+	const first, later, name = "10.21.0.10", "10.21.0.14", "etcd-dev-central-4.etcd.example.com"
+	lab, err := netlab.New([]string{first}, map[string]string{"etcd-dev-central-0.etcd.example.com": first}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	var out strings.Builder
+	cmd := new(exec.Cmd)
+	var stdin interface{ Close() error }
+	err = lab.Do(func() error {
+		bin, args := lab.Command("sh", []string{"-c", "read _; getent hosts " + name})
+		cmd = exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		stdin = w
+		return cmd.Start()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Add([]string{later}, map[string]string{name: later}); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || !strings.HasPrefix(out.String(), later+" ") {
+		t.Errorf("a process started before the name was added: %q %v", out.String(), err)
+	}
+	var l net.Listener
+	if err := lab.Do(func() error { var err error; l, err = net.Listen("tcp", later+":2379"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := lab.DialContext(context.Background(), "tcp", name+":2379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := (&netlab.Lab{}).Add(nil, map[string]string{name: later}); err == nil {
+		t.Error("names added to a lab made without any: no error")
+	}
+}
+
 // TestVeth: two labs joined by a veth pair, with addresses and a route,
 // reach each other through a third that forwards, and only while it does.
 func TestVeth(t *testing.T) {
