@@ -357,6 +357,11 @@ var Join = struct {
 	RetrySeconds, PromoteSeconds int
 }{Script: "/opt/bin/etcd-join", Env: "/etc/etcd-join.env", Promote: "/opt/bin/etcd-promote", RetrySeconds: 15, PromoteSeconds: 2}
 
+// Leave is how a member leaves its cluster before its machine is deleted:
+// the script the operator starts Unit to run on it, and the mark it leaves,
+// with which the join unit keeps the member from starting again.
+var Leave = struct{ Script, Unit, Mark string }{Script: "/opt/bin/etcd-leave", Unit: "etcd-leave.service", Mark: "/etc/etcd-left"}
+
 // MetricsDir is where central nodes write their backups' metrics, in
 // Prometheus's text format, for node_exporter's textfile collector
 // (--collector.textfile.directory).
@@ -845,8 +850,8 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 	return b.String(), nil
 }
 
-// renderJoin adds the join and promotion scripts of the central node data
-// names: its peers are every other member's client URL.
+// renderJoin adds the join, promotion and leave scripts of the central node
+// data names: its peers are every other member's client URL.
 func (c Settings) renderJoin(data map[string]any) error {
 	var peers []string
 	for _, m := range c.InitialCluster {
@@ -857,7 +862,12 @@ func (c Settings) renderJoin(data map[string]any) error {
 	join := map[string]any{"Script": Join.Script, "Env": Join.Env, "Promote": Join.Promote,
 		"RetrySeconds": Join.RetrySeconds, "PromoteSeconds": Join.PromoteSeconds, "Peers": peers}
 	data["Join"] = join
+	leave := map[string]any{"Script": Leave.Script, "Unit": Leave.Unit, "Mark": Leave.Mark}
+	data["Leave"] = leave
 	var err error
-	join["Content"], err = gzipTemplate("join-script", data)
+	if join["Content"], err = gzipTemplate("join-script", data); err != nil {
+		return err
+	}
+	leave["Content"], err = gzipTemplate("leave-script", data)
 	return err
 }

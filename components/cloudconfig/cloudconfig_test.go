@@ -341,6 +341,7 @@ func TestScriptGolden(t *testing.T) {
 		"backup-moved.sh": {copying, cloudconfig.RevisionCheck.Script},
 		"defrag-tls.sh":   {tlsCentral, cloudconfig.DefragScript},
 		"join.sh":         {joining, cloudconfig.Join.Script},
+		"leave.sh":        {joining, cloudconfig.Leave.Script},
 		"defrag-plaintext.sh": {cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.Gateway, EtcdVersion: cloudconfig.Etcd35,
 			DiscoveryURL: discoveryURL, Housekeeping: housekeeping}, cloudconfig.DefragScript},
 		"backup.sh":        {restoring, "/opt/bin/etcd-backup"},

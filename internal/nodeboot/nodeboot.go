@@ -87,6 +87,9 @@ type Script struct {
 	BeforeEtcd, AfterEtcd bool
 	// Schedule is the OnCalendar of the timer that starts it, "" without one.
 	Schedule string
+	// ByOperator is set when nothing on the node starts it: the operator
+	// does (cloudconfig.Leave).
+	ByOperator bool
 }
 
 // Getenv returns the value the process gets for key.

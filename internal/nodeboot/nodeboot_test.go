@@ -135,10 +135,10 @@ func TestInterpretTLS(t *testing.T) {
 			t.Errorf("member env lacks %s:\n%s", want, strings.Join(member.Env, "\n"))
 		}
 	}
-	// The three TLS files, and the defragmentation, join and promotion
-	// scripts.
-	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 6 {
-		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 6", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
+	// The three TLS files, and the defragmentation, join, promotion and
+	// leave scripts.
+	if member.Getenv("ETCD_SSL_DIR") != "" || len(member.Files) != 7 {
+		t.Errorf("member: ETCD_SSL_DIR %q (the wrapper's, not etcd's), %d files, want 7", member.Getenv("ETCD_SSL_DIR"), len(member.Files))
 	}
 	worker, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "w0", Role: plan.Worker,
 		UserData: golden(t, "flatcar-etcd3.6-static-grpc-proxy-worker.yaml")}, "127.9.3.1", labCentral)
@@ -178,16 +178,18 @@ func TestInterpretScripts(t *testing.T) {
 	// A blank member's join runs before etcd, its promotion after.
 	join := Script{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true}
 	promote := Script{Unit: "etcd-promote.service", Path: cloudconfig.Join.Promote, AfterEtcd: true}
+	// Its leaving, before its machine goes, the operator starts.
+	leave := Script{Unit: cloudconfig.Leave.Unit, Path: cloudconfig.Leave.Script, ByOperator: true}
 	for _, tc := range []struct {
 		file string
 		want []Script
 	}{
 		{"flatcar-etcd3.6-static-grpc-proxy-backup-central.yaml", []Script{{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
-			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"}, join, promote}},
+			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"}, join, promote, leave}},
 		{"flatcar-etcd3.6-static-grpc-proxy-restore-central.yaml", []Script{
 			{Unit: "etcd-backup.service", Path: "/opt/bin/etcd-backup", Schedule: "hourly"},
 			{Unit: "etcd-defrag.service", Path: "/opt/bin/etcd-defrag", Schedule: "daily"},
-			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}, join, promote}},
+			{Unit: "etcd-restore.service", Path: "/opt/bin/etcd-restore", BeforeEtcd: true}, join, promote, leave}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			p, err := Interpret(cloudconfig.Flatcar, plan.Node{Name: "etcd-dev-central-0", Role: plan.Central, Host: "10.21.0.10", UserData: golden(t, tc.file)}, "127.9.2.1", goldenCentral)

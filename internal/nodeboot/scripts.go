@@ -41,7 +41,7 @@ func scripts(cc *config.CloudConfig) ([]config.Unit, []Script, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			sc := Script{Unit: u.Name}
+			sc := Script{Unit: u.Name, ByOperator: u.Name == cloudconfig.Leave.Unit && u.Command == ""}
 			for _, l := range lines {
 				switch {
 				case l.key == "ExecStart":
@@ -67,7 +67,7 @@ func scripts(cc *config.CloudConfig) ([]config.Unit, []Script, error) {
 		out[i].Schedule = schedule
 	}
 	for _, sc := range out {
-		if !sc.BeforeEtcd && !sc.AfterEtcd && sc.Schedule == "" {
+		if !sc.BeforeEtcd && !sc.AfterEtcd && sc.Schedule == "" && !sc.ByOperator {
 			return nil, nil, fmt.Errorf("unit %s: runs %s, but neither etcd's start nor a timer starts it", sc.Unit, sc.Path)
 		}
 	}

@@ -127,7 +127,7 @@ func Run(ctx context.Context, t Tools, n Node, path string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(run)
-	if err := layers(t, n.Addr, run); err != nil {
+	if err := layers(t, n.Addr, run, Node{Dir: dir}.systemctlLog()); err != nil {
 		return "", err
 	}
 	args := []string{"--mount", "--propagation", "private", "--", "bash", "-c", setup, "nodescript", dir, run, path}
@@ -158,8 +158,8 @@ func Run(ctx context.Context, t Tools, n Node, path string) (string, error) {
 }
 
 // layers writes the run's own files: /etc's passwd and group with
-// Flatcar's etcd user, and docker for /usr/bin.
-func layers(t Tools, addr, run string) error {
+// Flatcar's etcd user, and docker and systemctl for /usr/bin.
+func layers(t Tools, addr, run, systemctlLog string) error {
 	for _, d := range []string{"etc", "usrbin", "home", "work/etc", "work/opt", "work/varlib", "stage"} {
 		if err := os.MkdirAll(filepath.Join(run, d), 0o755); err != nil {
 			return err
@@ -186,7 +186,30 @@ func layers(t Tools, addr, run string) error {
 		}
 	}
 	docker := shim(t, addr, filepath.Join(run, "home"), filepath.Join(run, "no-rclone-config", "rclone.conf"))
+	if err := os.WriteFile(filepath.Join(run, "usrbin", "systemctl"), []byte(fmt.Sprintf(systemctlShim, q(systemctlLog))), 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(filepath.Join(run, "usrbin", "docker"), []byte(docker), 0o755)
+}
+
+// systemctlShim is the systemctl the node's scripts find: no systemd runs
+// the node's units here, so it records what was asked, for the caller to
+// do to the node's processes (Systemctl), and does nothing else.
+const systemctlShim = `#!/bin/bash
+echo "$*" >>%s
+`
+
+// systemctlLog is where the node's scripts' systemctl calls are recorded.
+func (n Node) systemctlLog() string { return filepath.Join(n.Dir, "systemctl.log") }
+
+// Systemctl is what the node's scripts asked systemctl, one call a line,
+// oldest first.
+func Systemctl(n Node) ([]string, error) {
+	b, err := os.ReadFile(n.systemctlLog())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"), err
 }
 
 // setup runs in the private mount namespace: $1 the node's directory, $2

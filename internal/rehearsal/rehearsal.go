@@ -51,6 +51,10 @@ type Options struct {
 	// itself: about 50 s) out of the drills; the tests prove it on the 3.6
 	// TLS row.
 	SkipRejoin bool
+	// SkipResize leaves line 3h (the cluster grown 3→5 by its join units
+	// and shrunk back by its leave units) out of the drills; the tests
+	// prove it on the 3.6 TLS row.
+	SkipResize bool
 	// BootTimeout bounds the boot of each cluster; zero means 60s.
 	BootTimeout time.Duration
 	// Log receives progress lines; nil discards them.
@@ -173,6 +177,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		add(cluster([]claim{claimRejoin}, func() []Line {
 			o.Log("a member that lost its data rejoins by itself (line 3g): its join and promotion units, a learner, then a voter (about 50 s)")
 			return []Line{r.drillRejoin(ctx, c)}
+		})...)
+		rep.Timings.Drills += since(t)
+	}
+	if o.Drills && !o.SkipResize {
+		t = time.Now()
+		add(cluster([]claim{claimResize}, func() []Line {
+			o.Log("the cluster grows 3→5 and shrinks back (line 3h): join, promotion and leave units, one membership change at a time")
+			return []Line{r.drillResize(ctx, c, args)}
 		})...)
 		rep.Timings.Drills += since(t)
 	}

@@ -73,15 +73,15 @@ func (r rehearsalRow) options() rehearsal.Options {
 	three := 3
 	o := r.o
 	o.Central, o.Workers = &three, &three
-	return rehearsal.Options{Overrides: o, Drills: true, Renewal: slices.Contains(r.more, "6d"), SkipHousekeeping: !slices.Contains(r.more, "9a"), SkipRejoin: !slices.Contains(r.more, "3g")}
+	return rehearsal.Options{Overrides: o, Drills: true, Renewal: slices.Contains(r.more, "6d"), SkipHousekeeping: !slices.Contains(r.more, "9a"), SkipRejoin: !slices.Contains(r.more, "3g"), SkipResize: !slices.Contains(r.more, "3h")}
 }
 
 // rehearsalRows are TestRehearsal's rows; TestReadmeRehearsals names the
 // ones that prove its commands' drills.
 var rehearsalRows = []rehearsalRow{
 	{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, append(slices.Clone(tlsLines), housekeepingLines...)},
-	// The self-replacement (3g, about 50 s) on one row.
-	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, slices.Concat(renewalLines, housekeepingLines, []string{"3g"})},
+	// The self-replacement (3g, about 50 s) and the resize (3h) on one row.
+	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, slices.Concat(renewalLines, housekeepingLines, []string{"3g", "3h"})},
 	{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, append(slices.Clone(renewalLines), housekeepingLines...)},
 	// Ignition nodes (docs/ignition.md): TLS, backups and housekeeping,
 	// without the renewal drills, which roll every node the same way.
@@ -151,7 +151,7 @@ func TestRehearsal(t *testing.T) {
 // upgradeOptions are TestRehearsalUpgrade's: those of `go run
 // ./cmd/rehearse --etcd-version 3.5 --upgrade`.
 // Lines 9 are the 3.5 TLS row's.
-var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true, SkipHousekeeping: true, SkipRejoin: true}
+var upgradeOptions = rehearsal.Options{Overrides: plan.Overrides{EtcdVersion: "3.5"}, Drills: true, Demos: true, Renewal: true, Upgrade: true, SkipHousekeeping: true, SkipRejoin: true, SkipResize: true}
 
 // TestRehearsalUpgrade moves a 3.5 cluster holding data to 3.6 as
 // docs/operations.md says, with writes running, and loses none (line 5):

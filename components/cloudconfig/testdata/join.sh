@@ -32,5 +32,6 @@ if [ "${1:-}" = promote ]; then
   exit
 fi
 rm -f $env
+[ ! -e /etc/etcd-left ] || { echo "$me left its cluster (etcd-leave): not starting it again; delete this machine" >&2; exit 1; }
 if ls -A /var/lib/etcd | grep -qv '^lost+found$'; then echo "/var/lib/etcd holds data: starting as it is"; exit 0; fi
 until join; do sleep 15; done
