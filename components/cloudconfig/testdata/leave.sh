@@ -12,7 +12,7 @@ for n in 1 2 3; do
   sleep 2
 done
 ! grep -qE ', unstarted, |, true$' <<<"$l" || refuse "a member is a learner or not started: a membership change is in flight"
-h=$("${c[@]}" --endpoints=$self endpoint health --cluster 2>&1) || refuse "not every member is healthy: $(grep -v ' is healthy' <<<"$h" | head -2 | tr '\n' ' ')"
+h=$("${c[@]}" --endpoints=$self endpoint health --cluster 2>&1) || refuse "not every member is healthy: $(grep -o '[^ ]* is unhealthy' <<<"$h" | head -2 | tr '\n' ' ')"
 e=$(grep -F ", $me, " <<<"$l") || refuse "not in the member list"
 [ "$(wc -l <<<"$l")" -gt 1 ] || refuse "the last member"
 top=$(awk -F', ' '{n = $3; sub(/.*-/, "", n); print n, $3}' <<<"$l" | sort -n | tail -1 | cut -d' ' -f2)
