@@ -233,9 +233,6 @@ func (s settings) cloudConfig(sshKeys, tlsPair []string) cloudconfig.Settings {
 		DiscoveryURL:      s.DiscoveryURL,
 		SSHAuthorizedKeys: sshKeys,
 		Housekeeping:      s.housekeeping(),
-		// Ignition user data cannot go gzipped to EC2, and has no room left
-		// for the join units (docs/operations.md).
-		Rejoin: s.ConfigFormat == FormatCloudConfig,
 	}
 }
 

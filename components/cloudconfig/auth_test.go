@@ -21,7 +21,7 @@ func authSettings(t *testing.T) cloudconfig.Settings {
 	a := testAuth
 	return cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: []cloudconfig.Member{{Name: "etcd-dev-central-0", Host: "10.21.0.10"}, {Name: "etcd-dev-central-1", Host: "10.21.16.10"}, {Name: "etcd-dev-central-2", Host: "10.21.32.10"}},
-		ClusterToken:   "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping, Auth: &a, Rejoin: true}
+		ClusterToken:   "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping, Auth: &a}
 }
 
 // TestAuthGolden renders a central node and a worker of a cluster with

@@ -204,10 +204,6 @@ type Settings struct {
 	// Housekeeping keeps flatcar members' databases bounded; required on
 	// flatcar, unused by coreos-etcd2's etcd2.
 	Housekeeping Housekeeping
-	// Rejoin renders, with TLS and static bootstrap, the units with which
-	// a central node whose data volume is blank rejoins its running cluster
-	// as a learner, then a voter (Join).
-	Rejoin bool
 	// Auth, set (with TLS only), turns etcd's authentication on at the
 	// members' first boot and gives workers their credentials.
 	Auth *Auth
@@ -819,7 +815,7 @@ func (c Settings) render(name string, data map[string]any) (string, error) {
 		}
 		// Static bootstrap with TLS: the member's certificate is root
 		// under etcd's auth, and its peers are known to the rendering.
-		if c.Rejoin && c.InitialCluster != nil && c.TLS != nil {
+		if c.InitialCluster != nil && c.TLS != nil {
 			if err := c.renderJoin(data); err != nil {
 				return "", err
 			}

@@ -52,7 +52,7 @@ func render(t *testing.T) map[string]string {
 						c.Housekeeping = housekeeping
 					}
 					if boot == "static" {
-						c.DiscoveryURL, c.InitialCluster, c.ClusterToken, c.Rejoin = "", static, "etcd-dev", true
+						c.DiscoveryURL, c.InitialCluster, c.ClusterToken = "", static, "etcd-dev"
 						name += "-static"
 					}
 					if !f.Supports(p) || p == cloudconfig.V2Proxy && (f == cloudconfig.Flatcar && !v.ServesV2() || boot == "static") ||
@@ -81,7 +81,7 @@ func render(t *testing.T) map[string]string {
 	}
 	// A central node that backs up, with TLS, on AWS's instance role.
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
-		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping, Rejoin: true,
+		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping,
 		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient,
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
 	central, err := c.Central("etcd-dev-central-0", "/dev/xvdf")
@@ -319,9 +319,8 @@ func TestScriptGolden(t *testing.T) {
 	tlsCentral := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
 		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Housekeeping: housekeeping}
 	restoring := tlsCentral
-	restoring.Rejoin = true
 	joining := tlsCentral
-	joining.Rejoin, joining.InitialCluster = true, append(static, cloudconfig.Member{Name: "etcd-dev-central-1", Host: "10.21.16.10"}, cloudconfig.Member{Name: "etcd-dev-central-2", Host: "10.21.32.10"})
+	joining.InitialCluster = append(static, cloudconfig.Member{Name: "etcd-dev-central-1", Host: "10.21.16.10"}, cloudconfig.Member{Name: "etcd-dev-central-2", Host: "10.21.32.10"})
 	restoring.Backup = &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient, Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}
 	restoring.Restore, restoring.RestoreIdentity = "etcd-dev-backups/etcd/etcd-dev/etcd-dev-central-1/etcd-20261130T120000Z.db.gz.age", testIdentity
 	// A snapshot uploaded before snapshots were encrypted.

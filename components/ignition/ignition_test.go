@@ -73,7 +73,7 @@ func render(t *testing.T) map[string]rendering {
 				}
 				name := "flatcar-etcd" + string(v)
 				if boot == "static" {
-					c.DiscoveryURL, c.InitialCluster, c.ClusterToken, c.Rejoin = "", static, "etcd-dev", true
+					c.DiscoveryURL, c.InitialCluster, c.ClusterToken = "", static, "etcd-dev"
 					name += "-static"
 				}
 				if p == cloudconfig.V2Proxy && (!v.ServesV2() || boot == "static") || boot == "discovery" && !v.HasV2Discovery() {
@@ -87,7 +87,7 @@ func render(t *testing.T) map[string]rendering {
 		}
 	}
 	c := cloudconfig.Settings{Flavor: cloudconfig.Flatcar, WorkerProxy: cloudconfig.GRPCProxy, EtcdVersion: cloudconfig.Etcd36,
-		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"), Rejoin: true,
+		InitialCluster: static, ClusterToken: "etcd-dev", TLS: testTLS(t, "member"),
 		Housekeeping: cloudconfig.Housekeeping{CompactionRetention: "30m", QuotaBytes: 4 << 30},
 		Backup: &cloudconfig.Backup{Schedule: "hourly", Path: "etcd-dev-backups/etcd/etcd-dev", Recipient: testRecipient,
 			Store: cloudconfig.ObjectStore{Provider: "AWS", Region: "us-east-2"}}}
