@@ -365,6 +365,12 @@ func votersOnly(ctx context.Context, n *localetcd.Node, c *localetcd.Nodes) stri
 	if err != nil {
 		return fmt.Sprintf("member list via %s: %v", n.Node, err)
 	}
+	return allVoters(ms, c)
+}
+
+// allVoters is why ms are not c's central nodes, each a started voter, or
+// "" when they are.
+func allVoters(ms []localetcd.Member, c *localetcd.Nodes) string {
 	var got, want []string
 	for i := range c.Central {
 		want = append(want, components.CentralName(c.Plan.Cluster, i))
