@@ -205,6 +205,10 @@ func (d *resize) shrink(ctx context.Context, next *localetcd.Nodes) (string, err
 	if err != nil {
 		return "", err
 	}
+	// Every member answers before the refusals, whose reasons differ.
+	if err := d.allHealthy(ctx, next); err != nil {
+		return "", err
+	}
 	// A lower-numbered member first: refused.
 	lower, err := d.refused(ctx, a, before, "is numbered higher")
 	if err != nil {
@@ -220,7 +224,7 @@ func (d *resize) shrink(ctx context.Context, next *localetcd.Nodes) (string, err
 	if err != nil {
 		return "", err
 	}
-	if err := localetcd.Retry(ctx, drillTimeout, func() error { return a.Endpoint().Healthy(ctx) }); err != nil {
+	if err := d.allHealthy(ctx, next); err != nil {
 		return "", fmt.Errorf("%s back: %v", a.Node, err)
 	}
 	// b leads, so its leave moves leadership first.
@@ -291,6 +295,18 @@ func (d *resize) leave(ctx context.Context, n *localetcd.Node) (string, error) {
 	return strings.Join(strings.Split(strings.TrimSpace(out), "\n"), " / "), nil
 }
 
+// allHealthy waits until each of next's central nodes answers healthy.
+func (d *resize) allHealthy(ctx context.Context, next *localetcd.Nodes) error {
+	return localetcd.Retry(ctx, drillTimeout, func() error {
+		for _, n := range append(slices.Clone(d.c.Central), next.Central[len(d.c.Central):]...) {
+			if err := n.Endpoint().Healthy(ctx); err != nil {
+				return fmt.Errorf("%s: %v", n.Node, err)
+			}
+		}
+		return nil
+	})
+}
+
 // lead hands n leadership, from whichever of next's central nodes leads.
 func (d *resize) lead(ctx context.Context, next *localetcd.Nodes, n *localetcd.Node) error {
 	return localetcd.Retry(ctx, drillTimeout, func() error {
@@ -301,7 +317,7 @@ func (d *resize) lead(ctx context.Context, next *localetcd.Nodes, n *localetcd.N
 		if s.Leader == s.Header.MemberID {
 			return nil
 		}
-		for _, m := range append(slices.Clone(d.c.Central), next.Central[3:]...) {
+		for _, m := range append(slices.Clone(d.c.Central), next.Central[len(d.c.Central):]...) {
 			if ms, err := m.Endpoint().Status(ctx); err == nil && ms.Header.MemberID == s.Leader {
 				_ = m.Endpoint().TransferLeadership(ctx, s.Header.MemberID)
 			}
