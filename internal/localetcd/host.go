@@ -306,11 +306,12 @@ func (h *Host) Start(p *Proc) error {
 	return nil
 }
 
-// Boot starts every node of c, central nodes first, and waits until every
-// member is healthy and every worker's endpoint answers. Every node has its
-// process afterwards, started or not. A boot that did not complete is a
-// *BootError.
-func (h *Host) Boot(ctx context.Context, c *Nodes) error {
+// Boot starts every node of c but held, central nodes first, and waits
+// until every member started is healthy and every worker's endpoint
+// answers. Every node has its process and files afterwards, started or not:
+// the caller starts a held node, as a machine that boots late. A boot that
+// did not complete is a *BootError.
+func (h *Host) Boot(ctx context.Context, c *Nodes, held ...*Node) error {
 	all := append(append([]*Node{}, c.Central...), c.Workers...)
 	for _, n := range all {
 		n.Proc = NewProc(n.Node, filepath.Join(h.Dir, n.Node), h.Bin(n.Release), n.Args, n.Env)
@@ -326,6 +327,8 @@ func (h *Host) Boot(ctx context.Context, c *Nodes) error {
 		n.Proc.lab = c.Lab
 		if err := writeFiles(n.Proc.Dir(), n.Files); err != nil {
 			failed[n] = err
+		} else if slices.Contains(held, n) {
+			continue
 		} else if err := h.Start(n.Proc); err != nil {
 			failed[n] = err
 		}
@@ -334,6 +337,9 @@ func (h *Host) Boot(ctx context.Context, c *Nodes) error {
 	var down []NodeError
 	for _, n := range all {
 		err := failed[n]
+		if err == nil && slices.Contains(held, n) {
+			continue
+		}
 		if err == nil {
 			err = Retry(ctx, time.Until(deadline), func() error {
 				if err := n.ExitError(); err != nil {

@@ -74,7 +74,7 @@ func TestNodeThatCannotStart(t *testing.T) {
 	if rep.Timings.Boot >= bootTimeout.Seconds() {
 		t.Errorf("boot took %.1f s: it waited out its timeout for a process that had exited", rep.Timings.Boot)
 	}
-	want := []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3c", "3d", "3e", "3f", "3g", "3h", "4a", "4b", "5", "6a", "6b", "6c", "6d", "6e", "6f", "7a", "7b", "7c", "7d", "7e", "8a", "8b", "9a", "9b", "9c", "9d", "9e"}
+	want := []string{"0", "1", "1b", "2a", "2b", "2c", "3a", "3b", "3c", "3d", "3e", "3f", "3g", "3h", "3i", "4a", "4b", "5", "6a", "6b", "6c", "6d", "6e", "6f", "7a", "7b", "7c", "7d", "7e", "8a", "8b", "9a", "9b", "9c", "9d", "9e"}
 	var got []string
 	for _, l := range rep.Lines {
 		got = append(got, l.ID)

@@ -47,9 +47,10 @@ type Options struct {
 	// defragmentation, NOSPACE, churn: about 20 s) out of the drills; the
 	// tests prove them once per etcd line and network path, not per shape.
 	SkipHousekeeping bool
-	// SkipRejoin leaves line 3g (a member that lost its data rejoins by
-	// itself, also under etcd's authentication: about 60 s) out of the
-	// drills; the tests prove it on the 3.6 TLS rows of both formats.
+	// SkipRejoin leaves lines 3g (a member that lost its data rejoins by
+	// itself, also under etcd's authentication: about 60 s) and 3i (the
+	// join unit at a new cluster's first boot) out of the drills; the tests
+	// prove them on the 3.6 TLS rows of both formats.
 	SkipRejoin bool
 	// SkipResize leaves line 3h (the cluster grown 3→5 by its join units
 	// and shrunk back by its leave units) out of the drills; the tests
@@ -139,8 +140,30 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Flavor, rep.WorkerProxy = string(c.Plan.Flavor), string(c.Plan.WorkerProxy)
 	rep.Etcd, rep.Bootstrap = c.Central[0].Release, c.Plan.Bootstrap
 	rep.Central, rep.Workers = len(c.Central), len(c.Workers)
-	boot, down := r.boot(ctx, c, labErr)
+	// Line 3i boots the last central node late, with its join unit.
+	var late *localetcd.Node
+	lateWhy := ""
+	if o.Drills && !o.SkipRejoin {
+		late, lateWhy = lateNode(c)
+	}
+	var held []*localetcd.Node
+	if late != nil {
+		held = append(held, late)
+	}
+	boot, down := r.boot(ctx, c, labErr, held...)
 	add(boot)
+	if o.Drills && !o.SkipRejoin {
+		switch first := claimFirstBoot.line(); {
+		case down != "":
+			add(first.skip("%s", down))
+		case late == nil:
+			add(first.skip("%s", lateWhy))
+		default:
+			o.Log(fmt.Sprintf("a new cluster's first boot (line 3i): %s boots after the others, with its join unit", late.Node))
+			first, down = r.drillFirstBoot(ctx, c, late)
+			add(first)
+		}
+	}
 	rep.Timings.Boot = since(t)
 
 	// cluster runs the lines of claims that need the booted cluster, or
@@ -302,10 +325,11 @@ func (r *rehearsal) prepareCluster(ctx context.Context, name string, args compon
 	return localetcd.Prepare(p, r.Block, args.DiscoveryURL)
 }
 
-// boot boots c and returns line 0 and, unless every node started, why the
-// lines that need the cluster are not run: the nodes that did not start,
-// or the lab a TLS cluster needs where labErr says none can be made.
-func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error) (Line, string) {
+// boot boots c but held (booted late by line 3i) and returns line 0 and,
+// unless every node started, why the lines that need the cluster are not
+// run: the nodes that did not start, or the lab a TLS cluster needs where
+// labErr says none can be made.
+func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error, held ...*localetcd.Node) (Line, string) {
 	l := claimBoot.line()
 	if c.Plan.TLS != nil && labErr != nil {
 		return l.skip("not run: a TLS cluster's central nodes keep their cloud addresses in a network lab: %v", labErr),
@@ -313,7 +337,7 @@ func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error) 
 	}
 	r.log(fmt.Sprintf("booting %s: %d central, %d workers (%s, %s)", c.Plan.Cluster, len(c.Central), len(c.Workers), c.Plan.Flavor, c.Plan.WorkerProxy))
 	start := time.Now()
-	err := r.Boot(ctx, c)
+	err := r.Boot(ctx, c, held...)
 	var be *localetcd.BootError
 	switch {
 	case err == nil:
@@ -323,6 +347,9 @@ func (r *rehearsal) boot(ctx context.Context, c *localetcd.Nodes, labErr error) 
 			if outside, ok := netlab.Outside(); ok {
 				where += fmt.Sprintf(" of a user namespace of the rehearsal's own (uid %s outside)", outside)
 			}
+		}
+		for _, n := range held {
+			where += fmt.Sprintf(" (%s held back, to boot late: line 3i)", n.Node)
 		}
 		return l.pass("%d central + %d workers started from their user data, %s: every member healthy, every worker answering, in %.1f s",
 			len(c.Central), len(c.Workers), where, time.Since(start).Seconds()), ""

@@ -81,12 +81,12 @@ func (r rehearsalRow) options() rehearsal.Options {
 var rehearsalRows = []rehearsalRow{
 	{"flatcar/etcd3.5/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5"}, append(slices.Clone(tlsLines), housekeepingLines...)},
 	// The self-replacement (3g, about 60 s) and the resize (3h) on one row.
-	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, slices.Concat(renewalLines, housekeepingLines, []string{"3g", "3h"})},
+	{"flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6"}, slices.Concat(renewalLines, housekeepingLines, []string{"3g", "3h", "3i"})},
 	{"flatcar/etcd3.7/static/grpc-proxy/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.7"}, append(slices.Clone(renewalLines), housekeepingLines...)},
 	// Ignition nodes (docs/ignition.md): TLS, backups, housekeeping and
 	// the self-replacement, without the renewal drills, which roll every
 	// node the same way.
-	{"flatcar/etcd3.6/static/grpc-proxy/ignition/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", ConfigFormat: "ignition"}, slices.Concat(tlsLines, housekeepingLines, []string{"3g"})},
+	{"flatcar/etcd3.6/static/grpc-proxy/ignition/tls", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.6", ConfigFormat: "ignition"}, slices.Concat(tlsLines, housekeepingLines, []string{"3g", "3i"})},
 	{"digitalocean/flatcar/etcd3.6/static/grpc-proxy/tls", plan.Overrides{Cloud: "digitalocean", Region: "nyc3", DNSZone: "etcd.example.com"}, renewalLines},
 	{"flatcar/etcd3.5/static/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3e"}},
 	{"flatcar/etcd3.5/discovery/gateway", plan.Overrides{Flavor: "flatcar", EtcdVersion: "3.5", Bootstrap: "discovery", WorkerProxy: "gateway", Plaintext: true}, []string{"7a", "7b", "3c", "3e", "3f"}},

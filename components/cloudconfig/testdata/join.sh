@@ -15,6 +15,9 @@ join() {
   [ -n "$q$s" ] || { echo "blank; no member answers: a new cluster, starting as rendered"; return 0; }
   [ -n "$q" ] || { echo "blank; $s answers, no quorum without $me: waiting" >&2; return 1; }
   e=$(entry $q) || return 1
+  # A voter that never published its client URLs never started: a new
+  # cluster (static bootstrap names every member) formed before this node.
+  [[ $e != *", , false" ]] || { echo "blank; $me is a member never started: the first boot of a new cluster, starting as rendered"; return 0; }
   [ -z "$e" ] || "${c[@]}" --endpoints=$q member remove ${e%%,*} || return 1
   out=$("${c[@]}" --endpoints=$q member add $me --peer-urls=$url --learner 2>&1) || { echo "$out: waiting" >&2; return 1; }
   grep -E '^ETCD_INITIAL_CLUSTER(_STATE)?=' <<<"$out" | tr -d '"' >$env
