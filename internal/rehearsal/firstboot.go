@@ -10,7 +10,6 @@ import (
 	"github.com/isolatedetcd/cluster/components"
 	"github.com/isolatedetcd/cluster/components/cloudconfig"
 	"github.com/isolatedetcd/cluster/internal/localetcd"
-	"github.com/isolatedetcd/cluster/internal/nodeboot"
 	"github.com/isolatedetcd/cluster/internal/nodescript"
 )
 
@@ -28,7 +27,7 @@ func lateNode(c *localetcd.Nodes) (*localetcd.Node, string) {
 		return nil, "needs 3 or more central nodes"
 	}
 	n := c.Central[len(c.Central)-1]
-	if !slices.Contains(n.Scripts, nodeboot.Script{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true}) {
+	if !slices.Contains(n.Scripts, joinUnit) {
 		return nil, fmt.Sprintf("%s runs no etcd-join.service before etcd", n.Node)
 	}
 	if err := nodescript.Available(); err != nil {

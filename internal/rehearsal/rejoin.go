@@ -24,6 +24,12 @@ import (
 var claimRejoin = claim{id: "3g", title: "a member that lost its data rejoins by itself",
 	text: "a member's data destroyed while clients write through workers and members: its own join unit, run before etcd as at boot, waits without changing anything while the cluster has no quorum without it, then replaces its stale entry with a learner and hands etcd the membership; the member starts as a learner, its promotion unit makes it a voter once caught up; with data again the join unit leaves it as it is; no human step, and the history throughout is linearizable; then, with etcd's authentication turned on by the members' own script, another member's data destroyed: its units, acting with its own certificate, make it a learner, then a caught-up voter again"}
 
+// The join and promotion units as a central node's user data runs them.
+var (
+	joinUnit    = nodeboot.Script{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true}
+	promoteUnit = nodeboot.Script{Unit: "etcd-promote.service", Path: cloudconfig.Join.Promote, AfterEtcd: true}
+)
+
 // noQuorumWait is how long the drill lets the join unit wait while the
 // cluster has no quorum: long enough for one round of its checks, one after
 // another: health of the member without a quorum and of the stopped one,
@@ -52,7 +58,7 @@ func (r *rehearsal) drillRejoin(ctx context.Context, c *localetcd.Nodes) Line {
 		return l.skip("needs 3 or more central nodes and a worker")
 	}
 	d := &rejoin{rehearsal: r, c: c, n: c.Central[1], down: c.Central[len(c.Central)-1], healthy: c.Central[0]}
-	for _, want := range []nodeboot.Script{{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true}, {Unit: "etcd-promote.service", Path: cloudconfig.Join.Promote, AfterEtcd: true}} {
+	for _, want := range []nodeboot.Script{joinUnit, promoteUnit} {
 		if !slices.Contains(d.n.Scripts, want) {
 			return l.fail("%s: no unit %s runs %s (before etcd %v, after %v)", d.n.Node, want.Unit, want.Path, want.BeforeEtcd, want.AfterEtcd)
 		}

@@ -102,8 +102,7 @@ func (d *resize) grow(ctx context.Context, next *localetcd.Nodes) (string, error
 	}
 	a, b := added[0], added[1]
 	for _, n := range added {
-		for _, want := range []nodeboot.Script{{Unit: "etcd-join.service", Path: cloudconfig.Join.Script, BeforeEtcd: true},
-			{Unit: "etcd-promote.service", Path: cloudconfig.Join.Promote, AfterEtcd: true},
+		for _, want := range []nodeboot.Script{joinUnit, promoteUnit,
 			{Unit: cloudconfig.Leave.Unit, Path: cloudconfig.Leave.Script, ByOperator: true}} {
 			if !slices.Contains(n.Scripts, want) {
 				return "", fmt.Errorf("%s: no unit %s runs %s as %+v", n.Node, want.Unit, want.Path, want)
